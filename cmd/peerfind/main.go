@@ -1,0 +1,128 @@
+// Command peerfind finds the peers of a BitTorrent swarm through HTTP and UDP
+// trackers and the Mainline DHT, and prints them as they arrive.
+//
+// See README.md for usage; `peerfind help` lists the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses, documented in README.md and the help text.
+const (
+	exitOK      = 0 // success (for `peers`: at least one peer found)
+	exitError   = 1 // bad input or a failed operation
+	exitUsage   = 2 // bad flags or arguments
+	exitNoPeers = 3 // `peers`: the search ran fine but found nobody
+)
+
+// exitError carries a specific exit status out of a subcommand.
+type statusError struct {
+	status int
+	err    error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+// usageError marks an error as a usage error (exit status 2).
+func usageError(format string, args ...any) error {
+	return &statusError{status: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// withStatus marks err with an exit status.
+func withStatus(status int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &statusError{status: status, err: err}
+}
+
+// cli is what every subcommand shares: the streams and the context.
+type cli struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the process exit status. It never
+// panics out to the user: a panic inside a subcommand is a bug, reported as
+// one line with exit status 1 rather than a Go trace.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "peerfind: internal error: %v (please report this bug)\n", r)
+			code = exitError
+		}
+	}()
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "peerfind",
+		Short:         "Find the peers of a BitTorrent swarm through trackers and the DHT",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Long: `peerfind finds the peers of a torrent -- every reachable IP:port in the swarm -- through
+HTTP trackers, UDP trackers and the Mainline DHT, and prints them as they arrive.
+
+A TARGET is a .torrent file, "-" for a .torrent on standard input, a magnet link,
+or a bare info hash (40 hex digits or 32 base32 characters).
+
+Exit status: 0 success, 1 error, 2 usage error, 3 the search ran but found no peers.`,
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &statusError{status: exitUsage, err: err}
+	})
+	for _, newCmd := range []func(*cli) *cobra.Command{newInfoCmd, newScrapeCmd, newPeersCmd, newDemoCmd} {
+		root.AddCommand(newCmd(c))
+	}
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var se *statusError
+	status := exitError
+	if errors.As(err, &se) {
+		status = se.status
+	} else if isCobraUsageError(err) {
+		status = exitUsage
+	}
+	if se == nil || se.err != nil && se.err.Error() != "" {
+		fmt.Fprintf(stderr, "peerfind: %v\n", err)
+	}
+	if status == exitUsage {
+		fmt.Fprintln(stderr, "Run 'peerfind --help' for usage.")
+	}
+	return status
+}
+
+// isCobraUsageError recognises the argument errors cobra itself returns
+// (unknown command, wrong number of arguments), which carry no type.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

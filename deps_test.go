@@ -1,0 +1,137 @@
+package peerfind_test
+
+// The package layering of peerfind, written down as data in the manner of Go's
+// own go/build/deps_test.go: each package lists the packages of this module
+// it may import. Imports point one way (bencode → metainfo → tracker, dht,
+// peerwire → discovery → cmd). A package missing from the table, or an import
+// the table does not allow, fails the test.
+
+import (
+	"go/build"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/peerfind/peerfind"
+
+// allowedImports maps a package (path relative to the module root) to the
+// module packages it may import, directly. Standard-library imports are
+// always allowed; third-party imports are listed in allowedExternal.
+var allowedImports = map[string][]string{
+	".":                 {},
+	"bencode":           {},
+	"internal/compact":  {},
+	"internal/netemu":   {},
+	"metainfo":          {"bencode"},
+	"magnet":            {"metainfo"},
+	"tracker":           {"bencode", "metainfo", "internal/compact"},
+	"dht":               {"bencode", "metainfo", "internal/compact"},
+	"peerwire":          {"bencode", "metainfo", "internal/compact"},
+	"swarmtest":         {"bencode", "metainfo", "magnet", "internal/compact", "internal/netemu", "tracker", "dht", "peerwire"},
+	"discovery":         {"bencode", "metainfo", "magnet", "internal/compact", "tracker", "dht", "peerwire"},
+	"cmd/peerfind":      {"bencode", "metainfo", "magnet", "discovery", "swarmtest", "tracker", "dht", "internal/compact"},
+	"internal/testutil": {},
+}
+
+// allowedExternal lists the third-party modules each package may use; the
+// library packages use none, so importing our bencode pulls in nothing else.
+var allowedExternal = map[string][]string{
+	"cmd/peerfind": {"github.com/spf13/cobra", "github.com/spf13/pflag", "github.com/vbauerster/mpb/v8", "golang.org/x/term"},
+}
+
+func TestPackageLayering(t *testing.T) {
+	imports := map[string]map[string]bool{} // package dir → imported paths (non-test files)
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if path != "." && (strings.HasPrefix(name, ".") || name == "testdata" || name == "interop") {
+				return filepath.SkipDir // interop/ is its own module
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		dir := filepath.ToSlash(filepath.Dir(path))
+		if imports[dir] == nil {
+			imports[dir] = map[string]bool{}
+		}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			imports[dir][p] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := make([]string, 0, len(imports))
+	for d := range imports {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, dir := range dirs {
+		allowed, known := allowedImports[dir]
+		if !known {
+			t.Errorf("package %s is not in the layering table of deps_test.go: add it", dir)
+			continue
+		}
+		for imp := range imports[dir] {
+			switch {
+			case imp == module || strings.HasPrefix(imp, module+"/"):
+				rel := strings.TrimPrefix(strings.TrimPrefix(imp, module), "/")
+				if rel == "" {
+					rel = "."
+				}
+				if !contains(allowed, rel) {
+					t.Errorf("%s imports %s, which the layering forbids", dir, rel)
+				}
+			case isStdlib(imp):
+			default:
+				ok := false
+				for _, ext := range allowedExternal[dir] {
+					if imp == ext || strings.HasPrefix(imp, ext+"/") {
+						ok = true
+					}
+				}
+				if !ok {
+					t.Errorf("%s imports third-party %s: library packages must stay dependency-free", dir, imp)
+				}
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// isStdlib reports whether an import path belongs to the standard library:
+// its first element has no dot (and the stdlib tree has that package).
+func isStdlib(p string) bool {
+	first, _, _ := strings.Cut(p, "/")
+	if strings.Contains(first, ".") {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(build.Default.GOROOT, "src", p))
+	return err == nil
+}
