@@ -1,0 +1,269 @@
+// Package discovery finds the peers of a swarm through every source at once:
+// HTTP and UDP trackers, the Mainline DHT and the peers a magnet link names
+// (x.pe). It deduplicates the addresses, records for each peer when it was
+// first seen and every source that named it, and streams events to the
+// caller as they happen.
+//
+// A search without Follow ends by itself as soon as the answer is complete —
+// every tracker answered or failed, and the DHT lookups converged with a
+// repeat lookup that found nothing new — or at the timeout, on a peer count,
+// or when the context is cancelled, whichever comes first. With Follow it
+// keeps going: it re-announces at each tracker's interval (never sooner than
+// its min interval) and repeats DHT lookups, reporting only new peers.
+//
+// The sources sit behind two small interfaces, Announcer and PeerLookup, so
+// that the search runs the same against real trackers and a real DHT node
+// (see NewTrackerSource and NewDHTSource), against the local swarm of package
+// swarmtest, or against fakes in tests.
+package discovery
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// Source names used in PeerInfo.Sources and Event values besides tracker
+// URLs, which name themselves.
+const (
+	SourceDHT    = "dht"    // the Mainline DHT (BEP 5)
+	SourceMagnet = "magnet" // the x.pe peers of a magnet link (BEP 9)
+	SourcePEX    = "pex"    // peer exchange (BEP 11); reserved for a later source
+)
+
+// Target is what to look up: the swarm keys and the hints a .torrent file or
+// a magnet link carries.
+type Target struct {
+	// InfoHashes are the swarm keys to look up: the v1 info hash and/or the
+	// v2 info hash truncated to 20 bytes (BEP 52). A hybrid torrent has two,
+	// and both swarms are searched.
+	InfoHashes []metainfo.Hash
+	// Trackers are the announce URLs in tiers (BEP 12). Every tracker of
+	// every tier is asked, concurrently: a lookup wants all the peers, not
+	// the first tier that answers.
+	Trackers [][]string
+	// Nodes are DHT nodes given by the torrent (BEP 5 "nodes") or the user,
+	// as host:port. They are handed to the DHT source before its first
+	// lookup if it implements NodeAdder.
+	Nodes []string
+	// Peers are addresses known in advance, such as a magnet link's x.pe
+	// parameters; they are reported at once under the source "magnet".
+	Peers []netip.AddrPort
+	// Private marks a private torrent (BEP 27): it is looked up on its
+	// trackers only, unless Config.AllowDHTPrivate is set.
+	Private bool
+}
+
+// AnnounceEvent is the event of a tracker announce (BEP 3). Its values follow
+// the numbering of BEP 15.
+type AnnounceEvent uint8
+
+// Announce events.
+const (
+	EventNone      AnnounceEvent = 0 // a regular re-announce
+	EventCompleted AnnounceEvent = 1 // never sent by a search: it downloads nothing
+	EventStarted   AnnounceEvent = 2 // the first announce to a tracker
+	EventStopped   AnnounceEvent = 3 // the search is leaving the swarm
+)
+
+// String returns the event's name as BEP 3 spells it ("" for EventNone).
+func (e AnnounceEvent) String() string {
+	switch e {
+	case EventCompleted:
+		return "completed"
+	case EventStarted:
+		return "started"
+	case EventStopped:
+		return "stopped"
+	}
+	return ""
+}
+
+// AnnounceRequest is one announce as the search asks it of an Announcer.
+type AnnounceRequest struct {
+	InfoHash metainfo.Hash
+	Event    AnnounceEvent
+	Port     uint16 // the port announced as ours
+	NumWant  int    // peers wanted; 0 means the announcer's default
+}
+
+// AnnounceResponse is what a tracker answered.
+type AnnounceResponse struct {
+	Peers       []netip.AddrPort
+	Interval    time.Duration // 0 if the tracker gave none
+	MinInterval time.Duration // 0 if the tracker gave none
+	Seeders     int           // -1 if unknown
+	Leechers    int           // -1 if unknown
+	Warning     string        // the tracker's "warning message", if any
+}
+
+// Announcer announces to trackers. It must be safe for concurrent use: the
+// search announces to every tracker and swarm at once. Errors should name
+// the tracker URL; the search reports them as they are.
+type Announcer interface {
+	Announce(ctx context.Context, trackerURL string, req AnnounceRequest) (*AnnounceResponse, error)
+}
+
+// LookupStats describes one DHT lookup.
+type LookupStats struct {
+	Queried, Answered, TimedOut, Errors, RoundTrips, Peers int
+	Converged                                              bool
+	Duration, FirstPeer                                    time.Duration
+}
+
+// PeerLookup runs DHT get_peers lookups (BEP 5). GetPeers calls fn for each
+// peer as it arrives, with the node that returned it, and returns when the
+// lookup has converged or ctx is done. It must be safe for concurrent use:
+// the swarms of a hybrid torrent are looked up at the same time.
+type PeerLookup interface {
+	GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(peer, from netip.AddrPort)) (LookupStats, error)
+}
+
+// NodeAdder is implemented by PeerLookups that accept extra starting nodes;
+// the search passes them Target.Nodes (resolved) before the first lookup.
+type NodeAdder interface {
+	AddNode(addr netip.AddrPort)
+}
+
+// Clock is the time source of a search, injectable for tests.
+type Clock interface {
+	Now() time.Time
+	// After returns a channel that receives once d has elapsed.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Defaults of Config.
+const (
+	DefaultTimeout         = 30 * time.Second
+	DefaultAnnounceTimeout = 15 * time.Second
+	DefaultDHTLookups      = 4
+	DefaultDHTInterval     = 5 * time.Minute
+	DefaultInterval        = 30 * time.Minute
+	DefaultRetryInterval   = 2 * time.Minute
+	DefaultStopTimeout     = 3 * time.Second
+	DefaultPort            = 6881
+)
+
+// Config configures a search. The zero value searches the target's trackers
+// through no Announcer (so none) and no DHT: set Trackers and DHT to use
+// them. A Config is read, never modified, by Find.
+type Config struct {
+	// Trackers announces to the target's trackers. If nil, trackers are not
+	// asked.
+	Trackers Announcer
+	// DHT runs DHT lookups. If nil, the DHT is not used.
+	DHT PeerLookup
+	// Timeout bounds the whole search. If zero, DefaultTimeout; if
+	// negative, none (the context still applies). With Follow it is usually
+	// set negative.
+	Timeout time.Duration
+	// MaxPeers ends the search once that many distinct peers are found. If
+	// zero, no limit.
+	MaxPeers int
+	// Follow keeps the search going after the first answers: trackers are
+	// re-announced at their interval and the DHT is looked up again every
+	// DHTInterval, until the timeout, MaxPeers or the context ends it.
+	Follow bool
+	// AllowDHTPrivate uses the DHT even for a private torrent (BEP 27 says a
+	// client must not; the user may override it explicitly).
+	AllowDHTPrivate bool
+	// Port is the port announced to trackers. If zero, DefaultPort.
+	Port uint16
+	// NumWant is the number of peers asked of each tracker. If zero, the
+	// Announcer's default.
+	NumWant int
+	// AnnounceTimeout bounds each tracker announce, so a dead tracker fails
+	// in time for the search to end before its timeout. If zero,
+	// DefaultAnnounceTimeout.
+	AnnounceTimeout time.Duration
+	// DHTLookups caps the lookups per swarm without Follow: lookups repeat
+	// until one finds no new peer or this many have run. If zero,
+	// DefaultDHTLookups.
+	DHTLookups int
+	// DHTInterval is the pause between DHT lookups with Follow. If zero,
+	// DefaultDHTInterval.
+	DHTInterval time.Duration
+	// DefaultInterval is the re-announce interval with Follow when a tracker
+	// gives none. If zero, DefaultInterval.
+	DefaultInterval time.Duration
+	// RetryInterval is the pause with Follow before announcing again to a
+	// tracker that failed; it doubles on each failure up to
+	// DefaultInterval. If zero, DefaultRetryInterval.
+	RetryInterval time.Duration
+	// StopTimeout bounds the "stopped" announces sent at the end to the
+	// trackers that answered. If zero, DefaultStopTimeout; if negative,
+	// no "stopped" announce is sent.
+	StopTimeout time.Duration
+	// Clock is the time source. If nil, the system clock.
+	Clock Clock
+}
+
+func (c *Config) timeout() time.Duration {
+	if c.Timeout == 0 {
+		return DefaultTimeout
+	}
+	return c.Timeout
+}
+
+func (c *Config) port() uint16 {
+	if c.Port == 0 {
+		return DefaultPort
+	}
+	return c.Port
+}
+
+func (c *Config) announceTimeout() time.Duration {
+	if c.AnnounceTimeout <= 0 {
+		return DefaultAnnounceTimeout
+	}
+	return c.AnnounceTimeout
+}
+
+func (c *Config) dhtLookups() int {
+	if c.DHTLookups <= 0 {
+		return DefaultDHTLookups
+	}
+	return c.DHTLookups
+}
+
+func (c *Config) dhtInterval() time.Duration {
+	if c.DHTInterval <= 0 {
+		return DefaultDHTInterval
+	}
+	return c.DHTInterval
+}
+
+func (c *Config) defaultInterval() time.Duration {
+	if c.DefaultInterval <= 0 {
+		return DefaultInterval
+	}
+	return c.DefaultInterval
+}
+
+func (c *Config) retryInterval() time.Duration {
+	if c.RetryInterval <= 0 {
+		return DefaultRetryInterval
+	}
+	return c.RetryInterval
+}
+
+func (c *Config) stopTimeout() time.Duration {
+	if c.StopTimeout == 0 {
+		return DefaultStopTimeout
+	}
+	return c.StopTimeout
+}
+
+func (c *Config) clock() Clock {
+	if c.Clock == nil {
+		return realClock{}
+	}
+	return c.Clock
+}

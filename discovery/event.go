@@ -1,0 +1,120 @@
+package discovery
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// Event is one thing that happened during a search: a *PeerEvent,
+// *TrackerEvent or *DHTEvent. Events are delivered one at a time, from one
+// goroutine, in the order the search saw them.
+type Event interface {
+	// Elapsed is the time since the search started.
+	Elapsed() time.Duration
+}
+
+// PeerEvent reports a peer address: newly found (New), or already known and
+// now also named by another source.
+type PeerEvent struct {
+	Peer    netip.AddrPort // IPv4-mapped addresses are unmapped
+	Swarm   metainfo.Hash  // the swarm key under which the source named it
+	Source  string         // the source of this sighting: "dht", "magnet" or a tracker URL
+	Sources []string       // every source that named the peer so far, first first
+	New     bool           // the first sighting of this address
+	At      time.Duration  // since the search started
+}
+
+// TrackerEvent reports the end of one announce to one tracker.
+type TrackerEvent struct {
+	URL      string
+	Tier     int // index of the tier in Target.Trackers
+	Swarm    metainfo.Hash
+	Event    AnnounceEvent // the event sent
+	Latency  time.Duration
+	Peers    int // addresses in the response
+	NewPeers int // of which never seen before from any source
+	Seeders  int // -1 if unknown
+	Leechers int // -1 if unknown
+	Interval time.Duration
+	// Next is when the tracker will be announced to again (Follow only),
+	// as an offset from the search start; zero if never.
+	Next    time.Duration
+	Warning string
+	Err     error // nil on success; names the tracker URL
+	At      time.Duration
+}
+
+// DHTEvent reports the end of one DHT lookup.
+type DHTEvent struct {
+	Swarm    metainfo.Hash
+	Lookup   int // 1 for the first lookup of this swarm
+	Stats    LookupStats
+	NewPeers int // peers the DHT had not returned before for this swarm
+	Err      error
+	At       time.Duration
+}
+
+// Elapsed implements Event.
+func (e *PeerEvent) Elapsed() time.Duration { return e.At }
+
+// Elapsed implements Event.
+func (e *TrackerEvent) Elapsed() time.Duration { return e.At }
+
+// Elapsed implements Event.
+func (e *DHTEvent) Elapsed() time.Duration { return e.At }
+
+// StopReason says why a search ended.
+type StopReason string
+
+// Stop reasons.
+const (
+	StopComplete StopReason = "complete"  // every source finished
+	StopTimeout  StopReason = "timeout"   // Config.Timeout elapsed
+	StopMaxPeers StopReason = "max-peers" // Config.MaxPeers reached
+	StopCanceled StopReason = "canceled"  // the context was cancelled
+)
+
+// PeerInfo is everything the search learned about one peer.
+type PeerInfo struct {
+	Addr      netip.AddrPort
+	Sources   []string        // every source that named it, in order of sighting
+	Swarms    []metainfo.Hash // the swarm keys it was found under
+	FirstSeen time.Duration   // since the search started
+}
+
+// SourceSummary sums up one source: "magnet", "dht" or a tracker URL.
+type SourceSummary struct {
+	Name string
+	Kind string // "tracker", "dht" or "magnet"
+	// Peers is the number of distinct peers this source named; Unique the
+	// number it named first.
+	Peers, Unique int
+	// Queries is the number of announces or lookups made (not counting the
+	// final "stopped" announces); Errors how many of them failed; Err the
+	// last failure.
+	Queries, Errors int
+	Err             error
+	// FirstPeer is the time from the search start to the first peer this
+	// source named; meaningless when Peers is 0.
+	FirstPeer time.Duration
+	// Seeders and Leechers are a tracker's last counts, -1 if unknown.
+	Seeders, Leechers int
+	// DHT is the sum of the DHT lookups' statistics.
+	DHT LookupStats
+}
+
+// Summary is the result of a search.
+type Summary struct {
+	Peers    []PeerInfo      // in order of first sighting
+	Sources  []SourceSummary // "magnet" (if any peers were given), trackers in tier order, then "dht"
+	Swarms   []metainfo.Hash // the swarm keys searched
+	Duration time.Duration
+	Reason   StopReason
+	// FirstPeer is the time to the first peer; meaningless without peers.
+	FirstPeer time.Duration
+	// DHTSkipped says why the DHT was not used, "" if it was: no DHT
+	// configured, or a private torrent (BEP 27).
+	DHTSkipped string
+}

@@ -1,0 +1,262 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// fakeTrackers answers announces from a script per URL: the nth announce to
+// a URL gets script[min(n, len-1)]. A nil response with a nil error blocks
+// until the context is done, like a tracker that never answers.
+type fakeTrackers struct {
+	mu      sync.Mutex
+	scripts map[string][]fakeAnswer
+	calls   []AnnounceRequestAt
+}
+
+type fakeAnswer struct {
+	resp *AnnounceResponse
+	err  error
+}
+
+// AnnounceRequestAt is one recorded announce.
+type AnnounceRequestAt struct {
+	URL string
+	Req AnnounceRequest
+}
+
+func (f *fakeTrackers) Announce(ctx context.Context, url string, req AnnounceRequest) (*AnnounceResponse, error) {
+	f.mu.Lock()
+	n := 0
+	for _, c := range f.calls {
+		if c.URL == url && c.Req.InfoHash == req.InfoHash && c.Req.Event != EventStopped {
+			n++
+		}
+	}
+	f.calls = append(f.calls, AnnounceRequestAt{url, req})
+	script := f.scripts[url]
+	f.mu.Unlock()
+	if req.Event == EventStopped {
+		return &AnnounceResponse{}, nil
+	}
+	if len(script) == 0 {
+		return nil, fmt.Errorf("tracker %s: connection refused", url)
+	}
+	a := script[min(n, len(script)-1)]
+	if a.resp == nil && a.err == nil {
+		<-ctx.Done()
+		return nil, fmt.Errorf("tracker %s: %w", url, ctx.Err())
+	}
+	if a.resp != nil {
+		r := *a.resp
+		r.Peers = slices.Clone(r.Peers)
+		return &r, a.err
+	}
+	return nil, a.err
+}
+
+func (f *fakeTrackers) requests() []AnnounceRequestAt {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// fakeDHT answers the nth lookup of a swarm with lookups[swarm][min(n, len-1)].
+type fakeDHT struct {
+	mu      sync.Mutex
+	lookups map[metainfo.Hash][][]netip.AddrPort
+	err     error
+	block   bool // block the lookups after the scripted ones until ctx is done
+	calls   map[metainfo.Hash]int
+	added   []netip.AddrPort
+}
+
+func (d *fakeDHT) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, from netip.AddrPort)) (LookupStats, error) {
+	d.mu.Lock()
+	if d.calls == nil {
+		d.calls = map[metainfo.Hash]int{}
+	}
+	n := d.calls[h]
+	d.calls[h]++
+	script := d.lookups[h]
+	d.mu.Unlock()
+	if d.err != nil {
+		return LookupStats{}, d.err
+	}
+	if d.block && n >= len(script) {
+		<-ctx.Done()
+		return LookupStats{}, ctx.Err()
+	}
+	var peers []netip.AddrPort
+	if len(script) > 0 {
+		peers = script[min(n, len(script)-1)]
+	}
+	from := netip.MustParseAddrPort("127.0.0.1:9")
+	for _, p := range peers {
+		fn(p, from)
+	}
+	return LookupStats{Queried: 10, Answered: 8, TimedOut: 2, RoundTrips: 3, Peers: len(peers), Converged: true}, nil
+}
+
+func (d *fakeDHT) AddNode(a netip.AddrPort) {
+	d.mu.Lock()
+	d.added = append(d.added, a)
+	d.mu.Unlock()
+}
+
+func (d *fakeDHT) lookupCount(h metainfo.Hash) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls[h]
+}
+
+// fakeClock is a Clock whose timers fire only when the test says so.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+	added  chan struct{}
+}
+
+type fakeTimer struct {
+	d  time.Duration
+	at time.Time
+	ch chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), added: make(chan struct{}, 1)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	t := &fakeTimer{d: d, at: c.now.Add(d), ch: make(chan time.Time, 1)}
+	c.timers = append(c.timers, t)
+	c.mu.Unlock()
+	select {
+	case c.added <- struct{}{}:
+	default:
+	}
+	return t.ch
+}
+
+// waitTimer waits until some goroutine has asked for a timer of duration d,
+// and returns it. The wait is on an event (After being called), bounded by
+// a generous real-time limit only so that a bug fails the test instead of
+// hanging it.
+func (c *fakeClock) waitTimer(t *testing.T, d time.Duration) *fakeTimer {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		c.mu.Lock()
+		for _, tm := range c.timers {
+			if tm.d == d {
+				c.mu.Unlock()
+				return tm
+			}
+		}
+		ds := make([]time.Duration, 0, len(c.timers))
+		for _, tm := range c.timers {
+			ds = append(ds, tm.d)
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.added:
+		case <-deadline:
+			t.Fatalf("no timer of %v was set; pending timers: %v", d, ds)
+		}
+	}
+}
+
+// fire advances the clock to the timer's deadline and fires it.
+func (c *fakeClock) fire(tm *fakeTimer) {
+	c.mu.Lock()
+	if tm.at.After(c.now) {
+		c.now = tm.at
+	}
+	c.timers = slices.DeleteFunc(c.timers, func(x *fakeTimer) bool { return x == tm })
+	c.mu.Unlock()
+	tm.ch <- tm.at
+}
+
+// eventLog collects the events of a search for inspection.
+type eventLog struct {
+	mu     sync.Mutex
+	evs    []Event
+	notify chan struct{}
+}
+
+func newEventLog() *eventLog { return &eventLog{notify: make(chan struct{}, 1)} }
+
+func (l *eventLog) fn(e Event) {
+	l.mu.Lock()
+	l.evs = append(l.evs, e)
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default:
+	}
+}
+
+// waitPeer waits for the PeerEvent announcing addr as new (which may have
+// happened already).
+func (l *eventLog) waitPeer(t *testing.T, addr netip.AddrPort) *PeerEvent {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		for _, pe := range l.peerEvents() {
+			if pe.Peer == addr && pe.New {
+				return pe
+			}
+		}
+		select {
+		case <-l.notify:
+		case <-deadline:
+			t.Fatalf("peer %v never reported", addr)
+		}
+	}
+}
+
+func (l *eventLog) peerEvents() []*PeerEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*PeerEvent
+	for _, e := range l.evs {
+		if pe, ok := e.(*PeerEvent); ok {
+			out = append(out, pe)
+		}
+	}
+	return out
+}
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func hash(b byte) metainfo.Hash {
+	var h metainfo.Hash
+	for i := range h {
+		h[i] = b
+	}
+	return h
+}
+
+var errFake = errors.New("fake failure")
+
+func (l *eventLog) events() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.evs)
+}

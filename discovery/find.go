@@ -1,0 +1,508 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// ErrNoHash is returned by Find for a target without info hashes.
+var ErrNoHash = errors.New("discovery: target has no info hash")
+
+// ErrNoSources is returned by Find when there is nothing to ask: no tracker
+// (or no Announcer), no usable DHT and no known peer.
+var ErrNoSources = errors.New("discovery: no source to ask")
+
+// report is what a worker goroutine sends to the loop that owns the peer
+// table: peers a source named, and/or the end of one announce or lookup.
+type report struct {
+	source  string
+	swarm   metainfo.Hash
+	peers   []netip.AddrPort
+	tracker *TrackerEvent
+	dht     *DHTEvent
+	final   bool // the worker has finished and will send nothing more
+}
+
+// search is the state of one Find call. Only the goroutine running Find
+// touches the peer table and the summaries; workers talk to it through ch.
+type search struct {
+	cfg    *Config
+	clock  Clock
+	start  time.Time
+	fn     func(Event)
+	ch     chan report
+	follow bool
+
+	peers   map[netip.AddrPort]*PeerInfo
+	order   []netip.AddrPort
+	sources map[string]*SourceSummary
+	names   []string
+	started map[trackerSwarm]bool // announces that succeeded: they get "stopped" at the end
+}
+
+type trackerSwarm struct {
+	url   string
+	swarm metainfo.Hash
+}
+
+type trackerRef struct {
+	url  string
+	tier int
+}
+
+// Find searches target's swarms through every source cfg provides, calling
+// fn (if not nil) for every event, and returns the summary when the search
+// ends: when every source is finished (without Follow), at the timeout, on
+// MaxPeers, or when ctx is cancelled. A cancelled context is an ordinary way
+// to end a search — typically a follow-mode search — and is reported in
+// Summary.Reason, not as an error. Find returns an error only when there is
+// nothing to search (ErrNoHash, ErrNoSources). A nil cfg is the zero Config.
+//
+// fn is called from the goroutine running Find, one event at a time; it
+// should return quickly, since the search waits for it.
+func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Summary, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if fn == nil {
+		fn = func(Event) {}
+	}
+	swarms := dedupeHashes(target.InfoHashes)
+	if len(swarms) == 0 {
+		return nil, ErrNoHash
+	}
+	s := &search{
+		cfg:     cfg,
+		clock:   cfg.clock(),
+		fn:      fn,
+		ch:      make(chan report, 64),
+		follow:  cfg.Follow,
+		peers:   map[netip.AddrPort]*PeerInfo{},
+		sources: map[string]*SourceSummary{},
+		started: map[trackerSwarm]bool{},
+	}
+	sum := &Summary{Swarms: swarms}
+
+	var trackers []trackerRef
+	if cfg.Trackers != nil {
+		trackers = dedupeTrackers(target.Trackers)
+	}
+	useDHT := cfg.DHT != nil
+	switch {
+	case !useDHT:
+		sum.DHTSkipped = "no DHT configured"
+	case target.Private && !cfg.AllowDHTPrivate:
+		// BEP 27: a private torrent's peers come from its trackers only.
+		useDHT = false
+		sum.DHTSkipped = "private torrent (BEP 27): trackers only"
+	}
+	if len(trackers) == 0 && !useDHT && len(target.Peers) == 0 {
+		if sum.DHTSkipped != "" && cfg.DHT != nil {
+			return nil, fmt.Errorf("%w: %s, and no tracker", ErrNoSources, sum.DHTSkipped)
+		}
+		return nil, ErrNoSources
+	}
+
+	if len(target.Peers) > 0 {
+		s.source(SourceMagnet, "magnet")
+	}
+	for _, t := range trackers {
+		s.source(t.url, "tracker")
+	}
+	if useDHT {
+		s.source(SourceDHT, "dht")
+	}
+
+	s.start = s.clock.Now()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	pending := 0
+	for _, t := range trackers {
+		for _, h := range swarms {
+			pending++
+			wg.Go(func() { s.trackerWorker(wctx, t, h) })
+		}
+	}
+	if useDHT {
+		pending += len(swarms)
+		wg.Go(func() { s.dhtWorkers(wctx, target.Nodes, swarms) })
+	}
+
+	var timeout <-chan time.Time
+	if d := cfg.timeout(); d > 0 {
+		timeout = s.clock.After(d)
+	}
+	// The magnet's peers are known before anything is asked.
+	if len(target.Peers) > 0 {
+		s.handle(report{source: SourceMagnet, swarm: swarms[0], peers: target.Peers}, sum)
+	}
+	for sum.Reason == "" && pending > 0 {
+		select {
+		case r := <-s.ch:
+			if r.final {
+				pending--
+			}
+			s.handle(r, sum)
+		case <-timeout:
+			sum.Reason = StopTimeout
+		case <-ctx.Done():
+			sum.Reason = StopCanceled
+		}
+	}
+	if sum.Reason == "" {
+		sum.Reason = StopComplete
+	}
+	sum.Duration = s.since()
+	cancel()
+	wg.Wait()
+	s.sendStopped(ctx)
+
+	for _, a := range s.order {
+		sum.Peers = append(sum.Peers, *s.peers[a])
+	}
+	if len(sum.Peers) > 0 {
+		sum.FirstPeer = sum.Peers[0].FirstSeen
+	}
+	for _, n := range s.names {
+		sum.Sources = append(sum.Sources, *s.sources[n])
+	}
+	return sum, nil
+}
+
+func (s *search) since() time.Duration { return s.clock.Now().Sub(s.start) }
+
+func (s *search) source(name, kind string) *SourceSummary {
+	if ss := s.sources[name]; ss != nil {
+		return ss
+	}
+	ss := &SourceSummary{Name: name, Kind: kind, Seeders: -1, Leechers: -1}
+	s.sources[name] = ss
+	s.names = append(s.names, name)
+	return ss
+}
+
+// send hands a report to the search loop, or gives up when the search is
+// over (the loop no longer reads).
+func (s *search) send(ctx context.Context, r report) bool {
+	select {
+	case s.ch <- r:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// handle folds one report into the peer table and emits its events. It sets
+// sum.Reason when MaxPeers is reached.
+func (s *search) handle(r report, sum *Summary) {
+	at := s.since()
+	src := s.source(r.source, "")
+	newPeers := 0
+	for _, p := range r.peers {
+		p = normalize(p)
+		if !p.IsValid() {
+			continue
+		}
+		pi := s.peers[p]
+		isNew := pi == nil
+		if isNew {
+			pi = &PeerInfo{Addr: p, FirstSeen: at}
+			s.peers[p] = pi
+			s.order = append(s.order, p)
+			src.Unique++
+			newPeers++
+		}
+		if !slices.Contains(pi.Swarms, r.swarm) {
+			pi.Swarms = append(pi.Swarms, r.swarm)
+		}
+		if slices.Contains(pi.Sources, r.source) {
+			continue // a repeat sighting (a re-announce, a repeated lookup): nothing new
+		}
+		pi.Sources = append(pi.Sources, r.source)
+		src.Peers++
+		if src.Peers == 1 {
+			src.FirstPeer = at
+		}
+		s.fn(&PeerEvent{Peer: p, Swarm: r.swarm, Source: r.source, Sources: slices.Clone(pi.Sources), New: isNew, At: at})
+		if s.cfg.MaxPeers > 0 && len(s.order) >= s.cfg.MaxPeers {
+			sum.Reason = StopMaxPeers
+			break
+		}
+	}
+	if ev := r.tracker; ev != nil {
+		ev.NewPeers = newPeers
+		ev.At = at
+		src.Queries++
+		if ev.Err != nil {
+			src.Errors++
+			src.Err = ev.Err
+		} else {
+			s.started[trackerSwarm{ev.URL, ev.Swarm}] = true
+			src.Seeders, src.Leechers = ev.Seeders, ev.Leechers
+		}
+		s.fn(ev)
+	}
+	if ev := r.dht; ev != nil {
+		ev.At = at
+		src.Queries++
+		if ev.Err != nil {
+			src.Errors++
+			src.Err = ev.Err
+		}
+		addStats(&src.DHT, ev.Stats)
+		s.fn(ev)
+	}
+}
+
+func addStats(sum *LookupStats, st LookupStats) {
+	if sum.Queried == 0 && sum.Peers == 0 {
+		sum.FirstPeer = st.FirstPeer
+	}
+	sum.Queried += st.Queried
+	sum.Answered += st.Answered
+	sum.TimedOut += st.TimedOut
+	sum.Errors += st.Errors
+	sum.RoundTrips += st.RoundTrips
+	sum.Peers += st.Peers
+	sum.Converged = st.Converged
+	sum.Duration += st.Duration
+}
+
+// trackerWorker announces target swarm h to one tracker: once, or with
+// Follow again and again at the tracker's interval.
+func (s *search) trackerWorker(ctx context.Context, t trackerRef, h metainfo.Hash) {
+	event := EventStarted
+	retry := s.cfg.retryInterval()
+	for {
+		actx, cancel := context.WithTimeout(ctx, s.cfg.announceTimeout())
+		t0 := s.clock.Now()
+		resp, err := s.cfg.Trackers.Announce(actx, t.url, AnnounceRequest{InfoHash: h, Event: event, Port: s.cfg.port(), NumWant: s.cfg.NumWant})
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		now := s.clock.Now()
+		ev := &TrackerEvent{URL: t.url, Tier: t.tier, Swarm: h, Event: event, Latency: now.Sub(t0), Seeders: -1, Leechers: -1}
+		var delay time.Duration
+		var peers []netip.AddrPort
+		if err == nil && resp == nil {
+			err = fmt.Errorf("tracker %s: empty response", t.url)
+		}
+		if err != nil {
+			ev.Err = err
+			delay = retry
+			retry = min(2*retry, s.cfg.defaultInterval())
+		} else {
+			peers = resp.Peers
+			ev.Peers = len(resp.Peers)
+			ev.Seeders, ev.Leechers = resp.Seeders, resp.Leechers
+			ev.Interval = resp.Interval
+			ev.Warning = resp.Warning
+			delay = nextAnnounce(resp.Interval, resp.MinInterval, s.cfg.defaultInterval())
+			retry = s.cfg.retryInterval()
+			event = EventNone
+		}
+		if s.follow {
+			ev.Next = now.Sub(s.start) + delay
+		}
+		if !s.send(ctx, report{source: t.url, swarm: h, peers: peers, tracker: ev, final: !s.follow}) || !s.follow {
+			return
+		}
+		select {
+		case <-s.clock.After(delay):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// nextAnnounce is the pause before the next regular announce: the tracker's
+// interval (def if it gave none), never less than its min interval, which
+// BEP 3 (as extended by common trackers) says clients must not undercut.
+func nextAnnounce(interval, minInterval, def time.Duration) time.Duration {
+	d := interval
+	if d <= 0 {
+		d = def
+	}
+	return max(d, minInterval)
+}
+
+// dhtWorkers gives the DHT the target's nodes, then looks up every swarm at
+// once.
+func (s *search) dhtWorkers(ctx context.Context, nodes []string, swarms []metainfo.Hash) {
+	if na, ok := s.cfg.DHT.(NodeAdder); ok {
+		for _, a := range resolveNodes(ctx, nodes) {
+			na.AddNode(a)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, h := range swarms {
+		wg.Go(func() { s.dhtWorker(ctx, h) })
+	}
+	wg.Wait()
+}
+
+// dhtWorker looks swarm h up in the DHT. Without Follow it repeats the lookup
+// until one finds no peer the previous ones had not (the swarm is as complete
+// as the DHT will tell), a lookup fails, or DHTLookups have run. With Follow
+// it repeats every DHTInterval.
+func (s *search) dhtWorker(ctx context.Context, h metainfo.Hash) {
+	var mu sync.Mutex
+	seen := map[netip.AddrPort]bool{}
+	for i := 1; ; i++ {
+		newPeers := 0
+		stats, err := s.cfg.DHT.GetPeers(ctx, h, func(p, _ netip.AddrPort) {
+			p = normalize(p)
+			if !p.IsValid() {
+				return
+			}
+			mu.Lock()
+			fresh := !seen[p]
+			if fresh {
+				seen[p] = true
+				newPeers++
+			}
+			mu.Unlock()
+			if fresh {
+				s.send(ctx, report{source: SourceDHT, swarm: h, peers: []netip.AddrPort{p}})
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		mu.Lock()
+		n := newPeers
+		mu.Unlock()
+		final := !s.follow && (err != nil || (i > 1 && n == 0) || i >= s.cfg.dhtLookups())
+		ev := &DHTEvent{Swarm: h, Lookup: i, Stats: stats, NewPeers: n, Err: err}
+		if !s.send(ctx, report{source: SourceDHT, swarm: h, dht: ev, final: final}) || final {
+			return
+		}
+		if s.follow {
+			select {
+			case <-s.clock.After(s.cfg.dhtInterval()):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// sendStopped tells every tracker that answered that the search is leaving
+// the swarm (BEP 3 event=stopped), so it stops handing out our address. It
+// runs after the search, so it is bounded by its own timeout rather than by
+// ctx, which may be the very cancellation that ended the search.
+func (s *search) sendStopped(ctx context.Context) {
+	d := s.cfg.stopTimeout()
+	if d < 0 || len(s.started) == 0 {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	defer cancel()
+	keys := make([]trackerSwarm, 0, len(s.started))
+	for k := range s.started {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b trackerSwarm) int {
+		if a.url != b.url {
+			if a.url < b.url {
+				return -1
+			}
+			return 1
+		}
+		return slices.Compare(a.swarm[:], b.swarm[:])
+	})
+	evs := make([]*TrackerEvent, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() {
+			t0 := time.Now()
+			_, err := s.cfg.Trackers.Announce(sctx, k.url, AnnounceRequest{InfoHash: k.swarm, Event: EventStopped, Port: s.cfg.port(), NumWant: 0})
+			evs[i] = &TrackerEvent{URL: k.url, Swarm: k.swarm, Event: EventStopped, Latency: time.Since(t0), Seeders: -1, Leechers: -1, Err: err}
+		})
+	}
+	wg.Wait()
+	for _, ev := range evs {
+		ev.Tier = -1
+		ev.At = s.since()
+		s.fn(ev)
+	}
+}
+
+// normalize unmaps IPv4-mapped IPv6 addresses, so that one peer is one key
+// whichever family reported it, and rejects addresses nobody can connect
+// to: invalid, unspecified, multicast, or port 0.
+func normalize(p netip.AddrPort) netip.AddrPort {
+	a := p.Addr().Unmap()
+	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || p.Port() == 0 {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a, p.Port())
+}
+
+func dedupeHashes(hs []metainfo.Hash) []metainfo.Hash {
+	var out []metainfo.Hash
+	for _, h := range hs {
+		if !h.IsZero() && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// dedupeTrackers flattens the tiers, keeping each URL once, in its first
+// tier.
+func dedupeTrackers(tiers [][]string) []trackerRef {
+	var out []trackerRef
+	seen := map[string]bool{}
+	for i, tier := range tiers {
+		for _, u := range tier {
+			if u == "" || seen[u] {
+				continue
+			}
+			seen[u] = true
+			out = append(out, trackerRef{url: u, tier: i})
+		}
+	}
+	return out
+}
+
+// resolveNodes turns host:port strings into addresses: literal ones
+// directly, names through DNS (bounded, since they are only hints). Entries
+// that do not resolve are skipped.
+func resolveNodes(ctx context.Context, nodes []string) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, n := range nodes {
+		if ap, err := netip.ParseAddrPort(n); err == nil {
+			out = append(out, ap)
+			continue
+		}
+		host, port, err := net.SplitHostPort(n)
+		if err != nil {
+			continue
+		}
+		pn, err := net.LookupPort("udp", port)
+		if err != nil || pn <= 0 || pn > 65535 {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			out = append(out, netip.AddrPortFrom(a.Unmap(), uint16(pn)))
+		}
+	}
+	return out
+}
