@@ -1,0 +1,374 @@
+package dht
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DefaultRouters are the well-known bootstrap routers, tried last. Several
+// operators run them, so no single one is relied on; both A and AAAA records
+// are used.
+var DefaultRouters = []string{
+	"dht.libtorrent.org:25401",
+	"dht.transmissionbt.com:6881",
+	"router.bittorrent.com:6881",
+	"router.utorrent.com:6881",
+	"dht.anacrolix.link:42069",
+}
+
+// RouterResult is the outcome of one bootstrap router.
+type RouterResult struct {
+	Router   string           // host:port as configured
+	Addrs    []netip.AddrPort // its resolved addresses, of families we have sockets for
+	Answered []netip.AddrPort // the addresses that answered
+	Err      error            // resolution failure: a warning, not fatal
+}
+
+// BootstrapReport says how a bootstrap went: what was tried, what answered,
+// and the good nodes per family at the end.
+type BootstrapReport struct {
+	Saved, SavedAnswered int            // nodes from Config.State
+	Given, GivenAnswered int            // Config.BootstrapNodes
+	Routers              []RouterResult // empty when saved and given nodes sufficed
+	Good4, Good6         int            // good nodes in the tables at the end
+	IDChanged            bool           // a BEP 42 id for our public IP was adopted
+	Lookup               LookupStats    // the find_node lookups for our own id
+	Duration             time.Duration
+}
+
+// Warnings returns the router failures, for the caller to show.
+func (r *BootstrapReport) Warnings() []error {
+	var out []error
+	for _, rr := range r.Routers {
+		if rr.Err != nil {
+			out = append(out, rr.Err)
+		}
+	}
+	return out
+}
+
+// routerTimeout bounds the resolution of one router name.
+const routerTimeout = 5 * time.Second
+
+// Bootstrap fills the routing tables, trying in order the saved nodes, the
+// given nodes, then the routers (BEP 5): each step runs a find_node lookup
+// for our own id seeded with its nodes, and the routers are skipped when
+// the earlier steps already gave K good nodes in every family. Router
+// resolution errors are warnings in the report. It returns an error
+// wrapping ErrNoNodes when it ends with no good node at all, so a stuck
+// node is never silent.
+func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
+	var rep BootstrapReport
+	start := n.now()
+	ctx, cancel := n.closingContext(ctx)
+	defer cancel()
+
+	var seeds []seed
+	if st := n.cfg.State; st != nil {
+		for _, ni := range st.Nodes {
+			seeds = append(seeds, seed{addr: ni.Addr, id: ni.ID, saved: true})
+		}
+	}
+	for _, a := range n.cfg.BootstrapNodes {
+		seeds = append(seeds, seed{addr: a})
+	}
+	answered := n.seedLookups(ctx, seeds, &rep)
+	for _, sd := range seeds {
+		if sd.saved {
+			rep.Saved++
+		} else {
+			rep.Given++
+		}
+		if answered[sd.addr] {
+			if sd.saved {
+				rep.SavedAnswered++
+			} else {
+				rep.GivenAnswered++
+			}
+		}
+	}
+
+	if !n.enoughNodes() && ctx.Err() == nil {
+		routers := n.cfg.BootstrapRouters
+		if routers == nil {
+			routers = DefaultRouters
+		}
+		rep.Routers = n.resolveRouters(ctx, routers)
+		var rs []seed
+		for _, rr := range rep.Routers {
+			for _, a := range rr.Addrs {
+				rs = append(rs, seed{addr: a, router: true})
+			}
+		}
+		answered := n.seedLookups(ctx, rs, &rep)
+		for i := range rep.Routers {
+			for _, a := range rep.Routers[i].Addrs {
+				if answered[a] {
+					rep.Routers[i].Answered = append(rep.Routers[i].Answered, a)
+				}
+			}
+		}
+	}
+
+	if n.adoptBEP42ID() {
+		rep.IDChanged = true
+		// Our id moved: find the nodes near the new one.
+		_, st, _ := n.FindNode(ctx, n.ID())
+		rep.Lookup.add(st)
+	}
+	s := n.Stats()
+	rep.Good4, rep.Good6 = s.Good4, s.Good6
+	rep.Duration = n.now().Sub(start)
+	if rep.Good4+rep.Good6 == 0 {
+		routersOK := 0
+		for _, rr := range rep.Routers {
+			if len(rr.Answered) > 0 {
+				routersOK++
+			}
+		}
+		err := fmt.Errorf("%w after bootstrap: %d/%d saved and %d/%d given nodes answered, %d/%d routers",
+			ErrNoNodes, rep.SavedAnswered, rep.Saved, rep.GivenAnswered, rep.Given, routersOK, len(rep.Routers))
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+		return rep, err
+	}
+	return rep, nil
+}
+
+type seed struct {
+	addr   netip.AddrPort
+	id     ID // known id (saved nodes), else zero
+	saved  bool
+	router bool
+}
+
+// enoughNodes reports whether every family has at least K good nodes.
+func (n *Node) enoughNodes() bool {
+	s := n.Stats()
+	if n.tables[0].Load() != nil && s.Good4 < K {
+		return false
+	}
+	if n.tables[1].Load() != nil && s.Good6 < K {
+		return false
+	}
+	return true
+}
+
+// seedLookups runs, per family, a find_node lookup for our own id whose
+// shortlist holds all seeds (they are queried α at a time, closest first,
+// like any candidate). Every seed is queried at least once, because a
+// seed's id is usually unknown (zero), which sorts it by its "distance" of
+// our id itself. Routers answer but are kept out of the table: they are
+// not ordinary nodes (BEP 5 bootstrap routers drop out of tables anyway).
+// It returns the seed addresses that answered.
+func (n *Node) seedLookups(ctx context.Context, seeds []seed, rep *BootstrapReport) map[netip.AddrPort]bool {
+	answered := make(map[netip.AddrPort]bool)
+	if len(seeds) == 0 {
+		return answered
+	}
+	self := n.ID()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, v4 := range n.families() {
+		var fam []seed
+		for _, sd := range seeds {
+			sd.addr = netip.AddrPortFrom(sd.addr.Addr().Unmap(), sd.addr.Port())
+			if sd.addr.Addr().Is4() == v4 {
+				fam = append(fam, sd)
+			}
+		}
+		if len(fam) == 0 {
+			continue
+		}
+		isSeed := make(map[netip.AddrPort]bool, len(fam))
+		isRouter := make(map[netip.AddrPort]bool)
+		l := newLookup(self, self, K, n.alpha, n.now())
+		// Seeds all stay candidates, whatever the shortlist size.
+		for _, sd := range fam {
+			id := sd.id
+			if id.IsZero() {
+				// Unknown id: place the seed at the front so it is
+				// asked first; its reply corrects the id.
+				id = self
+				id[19] ^= 1
+			}
+			if l.addSeed(id, sd.addr) {
+				isSeed[sd.addr] = true
+				if sd.router {
+					isRouter[sd.addr] = true
+				}
+			}
+		}
+		for _, nd := range n.closestCompact(self, v4, K) {
+			l.add(ID(nd.ID), nd.Addr, 1)
+		}
+		s := &search{n: n, method: methodFindNode, target: self, want: wantFor(v4),
+			routers: isRouter,
+			onReply: func(c *candidate, r *reply) {
+				if isSeed[c.addr] {
+					mu.Lock()
+					answered[c.addr] = true
+					mu.Unlock()
+				}
+			}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := s.run(ctx, l)
+			mu.Lock()
+			rep.Lookup.add(st)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return answered
+}
+
+// resolveRouters resolves the routers in parallel. A failure is recorded
+// in the result, never fatal.
+func (n *Node) resolveRouters(ctx context.Context, routers []string) []RouterResult {
+	out := make([]RouterResult, len(routers))
+	var wg sync.WaitGroup
+	for i, r := range routers {
+		out[i].Router = r
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			host, portStr, err := net.SplitHostPort(r)
+			if err != nil {
+				out[i].Err = fmt.Errorf("dht: router %q: %w", r, err)
+				return
+			}
+			port, err := strconv.ParseUint(portStr, 10, 16)
+			if err != nil || port == 0 {
+				out[i].Err = fmt.Errorf("dht: router %q: bad port", r)
+				return
+			}
+			var ips []netip.Addr
+			if ip, err := netip.ParseAddr(host); err == nil {
+				ips = []netip.Addr{ip}
+			} else {
+				rctx, cancel := context.WithTimeout(ctx, routerTimeout)
+				ips, err = n.resolver.LookupNetIP(rctx, "ip", host)
+				cancel()
+				if err != nil {
+					out[i].Err = fmt.Errorf("dht: router %q: %w", r, err)
+					return
+				}
+			}
+			for _, ip := range ips {
+				ap := netip.AddrPortFrom(ip.Unmap(), uint16(port))
+				if n.sockFor(ap) != nil {
+					out[i].Addrs = append(out[i].Addrs, ap)
+				}
+			}
+			if len(out[i].Addrs) == 0 && len(ips) > 0 {
+				out[i].Err = fmt.Errorf("dht: router %q: no address of a family we have a socket for", r)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// adoptBEP42ID replaces a random id by one conforming to BEP 42 for the
+// public IP that nodes report (the "ip" key), so that nodes enforcing BEP 42
+// keep us in their tables. An id from Config or State is never replaced,
+// nor one for a local address, which BEP 42 cannot verify. The tables are
+// rebuilt around the new id.
+func (n *Node) adoptBEP42ID() bool {
+	ip4, ip6 := n.ExternalIPs()
+	ip := ip4
+	if !ip.IsValid() {
+		ip = ip6
+	}
+	if !ip.IsValid() || BEP42Exempt(ip) {
+		return false
+	}
+	n.idMu.Lock()
+	if n.idFixed || VerifyNodeID(n.id, ip) {
+		n.idMu.Unlock()
+		return false
+	}
+	n.id = RandomIDForIP(ip, n.cfg.Rand)
+	id := n.id
+	n.idFixed = true
+	n.idMu.Unlock()
+	for i := range n.tables {
+		old := n.tables[i].Load()
+		if old == nil {
+			continue
+		}
+		t := n.newTable(id)
+		for _, ni := range old.Good() {
+			t.Seen(ni, SeenReply)
+		}
+		n.tables[i].Store(t)
+	}
+	return true
+}
+
+// State returns our id and the good nodes of our routing tables, for
+// SaveState; a later New with Config.State starts warm from it.
+func (n *Node) State() *State {
+	s := &State{ID: n.ID(), Saved: n.now()}
+	for i := range n.tables {
+		if t := n.tables[i].Load(); t != nil {
+			s.Nodes = append(s.Nodes, t.Good()...)
+		}
+	}
+	return s
+}
+
+// maintainEvery is the period of table maintenance: pinging questionable
+// nodes, refreshing stale buckets (BEP 5: 15 minutes) and sweeping the
+// peer store.
+const maintainEvery = time.Minute
+
+// maintain is the node's housekeeping goroutine; it ends with Close.
+func (n *Node) maintain() {
+	defer n.wg.Done()
+	t := time.NewTicker(maintainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.closing:
+			return
+		case <-t.C:
+		}
+		n.store.sweep()
+		ctx, cancel := context.WithTimeout(n.life, maintainEvery/2)
+		var wg sync.WaitGroup
+		for i := range n.tables {
+			tb := n.tables[i].Load()
+			if tb == nil || tb.Len() == 0 {
+				continue
+			}
+			for _, ni := range tb.Questionable(K) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					n.Ping(ctx, ni.Addr)
+				}()
+			}
+			for j, target := range tb.StaleBuckets(15 * time.Minute) {
+				if j >= 3 {
+					break // a few per round keeps the burst small
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					n.FindNode(ctx, target)
+				}()
+			}
+		}
+		wg.Wait()
+		cancel()
+	}
+}

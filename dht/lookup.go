@@ -1,0 +1,278 @@
+package dht
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/peerfind/peerfind/internal/compact"
+)
+
+// LookupStats describes one iterative lookup.
+type LookupStats struct {
+	Queried    int           // queries sent
+	Answered   int           // queries answered
+	TimedOut   int           // queries that reached the hard timeout
+	Errors     int           // KRPC errors, send failures and undecodable replies
+	RoundTrips int           // hops of the deepest answered query: 1 for nodes from our table
+	Peers      int           // peers delivered (not deduplicated across nodes)
+	Converged  bool          // the k closest nodes answered (or every reachable node did)
+	Duration   time.Duration // from start to end
+	FirstPeer  time.Duration // from start to the first peer; 0 if none
+}
+
+func (s *LookupStats) add(o LookupStats) {
+	s.Queried += o.Queried
+	s.Answered += o.Answered
+	s.TimedOut += o.TimedOut
+	s.Errors += o.Errors
+	s.RoundTrips = max(s.RoundTrips, o.RoundTrips)
+	s.Peers += o.Peers
+	s.Converged = s.Converged || o.Converged
+	s.Duration = max(s.Duration, o.Duration)
+	if o.FirstPeer > 0 && (s.FirstPeer == 0 || o.FirstPeer < s.FirstPeer) {
+		s.FirstPeer = o.FirstPeer
+	}
+}
+
+type candState uint8
+
+const (
+	candFresh    candState = iota // not queried yet
+	candActive                    // query in flight, counts against α
+	candSlow                      // query in flight past the soft timeout: frees its α slot
+	candAnswered                  // replied
+	candFailed                    // timed out or answered with an error
+)
+
+type candidate struct {
+	id    ID
+	addr  netip.AddrPort
+	state candState
+	sent  time.Time
+	hop   int    // 1 for starting nodes, parent's hop+1 for the nodes it returned
+	token string // get_peers token, for announce_peer
+}
+
+// Shortlist bounds. The shortlist keeps the closest candidates only; the
+// seen set stops one node being queried twice and bounds what a hostile
+// node can make us remember.
+const (
+	shortlistFactor = 8
+	maxSeen         = 4096
+)
+
+// lookup is the iterative Kademlia lookup of BEP 5 as a state machine with
+// no sockets and no clock of its own: next says which nodes to query now,
+// handle and fail consume the outcome of those queries. The Node drives it
+// from one goroutine; it is not safe for concurrent use.
+type lookup struct {
+	target   ID
+	self     ID
+	k, alpha int
+	start    time.Time
+
+	cands []*candidate // closest first, at most k*shortlistFactor
+	seen  map[netip.AddrPort]*candidate
+	// active is the number of candidates in candActive.
+	active int
+	stats  LookupStats
+}
+
+func newLookup(target, self ID, k, alpha int, now time.Time) *lookup {
+	return &lookup{target: target, self: self, k: k, alpha: alpha, start: now,
+		seen: make(map[netip.AddrPort]*candidate)}
+}
+
+// add offers a node to the shortlist. It reports whether the node was new
+// and kept. Our own id is never added: we would be asking ourselves.
+func (l *lookup) add(id ID, addr netip.AddrPort, hop int) bool {
+	return l.insert(id, addr, hop, true)
+}
+
+// addSeed adds a bootstrap node as a first-hop candidate regardless of the
+// shortlist bound, so that every seed is tried.
+func (l *lookup) addSeed(id ID, addr netip.AddrPort) bool {
+	return l.insert(id, addr, 1, false)
+}
+
+func (l *lookup) insert(id ID, addr netip.AddrPort, hop int, bounded bool) bool {
+	if id == l.self || !addr.IsValid() || addr.Port() == 0 || addr.Addr().IsUnspecified() {
+		return false
+	}
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	if _, ok := l.seen[addr]; ok || len(l.seen) >= maxSeen {
+		return false
+	}
+	limit := l.k * shortlistFactor
+	i, _ := slices.BinarySearchFunc(l.cands, id, func(c *candidate, t ID) int {
+		return CompareDistance(l.target, c.id, t)
+	})
+	if bounded && i >= limit {
+		return false
+	}
+	c := &candidate{id: id, addr: addr, hop: hop}
+	l.seen[addr] = c
+	l.cands = slices.Insert(l.cands, i, c)
+	if bounded && len(l.cands) > limit {
+		// Drop the farthest candidate that is not waiting for an answer;
+		// a dropped node stays in seen so it is not re-added.
+		for j := len(l.cands) - 1; j >= 0; j-- {
+			if s := l.cands[j].state; s != candActive && s != candSlow {
+				l.cands = slices.Delete(l.cands, j, j+1)
+				break
+			}
+		}
+	}
+	return true
+}
+
+// next marks queries past the soft timeout as slow and returns the
+// candidates to query now (already marked active), the time at which next
+// should be called again even without replies (zero: only on a reply), and
+// whether the lookup is finished.
+//
+// A fresh candidate is queried while fewer than α queries are active and
+// fewer than k nodes closer than it have answered or are active: slow nodes
+// do not count, so a node that stops responding does not hold up progress,
+// and its late answer is still taken.
+func (l *lookup) next(now time.Time, soft time.Duration) (qs []*candidate, wake time.Time, done bool) {
+	for _, c := range l.cands {
+		if c.state == candActive && now.Sub(c.sent) >= soft {
+			c.state = candSlow
+			l.active--
+		}
+	}
+	good := 0 // answered or active candidates seen so far, closest first
+	for _, c := range l.cands {
+		if good >= l.k {
+			break
+		}
+		switch c.state {
+		case candAnswered, candActive:
+			good++
+		case candFresh:
+			if l.active < l.alpha {
+				c.state = candActive
+				c.sent = now
+				l.active++
+				l.stats.Queried++
+				qs = append(qs, c)
+				good++
+			}
+		}
+	}
+	if l.finished() {
+		return nil, time.Time{}, true
+	}
+	for _, c := range l.cands {
+		if c.state == candActive {
+			if t := c.sent.Add(soft); wake.IsZero() || t.Before(wake) {
+				wake = t
+			}
+		}
+	}
+	return qs, wake, false
+}
+
+// finished reports whether the k closest usable candidates have answered:
+// walking closest first, skipping failed and slow nodes, k answers come
+// before any fresh or active one. With fewer than k answering nodes in
+// reach, it is finished when nothing is fresh or in flight.
+func (l *lookup) finished() bool {
+	answered, pending := 0, false
+	for _, c := range l.cands {
+		switch c.state {
+		case candAnswered:
+			answered++
+			if answered >= l.k {
+				return true
+			}
+		case candFresh, candActive:
+			return false
+		case candSlow:
+			pending = true
+		}
+	}
+	return !pending
+}
+
+// handle consumes a reply from addr. It returns the candidate (nil if the
+// address is unknown to this lookup, e.g. a reply after the candidate was
+// dropped) and the number of new nodes added to the shortlist.
+func (l *lookup) handle(addr netip.AddrPort, r *reply, now time.Time) (*candidate, int) {
+	c := l.seen[addr]
+	if c == nil || (c.state != candActive && c.state != candSlow) {
+		return nil, 0
+	}
+	if c.state == candActive {
+		l.active--
+	}
+	c.state = candAnswered
+	c.token = r.Token
+	l.stats.Answered++
+	l.stats.RoundTrips = max(l.stats.RoundTrips, c.hop)
+	if r.ID != c.id {
+		// The node's real id differs from the one we were told; re-sort so
+		// the termination test uses the truth.
+		c.id = r.ID
+		slices.SortStableFunc(l.cands, func(a, b *candidate) int { return CompareDistance(l.target, a.id, b.id) })
+	}
+	added := 0
+	for _, n := range r.Nodes {
+		if n.Addr.Addr().Unmap().Is4() != addr.Addr().Is4() {
+			continue // BEP 32: each family is looked up on its own
+		}
+		if l.add(ID(n.ID), n.Addr, c.hop+1) {
+			added++
+		}
+	}
+	if len(r.Peers) > 0 {
+		l.stats.Peers += len(r.Peers)
+		if l.stats.FirstPeer == 0 {
+			l.stats.FirstPeer = max(now.Sub(l.start), time.Nanosecond)
+		}
+	}
+	return c, added
+}
+
+// fail records that the query to addr failed; timeout distinguishes the
+// hard timeout from errors.
+func (l *lookup) fail(addr netip.AddrPort, timeout bool) {
+	c := l.seen[addr]
+	if c == nil || (c.state != candActive && c.state != candSlow) {
+		return
+	}
+	if c.state == candActive {
+		l.active--
+	}
+	c.state = candFailed
+	if timeout {
+		l.stats.TimedOut++
+	} else {
+		l.stats.Errors++
+	}
+}
+
+// closestAnswered returns up to n answered candidates, closest first.
+func (l *lookup) closestAnswered(n int) []*candidate {
+	var out []*candidate
+	for _, c := range l.cands {
+		if len(out) >= n {
+			break
+		}
+		if c.state == candAnswered {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// closestNodes returns the answered candidates as compact nodes.
+func (l *lookup) closestNodes(n int) []compact.Node {
+	var out []compact.Node
+	for _, c := range l.closestAnswered(n) {
+		out = append(out, compact.Node{ID: c.id, Addr: c.addr})
+	}
+	return out
+}

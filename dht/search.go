@@ -1,0 +1,324 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/peerfind/peerfind/internal/compact"
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// PeerFound is one peer returned by a get_peers lookup.
+type PeerFound struct {
+	Peer netip.AddrPort // the BitTorrent peer
+	From netip.AddrPort // the DHT node that returned it
+}
+
+// search runs one lookup state machine over one address family: the
+// lookup's only goroutine, plus one short-lived goroutine per query in
+// flight, all ended before search returns.
+type search struct {
+	n      *Node
+	method string // find_node or get_peers
+	target ID
+	want   []string
+	// routers are bootstrap routers: their answers are used but they are
+	// not added to the routing table.
+	routers map[netip.AddrPort]bool
+	// onReply is called for each answer, on the search goroutine.
+	onReply func(c *candidate, r *reply)
+}
+
+type outcome struct {
+	addr netip.AddrPort
+	r    reply
+	err  error
+}
+
+// run drives l until it finishes or ctx ends.
+func (s *search) run(ctx context.Context, l *lookup) LookupStats {
+	n := s.n
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	results := make(chan outcome)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	inflight := 0
+	for {
+		qs, wake, done := l.next(n.now(), n.softTimeout())
+		if done {
+			l.stats.Converged = true
+			break
+		}
+		for _, c := range qs {
+			inflight++
+			wg.Add(1)
+			go func(addr netip.AddrPort) {
+				defer wg.Done()
+				a := &Args{Want: s.want}
+				if s.method == methodFindNode {
+					a.Target = string(s.target[:])
+				} else {
+					a.InfoHash = string(s.target[:])
+				}
+				m, err := n.query(ctx, addr, s.method, a)
+				o := outcome{addr: addr, err: err}
+				if err == nil {
+					o.r = decodeReply(m)
+				}
+				select {
+				case results <- o:
+				case <-ctx.Done():
+				}
+			}(c.addr)
+		}
+		if inflight == 0 {
+			break // nothing to wait for and nothing to send (next said not done only if slow ones pend, which are in flight)
+		}
+		if !wake.IsZero() {
+			timer.Reset(max(wake.Sub(n.now()), time.Millisecond))
+		}
+		select {
+		case o := <-results:
+			inflight--
+			if o.err != nil {
+				n.noteFailure(o.addr, o.err)
+				if ctx.Err() != nil {
+					l.stats.Duration = n.now().Sub(l.start)
+					return l.stats
+				}
+				l.fail(o.addr, errors.Is(o.err, ErrTimeout))
+				continue
+			}
+			if s.routers[o.addr] {
+				if o.r.IP.IsValid() {
+					n.voteIP(o.r.IP.Addr())
+				}
+			} else if n.noteReply(o.addr, o.r.ID, o.r.IP); !n.acceptID(o.r.ID, o.addr.Addr()) {
+				l.fail(o.addr, false)
+				continue
+			}
+			c, _ := l.handle(o.addr, &o.r, n.now())
+			if c != nil && s.onReply != nil {
+				s.onReply(c, &o.r)
+			}
+		case <-timer.C:
+		case <-ctx.Done():
+			l.stats.Duration = n.now().Sub(l.start)
+			return l.stats
+		}
+		timer.Stop() // Go 1.23+: no stale tick survives Stop
+	}
+	l.stats.Duration = n.now().Sub(l.start)
+	return l.stats
+}
+
+// families returns the address families the node has sockets for.
+func (n *Node) families() []bool {
+	var out []bool
+	for _, s := range n.socks {
+		out = append(out, s.v4)
+	}
+	return out
+}
+
+// startLookup seeds a lookup for target from the routing table of one
+// family.
+func (n *Node) startLookup(target ID, v4 bool) *lookup {
+	l := newLookup(target, n.ID(), K, n.alpha, n.now())
+	for _, nd := range n.closestCompact(target, v4, K*shortlistFactor) {
+		l.add(ID(nd.ID), nd.Addr, 1)
+	}
+	return l
+}
+
+func wantFor(v4 bool) []string {
+	if v4 {
+		return []string{"n4"}
+	}
+	return []string{"n6"}
+}
+
+// lookupAll runs one lookup per address family in parallel and merges the
+// statistics. It returns ErrNoNodes if no family had a node to start from.
+// onReply may be called from several goroutines at once.
+func (n *Node) lookupAll(ctx context.Context, method string, target ID, onReply func(v4 bool, l *lookup, c *candidate, r *reply)) (LookupStats, []*lookup, error) {
+	select {
+	case <-n.closing:
+		return LookupStats{}, nil, ErrClosed
+	default:
+	}
+	ctx, cancel := n.closingContext(ctx)
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		total   LookupStats
+		lookups []*lookup
+	)
+	for _, v4 := range n.families() {
+		l := n.startLookup(target, v4)
+		if len(l.cands) == 0 {
+			continue
+		}
+		lookups = append(lookups, l)
+		s := &search{n: n, method: method, target: target, want: wantFor(v4)}
+		if onReply != nil {
+			s.onReply = func(c *candidate, r *reply) { onReply(v4, l, c, r) }
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := s.run(ctx, l)
+			mu.Lock()
+			total.add(st)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(lookups) == 0 {
+		return total, nil, ErrNoNodes
+	}
+	if !total.Converged {
+		if err := ctx.Err(); err != nil {
+			select {
+			case <-n.closing:
+				return total, lookups, ErrClosed
+			default:
+			}
+			return total, lookups, err
+		}
+	}
+	return total, lookups, nil
+}
+
+// GetPeers looks up the peers of infoHash: an iterative get_peers lookup per
+// address family (BEP 5, BEP 32) from the closest nodes of the routing
+// table. fn is called for each peer as soon as a node returns it, with that
+// node; calls are serialised, may come from different goroutines, and must
+// not block long. Peers are not deduplicated.
+//
+// The error is nil when the lookup converged, ctx.Err() when ctx ended it
+// first (the stats and the peers delivered so far are still valid),
+// ErrNoNodes when the routing table is empty, ErrClosed after Close.
+func (n *Node) GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(PeerFound)) (LookupStats, error) {
+	var fnMu sync.Mutex
+	st, _, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), func(_ bool, _ *lookup, c *candidate, r *reply) {
+		if fn == nil || len(r.Peers) == 0 {
+			return
+		}
+		fnMu.Lock()
+		defer fnMu.Unlock()
+		for _, p := range r.Peers {
+			fn(PeerFound{Peer: p, From: c.addr})
+		}
+	})
+	return st, err
+}
+
+// FindNode runs an iterative find_node lookup for target and returns the
+// closest nodes that answered, closest first, IPv4 then IPv6.
+func (n *Node) FindNode(ctx context.Context, target ID) ([]compact.Node, LookupStats, error) {
+	st, ls, err := n.lookupAll(ctx, methodFindNode, target, nil)
+	var out []compact.Node
+	for _, l := range ls {
+		out = append(out, l.closestNodes(K)...)
+	}
+	return out, st, err
+}
+
+// Announce announces that a peer of infoHash listens on port: a get_peers
+// lookup, then announce_peer with their tokens to the k closest nodes that
+// answered, per family (BEP 5). With impliedPort, the receivers use the
+// UDP source port of the announce instead (BEP 5 implied_port, for peers
+// behind a NAT that maps both ports alike). Stats.Peers counts peers seen
+// during the lookup; the error is nil if at least one announce was
+// accepted.
+func (n *Node) Announce(ctx context.Context, infoHash metainfo.Hash, port uint16, impliedPort bool) (LookupStats, error) {
+	st, ls, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), nil)
+	if len(ls) == 0 {
+		return st, err
+	}
+	ctx, cancel := n.closingContext(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		accepted int
+		lastErr  error
+	)
+	for _, l := range ls {
+		for _, c := range l.closestAnswered(K) {
+			if c.token == "" {
+				continue
+			}
+			wg.Add(1)
+			go func(addr netip.AddrPort, token string) {
+				defer wg.Done()
+				a := &Args{InfoHash: string(infoHash[:]), Port: int64(port), Token: token}
+				if impliedPort {
+					a.ImpliedPort = 1
+				}
+				_, err := n.query(ctx, addr, methodAnnouncePeer, a)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					lastErr = err
+					return
+				}
+				accepted++
+			}(c.addr, c.token)
+		}
+	}
+	wg.Wait()
+	if accepted > 0 {
+		return st, nil
+	}
+	if lastErr != nil {
+		return st, lastErr
+	}
+	if err != nil {
+		return st, err
+	}
+	return st, ErrNoNodes
+}
+
+// WatchPeers repeats GetPeers every interval until ctx ends, calling fn only
+// for peers not reported before: the continuous mode for a long-running
+// search, where peers join the swarm over time. It returns ctx.Err() at the
+// end, or the first error that is not a lookup cut short. The set of
+// reported peers is bounded by maxWatchPeers.
+func (n *Node) WatchPeers(ctx context.Context, infoHash metainfo.Hash, interval time.Duration, fn func(PeerFound)) error {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	seen := make(map[netip.AddrPort]bool)
+	for {
+		_, err := n.GetPeers(ctx, infoHash, func(p PeerFound) {
+			if seen[p.Peer] || len(seen) >= maxWatchPeers {
+				return
+			}
+			seen[p.Peer] = true
+			fn(p)
+		})
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrNoNodes) {
+			return err
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+const maxWatchPeers = 100000

@@ -1,0 +1,185 @@
+package dht
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/peerfind/peerfind/bencode"
+	"github.com/peerfind/peerfind/internal/compact"
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// Reply size limits. A reply to an address that never answered one of our
+// queries may be spoofed, so it stays within amplifyFactor times the query
+// that caused it: the DHT must not be a reflector. Verified addresses get
+// replies up to the ~1400-byte MTU BEP 32 recommends.
+const (
+	amplifyFactor  = 3
+	maxReplySize   = 1400
+	maxValuesReply = 100 // values per get_peers reply, even when there is room
+)
+
+// rawString returns the string value of a top-level key of a bencoded dict,
+// for messages that failed full decoding.
+func rawString(b []byte, key string) (string, bool, error) {
+	raw, ok, err := bencode.DictValue(b, key)
+	if err != nil || !ok {
+		return "", ok, err
+	}
+	var s string
+	if err := bencode.Unmarshal(raw, &s); err != nil {
+		return "", false, err
+	}
+	return s, true, nil
+}
+
+// handleQuery answers one query (BEP 5) on the reader goroutine of s.
+func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
+	n.queriesIn.Add(1)
+	if n.ro != 0 {
+		return // BEP 43: a read-only node does not answer queries
+	}
+	if n.replyLim != nil && !n.replyLim.Allow(from.Addr()) {
+		n.dropped.Add(1)
+		return
+	}
+	id := m.senderID()
+	// BEP 43: a read-only sender is served but not added to the table,
+	// since it will not answer our pings.
+	if m.RO != 1 && n.acceptID(id, from.Addr()) {
+		if t := n.table(from); t != nil {
+			t.Seen(NodeInfo{ID: id, Addr: from, Verified: VerifyNodeID(id, from.Addr())}, SeenQuery)
+		}
+	}
+	r := &Return{}
+	switch m.Q {
+	case methodPing:
+	case methodFindNode:
+		if len(m.A.Target) != compact.IDLen {
+			n.sendError(s, from, m.T, ErrCodeProtocol, "find_node: target must be 20 bytes", size)
+			return
+		}
+		n.fillNodes(r, ID([]byte(m.A.Target)), from, m.A.Want)
+	case methodGetPeers:
+		if len(m.A.InfoHash) != compact.IDLen {
+			n.sendError(s, from, m.T, ErrCodeProtocol, "get_peers: info_hash must be 20 bytes", size)
+			return
+		}
+		ih := metainfo.Hash([]byte(m.A.InfoHash))
+		r.Token = n.tokens.issue(from.Addr())
+		for _, p := range n.store.get(ih, from.Addr().Is4(), maxValuesReply) {
+			r.Values = append(r.Values, string(compact.AppendPeer(nil, p)))
+		}
+		// Nodes too, even with values: a lookup that only meets nodes
+		// holding values could not go on (INTEROP.md: bittorrent-dht and
+		// anacrolix omit nodes then).
+		n.fillNodes(r, ID(ih), from, m.A.Want)
+	case methodAnnouncePeer:
+		if len(m.A.InfoHash) != compact.IDLen {
+			n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: info_hash must be 20 bytes", size)
+			return
+		}
+		if !n.tokens.valid(m.A.Token, from.Addr()) {
+			n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: bad token", size)
+			return
+		}
+		port := from.Port()
+		if m.A.ImpliedPort == 0 {
+			// BEP 5: implied_port non-zero means use the UDP source port
+			// (the peer is behind a NAT that maps both alike).
+			if m.A.Port <= 0 || m.A.Port > 65535 {
+				n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: port out of range", size)
+				return
+			}
+			port = uint16(m.A.Port)
+		}
+		if !n.store.add(metainfo.Hash([]byte(m.A.InfoHash)), netip.AddrPortFrom(from.Addr(), port)) {
+			n.sendError(s, from, m.T, ErrCodeServer, "announce_peer: peer store full", size)
+			return
+		}
+	default:
+		n.sendError(s, from, m.T, ErrCodeMethodUnknown, "method unknown", size)
+		return
+	}
+	r.ID = string(n.idBytes())
+	reply := &Msg{T: m.T, Y: kindResponse, R: r, IP: string(compact.AppendPeer(nil, from))}
+	budget := maxReplySize
+	if !n.isVerified(from) {
+		budget = min(budget, amplifyFactor*size)
+	}
+	n.sendBounded(s, from, reply, budget)
+}
+
+// fillNodes puts the k closest nodes to target into r: "nodes" and/or
+// "nodes6" as the query's "want" asks, else the requester's family (BEP 32).
+func (n *Node) fillNodes(r *Return, target ID, from netip.AddrPort, want []string) {
+	w4, w6 := from.Addr().Is4(), !from.Addr().Is4()
+	if len(want) > 0 {
+		w4, w6 = slices.Contains(want, "n4"), slices.Contains(want, "n6")
+	}
+	if w4 {
+		var b []byte
+		for _, nd := range n.closestCompact(target, true, K) {
+			if nd.Addr != from {
+				b = compact.AppendNode(b, nd)
+			}
+		}
+		r.Nodes = string(b)
+	}
+	if w6 {
+		var b []byte
+		for _, nd := range n.closestCompact(target, false, K) {
+			if nd.Addr != from {
+				b = compact.AppendNode(b, nd)
+			}
+		}
+		r.Nodes6 = string(b)
+	}
+}
+
+// sendBounded sends reply, first trimming values, then nodes6, then nodes
+// until it fits budget bytes. Trimming keeps the closest nodes, which are
+// listed first.
+func (n *Node) sendBounded(s *sock, to netip.AddrPort, reply *Msg, budget int) {
+	reply.V = n.version
+	r := reply.R
+	for range 64 { // each pass removes at least one entry or stops
+		b, err := AppendMsg(make([]byte, 0, 512), reply)
+		if err != nil {
+			return
+		}
+		over := len(b) - budget
+		if over <= 0 {
+			n.write(s, to, b)
+			return
+		}
+		switch {
+		case len(r.Values) > 0:
+			drop := min(len(r.Values), (over+7)/8)
+			r.Values = r.Values[:len(r.Values)-drop]
+			if len(r.Values) == 0 {
+				r.Values = nil
+			}
+		case len(r.Nodes6) > 0:
+			drop := min(len(r.Nodes6)/compact.NodeLen6, (over+compact.NodeLen6-1)/compact.NodeLen6)
+			r.Nodes6 = r.Nodes6[:len(r.Nodes6)-drop*compact.NodeLen6]
+		case len(r.Nodes) > 0:
+			drop := min(len(r.Nodes)/compact.NodeLen4, (over+compact.NodeLen4-1)/compact.NodeLen4)
+			r.Nodes = r.Nodes[:len(r.Nodes)-drop*compact.NodeLen4]
+		default:
+			// Even the bare reply is over budget (a tiny query): send
+			// nothing rather than amplify.
+			n.dropped.Add(1)
+			return
+		}
+	}
+}
+
+// sendError answers a query with a KRPC error; it is always small.
+// The caller has applied the reply rate limit.
+func (n *Node) sendError(s *sock, to netip.AddrPort, t string, code int, msg string, size int) {
+	if len(msg) > 64 {
+		msg = msg[:64]
+	}
+	n.send(s, to, &Msg{T: t, Y: kindError, E: &Error{Code: code, Msg: msg}})
+}

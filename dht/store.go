@@ -1,0 +1,152 @@
+package dht
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// Peer store defaults. 30 minutes is the expiry libtorrent and the reference
+// client use; clients re-announce every 15–30 minutes (BEP 5 leaves it open).
+const (
+	defaultPeerTTL      = 30 * time.Minute
+	defaultPeersPerHash = 500
+	defaultStoreHashes  = 5000
+	defaultStorePeers   = 50000
+)
+
+// store keeps the peers announced to us with announce_peer, bounded per info
+// hash and in total so an attacker cannot grow it without limit. Safe for
+// concurrent use.
+type store struct {
+	ttl      time.Duration
+	perHash  int
+	maxHash  int
+	maxPeers int
+	now      func() time.Time
+
+	mu     sync.Mutex
+	swarms map[metainfo.Hash]map[netip.AddrPort]time.Time // peer → expiry
+	total  int
+}
+
+func newStore(ttl time.Duration, perHash, maxHash, maxPeers int, now func() time.Time) *store {
+	if ttl <= 0 {
+		ttl = defaultPeerTTL
+	}
+	if perHash <= 0 {
+		perHash = defaultPeersPerHash
+	}
+	if maxHash <= 0 {
+		maxHash = defaultStoreHashes
+	}
+	if maxPeers <= 0 {
+		maxPeers = defaultStorePeers
+	}
+	return &store{ttl: ttl, perHash: perHash, maxHash: maxHash, maxPeers: maxPeers, now: now,
+		swarms: make(map[metainfo.Hash]map[netip.AddrPort]time.Time)}
+}
+
+// add records peer for ih. It reports false when the store is full: a full
+// swarm replaces its entry closest to expiry, but a full store refuses new
+// swarms and peers rather than evicting live ones, so a flood of fake
+// announces cannot push out real ones faster than they expire.
+func (s *store) add(ih metainfo.Hash, peer netip.AddrPort) bool {
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	now := s.now()
+	exp := now.Add(s.ttl)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sw := s.swarms[ih]
+	if sw == nil {
+		if len(s.swarms) >= s.maxHash || s.total >= s.maxPeers {
+			s.sweepLocked(now)
+			if len(s.swarms) >= s.maxHash || s.total >= s.maxPeers {
+				return false
+			}
+		}
+		sw = make(map[netip.AddrPort]time.Time)
+		s.swarms[ih] = sw
+	}
+	if _, ok := sw[peer]; ok {
+		sw[peer] = exp
+		return true
+	}
+	if len(sw) >= s.perHash {
+		var oldest netip.AddrPort
+		var oldestExp time.Time
+		for p, e := range sw {
+			if oldestExp.IsZero() || e.Before(oldestExp) {
+				oldest, oldestExp = p, e
+			}
+		}
+		delete(sw, oldest)
+		s.total--
+	} else if s.total >= s.maxPeers {
+		s.sweepLocked(now)
+		if s.total >= s.maxPeers {
+			return false
+		}
+	}
+	sw[peer] = exp
+	s.total++
+	return true
+}
+
+// get returns up to max live peers of ih of the family of v4 (BEP 32: a
+// get_peers over IPv6 returns IPv6 peers). Map iteration order picks a
+// varying subset when there are more.
+func (s *store) get(ih metainfo.Hash, v4 bool, max int) []netip.AddrPort {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sw := s.swarms[ih]
+	var out []netip.AddrPort
+	for p, e := range sw {
+		if len(out) >= max {
+			break
+		}
+		if !e.After(now) {
+			delete(sw, p)
+			s.total--
+			continue
+		}
+		if p.Addr().Is4() == v4 {
+			out = append(out, p)
+		}
+	}
+	if len(sw) == 0 {
+		delete(s.swarms, ih)
+	}
+	return out
+}
+
+// sweep drops expired peers.
+func (s *store) sweep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked(s.now())
+}
+
+func (s *store) sweepLocked(now time.Time) {
+	for ih, sw := range s.swarms {
+		for p, e := range sw {
+			if !e.After(now) {
+				delete(sw, p)
+				s.total--
+			}
+		}
+		if len(sw) == 0 {
+			delete(s.swarms, ih)
+		}
+	}
+}
+
+// len returns the number of stored peers and swarms.
+func (s *store) len() (peers, swarms int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total, len(s.swarms)
+}
