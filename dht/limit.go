@@ -1,0 +1,106 @@
+package dht
+
+import (
+	"container/list"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// DefaultRateLimitKeys is the number of addresses a RateLimiter tracks when
+// NewRateLimiter is given no positive maxKeys.
+const DefaultRateLimitKeys = 4096
+
+// RateLimiter is a set of token buckets, one per remote address, each
+// refilled at a steady rate up to a burst. It tracks a bounded number of
+// addresses: when a new one arrives and the set is full, the address used
+// least recently is forgotten (its bucket starts full again when it comes
+// back). It is safe for concurrent use, and a nil *RateLimiter allows
+// everything.
+type RateLimiter struct {
+	rate    float64 // tokens per second
+	burst   float64
+	maxKeys int
+	now     func() time.Time
+
+	mu      sync.Mutex
+	buckets map[netip.Addr]*list.Element // of *tokenBucket
+	lru     list.List                    // most recently used at the front
+}
+
+// tokenBucket is one address's allowance.
+type tokenBucket struct {
+	key    netip.Addr
+	tokens float64
+	last   time.Time // when tokens was last brought up to date
+}
+
+// NewRateLimiter returns a limiter allowing each address perSecond events
+// per second on average and burst events at once. perSecond ≤ 0 or burst ≤ 0
+// disables limiting (Allow always reports true). maxKeys ≤ 0 means
+// DefaultRateLimitKeys; now nil means time.Now.
+func NewRateLimiter(perSecond float64, burst int, maxKeys int, now func() time.Time) *RateLimiter {
+	if maxKeys <= 0 {
+		maxKeys = DefaultRateLimitKeys
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &RateLimiter{
+		rate:    perSecond,
+		burst:   float64(burst),
+		maxKeys: maxKeys,
+		now:     now,
+		buckets: make(map[netip.Addr]*list.Element),
+	}
+}
+
+// Allow reports whether an event from key may happen now, and if so spends
+// one token of key's bucket. IPv4-mapped IPv6 addresses count as their IPv4
+// address; the zero netip.Addr is a key like any other, which suits a single
+// global limit.
+func (r *RateLimiter) Allow(key netip.Addr) bool {
+	if r == nil || r.rate <= 0 || r.burst <= 0 {
+		return true
+	}
+	key = key.Unmap()
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b *tokenBucket
+	if el := r.buckets[key]; el != nil {
+		r.lru.MoveToFront(el)
+		b = el.Value.(*tokenBucket)
+		if dt := now.Sub(b.last).Seconds(); dt > 0 {
+			b.tokens = min(r.burst, b.tokens+dt*r.rate)
+		}
+		// A clock that steps back must not mint tokens later: only move
+		// last forward.
+		if now.After(b.last) {
+			b.last = now
+		}
+	} else {
+		if r.lru.Len() >= r.maxKeys {
+			oldest := r.lru.Back()
+			r.lru.Remove(oldest)
+			delete(r.buckets, oldest.Value.(*tokenBucket).key)
+		}
+		b = &tokenBucket{key: key, tokens: r.burst, last: now}
+		r.buckets[key] = r.lru.PushFront(b)
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// Len returns the number of addresses currently tracked.
+func (r *RateLimiter) Len() int {
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lru.Len()
+}

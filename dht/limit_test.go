@@ -1,0 +1,146 @@
+package dht
+
+import (
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRateLimiter(t *testing.T) {
+	clk := newFakeClock()
+	rl := NewRateLimiter(2, 3, 0, clk.Now)
+	a := netip.MustParseAddr("1.2.3.4")
+	b := netip.MustParseAddr("::ffff:1.2.3.5")
+	// The burst is available at once, then nothing.
+	for i := range 3 {
+		if !rl.Allow(a) {
+			t.Fatalf("event %d of the burst refused", i)
+		}
+	}
+	if rl.Allow(a) {
+		t.Fatalf("event past the burst allowed")
+	}
+	// Another address has its own bucket.
+	if !rl.Allow(b) {
+		t.Fatalf("second address refused")
+	}
+	// 2 per second: half a second refills one token.
+	clk.Advance(499 * time.Millisecond)
+	if rl.Allow(a) {
+		t.Fatalf("allowed before a token was refilled")
+	}
+	clk.Advance(time.Millisecond)
+	if !rl.Allow(a) {
+		t.Fatalf("refused after a token was refilled")
+	}
+	if rl.Allow(a) {
+		t.Fatalf("two events allowed for one token")
+	}
+	// A long pause refills only up to the burst.
+	clk.Advance(time.Hour)
+	n := 0
+	for rl.Allow(a) {
+		n++
+		if n > 100 {
+			break
+		}
+	}
+	if n != 3 {
+		t.Errorf("after an hour %d events allowed, want the burst 3", n)
+	}
+	// IPv4-mapped and plain IPv4 are one key.
+	for rl.Allow(netip.MustParseAddr("1.2.3.5")) {
+	}
+	if rl.Allow(b) {
+		t.Errorf("mapped address has a separate bucket")
+	}
+	// A clock stepping back mints no tokens.
+	clk.Advance(-time.Minute)
+	if rl.Allow(a) {
+		t.Errorf("allowed after the clock stepped back")
+	}
+	clk.Advance(time.Minute)
+	if rl.Allow(a) {
+		t.Errorf("allowed when the clock came back to where it was")
+	}
+}
+
+func TestRateLimiterEviction(t *testing.T) {
+	clk := newFakeClock()
+	rl := NewRateLimiter(1, 1, 3, clk.Now)
+	ip := func(i byte) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, i}) }
+	for i := range byte(3) {
+		rl.Allow(ip(i))
+	}
+	rl.Allow(ip(0)) // refused, but 0 is now the most recently used
+	if rl.Len() != 3 {
+		t.Fatalf("Len = %d", rl.Len())
+	}
+	rl.Allow(ip(3)) // evicts 1, the least recently used
+	if rl.Len() != 3 {
+		t.Fatalf("Len = %d after eviction, want 3", rl.Len())
+	}
+	if rl.Allow(ip(0)) {
+		t.Errorf("0 was evicted instead of 1")
+	}
+	if !rl.Allow(ip(1)) {
+		t.Errorf("1 was not evicted (its bucket is still empty)")
+	}
+	for i := range 10000 {
+		rl.Allow(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}))
+	}
+	if rl.Len() != 3 {
+		t.Errorf("Len = %d after 10000 addresses, want 3", rl.Len())
+	}
+}
+
+func TestRateLimiterDisabled(t *testing.T) {
+	var nilRL *RateLimiter
+	for _, rl := range []*RateLimiter{nilRL, NewRateLimiter(0, 5, 0, nil), NewRateLimiter(5, 0, 0, nil)} {
+		for range 100 {
+			if !rl.Allow(netip.Addr{}) {
+				t.Fatalf("disabled limiter refused")
+			}
+		}
+	}
+	if nilRL.Len() != 0 {
+		t.Errorf("nil Len != 0")
+	}
+}
+
+func TestRateLimiterConcurrent(t *testing.T) {
+	clk := newFakeClock()
+	rl := NewRateLimiter(1, 10, 100, clk.Now)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := 0
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				if rl.Allow(netip.MustParseAddr("1.1.1.1")) {
+					mu.Lock()
+					allowed++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if allowed != 10 {
+		t.Errorf("%d events allowed concurrently, want the burst 10", allowed)
+	}
+}
+
+func BenchmarkRateLimiterAllow(b *testing.B) {
+	rl := NewRateLimiter(1e9, 1<<30, 1024, nil)
+	addrs := make([]netip.Addr, 2048)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom4([4]byte{1, 2, byte(i >> 8), byte(i)})
+	}
+	i := 0
+	for b.Loop() {
+		rl.Allow(addrs[i%len(addrs)])
+		i++
+	}
+}
