@@ -1,0 +1,72 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/peerfind/peerfind/dht"
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// DHTSource adapts a *dht.Node to PeerLookup (and NodeAdder). Its zero value
+// is not usable: set Node. The caller owns the node and closes it.
+type DHTSource struct {
+	// Node runs the lookups.
+	Node *dht.Node
+	// Bootstrap makes the first lookup wait for Node.Bootstrap, which the
+	// other lookups then share. Set it for a node fresh from dht.New; a node
+	// already bootstrapped does not need it.
+	Bootstrap bool
+
+	mu     sync.Mutex // held while bootstrapping, so lookups wait for it
+	booted bool
+	report dht.BootstrapReport
+	err    error
+}
+
+// NewDHTSource returns a DHTSource for n that bootstraps it first if
+// bootstrap is set.
+func NewDHTSource(n *dht.Node, bootstrap bool) *DHTSource {
+	return &DHTSource{Node: n, Bootstrap: bootstrap}
+}
+
+// BootstrapReport returns the report and error of the bootstrap, and
+// whether it has run (ran is false before the first lookup, or when the
+// bootstrap was cut short).
+func (s *DHTSource) BootstrapReport() (rep dht.BootstrapReport, ran bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.report, s.booted, s.err
+}
+
+func (s *DHTSource) bootstrap(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.Bootstrap || s.booted {
+		return s.err
+	}
+	rep, err := s.Node.Bootstrap(ctx)
+	if err != nil && ctx.Err() != nil {
+		return err // cut short: not a verdict on the DHT
+	}
+	s.booted = true
+	s.report = rep
+	if err != nil {
+		s.err = fmt.Errorf("DHT bootstrap: %w", err)
+	}
+	return s.err
+}
+
+// GetPeers implements PeerLookup.
+func (s *DHTSource) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, from netip.AddrPort)) (LookupStats, error) {
+	if err := s.bootstrap(ctx); err != nil {
+		return LookupStats{}, err
+	}
+	st, err := s.Node.GetPeers(ctx, h, func(p dht.PeerFound) { fn(p.Peer, p.From) })
+	return LookupStats(st), err
+}
+
+// AddNode implements NodeAdder.
+func (s *DHTSource) AddNode(a netip.AddrPort) { s.Node.AddNode(a) }
