@@ -1,10 +1,10 @@
 package bencode
 
 import (
-	"bufio"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,20 +26,28 @@ type corpusEntry struct {
 // the corpus is absent.
 func loadCorpus(tb testing.TB) []corpusEntry {
 	tb.Helper()
-	manifests, _ := filepath.Glob(filepath.Join(corpusDir, "*", "MANIFEST.tsv"))
-	if len(manifests) == 0 {
+	entries, err := readCorpus()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if entries == nil {
 		tb.Skip("corpus not present at " + corpusDir)
 	}
+	return entries
+}
+
+// readCorpus returns the MANIFEST.tsv rows of the corpus, or nil if it is
+// absent.
+func readCorpus() ([]corpusEntry, error) {
+	manifests, _ := filepath.Glob(filepath.Join(corpusDir, "*", "MANIFEST.tsv"))
 	var out []corpusEntry
 	for _, m := range manifests {
-		f, err := os.Open(m)
+		data, err := os.ReadFile(m)
 		if err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
-		sc := bufio.NewScanner(f)
 		header := true
-		for sc.Scan() {
-			line := sc.Text()
+		for _, line := range strings.Split(string(data), "\n") {
 			if strings.HasPrefix(line, "#") || line == "" {
 				continue
 			}
@@ -49,7 +57,7 @@ func loadCorpus(tb testing.TB) []corpusEntry {
 				continue
 			}
 			if len(cols) < 6 {
-				tb.Fatalf("%s: short row %q", m, line)
+				return nil, fmt.Errorf("%s: short row %q", m, line)
 			}
 			out = append(out, corpusEntry{
 				path:    filepath.Join(filepath.Dir(m), cols[0]),
@@ -59,12 +67,8 @@ func loadCorpus(tb testing.TB) []corpusEntry {
 				notes:   cols[len(cols)-1],
 			})
 		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			tb.Fatal(err)
-		}
 	}
-	return out
+	return out, nil
 }
 
 // TestCorpus decodes every corpus file and checks the raw-span info-hashes.

@@ -102,22 +102,14 @@ func (o DecodeOptions) validate(data []byte) (int, error) {
 	if max := o.maxSize(); int64(len(data)) > max {
 		return 0, &SyntaxError{Offset: max, Msg: "input of " + itoa(int64(len(data))) + " bytes exceeds size limit " + itoa(max), Err: ErrTooLarge}
 	}
-	var frames [16]frame
-	s := scanner{
-		data:     data,
-		strict:   o.Strict,
-		final:    true,
-		maxDepth: o.maxDepth(),
-		maxSize:  o.maxSize(),
-		stack:    frames[:0],
-	}
-	s.reset(0)
+	s := getScanner(data, o)
 	end, err := s.scan()
+	putScanner(s)
 	if err != nil {
 		return 0, err
 	}
 	if end < len(data) && !o.AllowTrailing {
-		return 0, s.errorf(end, ErrTrailing, "trailing data after top-level value (%d bytes)", len(data)-end)
+		return 0, trailingError(end, len(data))
 	}
 	return end, nil
 }
@@ -199,3 +191,7 @@ func (d *decodeState) anyValue() any {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func trailingError(end, n int) error {
+	return &SyntaxError{Offset: int64(end), Err: ErrTrailing, Msg: "trailing data after top-level value (" + itoa(int64(n-end)) + " bytes)"}
+}

@@ -69,23 +69,11 @@ func (o DecodeOptions) DictValue(data []byte, key string) (raw []byte, ok bool, 
 	if max := o.maxSize(); int64(len(data)) > max {
 		return nil, false, &SyntaxError{Offset: max, Msg: "input of " + itoa(int64(len(data))) + " bytes exceeds size limit " + itoa(max), Err: ErrTooLarge}
 	}
-	var (
-		frames [32]frame
-		keys   [32]span
-	)
-	s := scanner{
-		data:     data,
-		strict:   o.Strict,
-		final:    true,
-		maxDepth: o.maxDepth(),
-		maxSize:  o.maxSize(),
-		stack:    frames[:0],
-		keys:     keys[:0],
-		find:     key,
-		finding:  true,
-	}
-	s.reset(0)
+	s := getScanner(data, o)
+	s.find, s.finding = key, true
 	end, err := s.scan()
+	found := s.found
+	putScanner(s)
 	if err != nil {
 		return nil, false, err
 	}
@@ -93,12 +81,12 @@ func (o DecodeOptions) DictValue(data []byte, key string) (raw []byte, ok bool, 
 		return nil, false, &SyntaxError{Offset: 0, Msg: "top-level value is a " + kindName(data[0]) + ", not a dict"}
 	}
 	if end < len(data) && !o.AllowTrailing {
-		return nil, false, s.errorf(end, ErrTrailing, "trailing data after top-level value (%d bytes)", len(data)-end)
+		return nil, false, trailingError(end, len(data))
 	}
-	if s.found.start < 0 {
+	if found.start < 0 {
 		return nil, false, nil
 	}
-	return data[s.found.start:s.found.end:s.found.end], true, nil
+	return data[found.start:found.end:found.end], true, nil
 }
 
 // pathAt describes where the value starting at target sits inside the valid

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 )
 
 // The scanner is the single place where the BEP 3 grammar is checked. It walks
@@ -53,6 +54,36 @@ type scanner struct {
 	finding bool
 	found   span
 	inFound bool // the value under find is being scanned
+}
+
+// scanners recycles scanners, so their stacks are allocated once rather than
+// per call: escape analysis cannot keep a stack array behind a slice that
+// methods append to.
+var scanners = sync.Pool{New: func() any {
+	return &scanner{stack: make([]frame, 0, 32), keys: make([]span, 0, 32)}
+}}
+
+// getScanner returns a scanner for a complete input (final) with options o.
+func getScanner(data []byte, o DecodeOptions) *scanner {
+	s := scanners.Get().(*scanner)
+	s.data = data
+	s.base = 0
+	s.strict = o.Strict
+	s.final = true
+	s.maxDepth = o.maxDepth()
+	s.maxSize = o.maxSize()
+	s.find, s.finding = "", false
+	s.reset(0)
+	return s
+}
+
+// putScanner returns s to the pool, dropping its reference to the input.
+func putScanner(s *scanner) {
+	s.data, s.find = nil, ""
+	if cap(s.stack) > 1024 || cap(s.keys) > 1024 {
+		return // let an outsized one go
+	}
+	scanners.Put(s)
 }
 
 // reset prepares s to scan a new value starting at data[pos].
@@ -157,7 +188,7 @@ func (s *scanner) scan() (int, error) {
 				return 0, s.errorf(i, nil, "unexpected 'e', expected a value")
 			}
 			if top.dict {
-				return 0, s.errorf(i, nil, "missing value for dict key %q", data[top.prev.start:top.prev.end])
+				return 0, s.errorf(i, nil, "missing value for dict key %q", string(data[top.prev.start:top.prev.end]))
 			}
 			i++
 			s.stack = s.stack[:len(s.stack)-1]
@@ -285,7 +316,7 @@ func (s *scanner) str(i int) (int, int, error) {
 		}
 		if j-i >= 18 {
 			// 19 digits may exceed int64; no input is that large anyway.
-			return 0, 0, s.errorf(i, ErrTooLarge, "string length %s... too large", data[i:j])
+			return 0, 0, s.errorf(i, ErrTooLarge, "string length %s... too large", string(data[i:j]))
 		}
 		n = n*10 + uint64(c-'0')
 	}
@@ -326,10 +357,10 @@ func (s *scanner) key(f *frame, off int, k span) error {
 	if f.prev.end != 0 {
 		switch bytes.Compare(data[f.prev.start:f.prev.end], data[k.start:k.end]) {
 		case 0:
-			return s.errorf(off, ErrDuplicateKey, "duplicate dict key %q", data[k.start:k.end])
+			return s.errorf(off, ErrDuplicateKey, "duplicate dict key %q", string(data[k.start:k.end]))
 		case 1:
 			if s.strict {
-				return s.errorf(off, ErrUnsorted, "dict keys not sorted (%q after %q)", data[k.start:k.end], data[f.prev.start:f.prev.end])
+				return s.errorf(off, ErrUnsorted, "dict keys not sorted (%q after %q)", string(data[k.start:k.end]), string(data[f.prev.start:f.prev.end]))
 			}
 			// First disorder in this dict: the keys so far were strictly
 			// ascending; collect them once so duplicates can be found by sorting
@@ -371,7 +402,7 @@ func (s *scanner) checkDuplicates(base int) error {
 			for off > 0 && data[off-1] >= '0' && data[off-1] <= '9' {
 				off--
 			}
-			return s.errorf(off, ErrDuplicateKey, "duplicate dict key %q", data[ks[i].start:ks[i].end])
+			return s.errorf(off, ErrDuplicateKey, "duplicate dict key %q", string(data[ks[i].start:ks[i].end]))
 		}
 	}
 	return nil
