@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/metainfo"
@@ -21,6 +22,7 @@ type DHTSource struct {
 	Bootstrap bool
 
 	mu     sync.Mutex // held while bootstrapping, so lookups wait for it
+	extra  []netip.AddrPort
 	booted bool
 	report dht.BootstrapReport
 	err    error
@@ -47,6 +49,18 @@ func (s *DHTSource) bootstrap(ctx context.Context) error {
 	if !s.Bootstrap || s.booted {
 		return s.err
 	}
+	// Nodes given through AddNode (a torrent's "nodes") are pinged first
+	// and wait for their answers, so that the bootstrap can start from them.
+	var wg sync.WaitGroup
+	for _, a := range s.extra {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+			defer cancel()
+			s.Node.Ping(pctx, a)
+		})
+	}
+	wg.Wait()
+	s.extra = nil
 	rep, err := s.Node.Bootstrap(ctx)
 	if err != nil && ctx.Err() != nil {
 		return err // cut short: not a verdict on the DHT
@@ -68,5 +82,17 @@ func (s *DHTSource) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer,
 	return LookupStats(st), err
 }
 
-// AddNode implements NodeAdder.
-func (s *DHTSource) AddNode(a netip.AddrPort) { s.Node.AddNode(a) }
+// pingTimeout bounds the pings of nodes given through AddNode.
+const pingTimeout = 2 * time.Second
+
+// AddNode implements NodeAdder. Before the bootstrap the node is kept to be
+// pinged first thing; afterwards it is handed to Node.AddNode.
+func (s *DHTSource) AddNode(a netip.AddrPort) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Bootstrap && !s.booted {
+		s.extra = append(s.extra, a)
+		return
+	}
+	s.Node.AddNode(a)
+}
