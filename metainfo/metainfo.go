@@ -91,6 +91,10 @@ func Load(path string) (*MetaInfo, error) {
 	return m, nil
 }
 
+// maxUnixSeconds is the year 5138 in Unix seconds; a "creation date" above it
+// can only be in milliseconds.
+const maxUnixSeconds = 1e11
+
 // decodeOptions: lenient key order and trailing bytes allowed, because real
 // torrents have both (12 files of the corpus end with "\n"); libtorrent's
 // depth limit of 100 (its v2_deep_recursion test torrent must fail).
@@ -210,7 +214,14 @@ func (p *parser) topLevel(d map[string]any) {
 		}
 	}
 	if v, ok := d["creation date"].(int64); ok && v > 0 {
-		m.CreationDate = time.Unix(v, 0).UTC()
+		if v > maxUnixSeconds {
+			// Some creators write milliseconds (webtorrent-fixtures'
+			// leaves-url-list.torrent): read as seconds it is the year 46543.
+			p.warnf("creation date: %d read as milliseconds", v)
+			m.CreationDate = time.UnixMilli(v).UTC()
+		} else {
+			m.CreationDate = time.Unix(v, 0).UTC()
+		}
 	}
 	m.CreatedBy = p.text(d, "created by")
 	m.Comment = p.text(d, "comment")
