@@ -2,17 +2,167 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/peerfind/peerfind/discovery"
 )
 
-// newPeersCmd is replaced by the real command as it lands.
+// peersFlags are the flags of `peerfind peers`.
+type peersFlags struct {
+	search          searchOptions
+	trackers        []string
+	noTrackers      bool
+	noState         bool
+	stateDir        string
+	timeoutExplicit bool
+}
+
 func newPeersCmd(c *cli) *cobra.Command {
-	return &cobra.Command{
-		Use:    "peers",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("peers: not built yet")
+	f := &peersFlags{}
+	cmd := &cobra.Command{
+		Use:   "peers TARGET",
+		Short: "Find the peers of a swarm through its trackers and the DHT",
+		Long: `Find the peers of a swarm through its trackers and the Mainline DHT, all at once,
+and print each peer as ip:port on standard output the moment it is found
+(IPv6 addresses in brackets). Standard output carries nothing else, so it
+can be piped; a live status line (on a terminal) and a summary of where the
+peers came from go to standard error.
+
+TARGET is a .torrent file, "-" for a .torrent on standard input, a magnet
+link, or a bare info hash (40 hex digits or 32 base32 characters). A hybrid
+v1+v2 torrent is looked up in both swarms. A private torrent (BEP 27) is
+looked up on its trackers only unless --allow-dht-private is given.
+
+The search ends by itself once every tracker has answered or failed and the
+DHT lookups have converged, or at --timeout, or at --max-peers. With
+--follow it keeps going, re-announcing at each tracker's interval and
+repeating DHT lookups, printing only new peers, until interrupted.
+On Ctrl-C (SIGINT) or SIGTERM it stops cleanly: trackers are told we left,
+the DHT state is saved and the summary printed.
+
+The DHT routing table is saved between runs in --state-dir (default: the
+user's cache directory, e.g. ~/.cache/peerfind), so later runs start warm.
+
+With --json, standard output is NDJSON, one event per line: "peer" (a new
+peer: address, ip, port, sources, first_seen_ms), "seen" (a known peer named
+by one more source), "tracker" (each announce's result or error, seeders,
+leechers), "dht" (each lookup's statistics) and a final "summary".
+
+Exit status: 0 peers found, 1 error, 2 usage error, 3 the search ran fine but
+found no peers.`,
+		Example: `  peerfind peers ubuntu-24.04.iso.torrent
+  peerfind peers 'magnet:?xt=urn:btih:...' --timeout 10s --max-peers 50
+  curl -s https://example.org/x.torrent | peerfind peers -
+  peerfind peers x.torrent --json | jq -r 'select(.type=="peer") | .address'
+  peerfind peers x.torrent --follow          # until Ctrl-C
+  peerfind peers 0123456789abcdef0123456789abcdef01234567 --no-dht \
+      --tracker udp://127.0.0.1:6969 --tracker http://127.0.0.1:8000/announce
+  peerfind peers x.torrent --no-trackers --bootstrap 127.0.0.1:6881 -4`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("peers takes exactly one TARGET (a .torrent file, -, a magnet link or an info hash); got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.timeoutExplicit = cmd.Flags().Changed("timeout")
+			return runPeers(cmd, c, args[0], f)
 		},
 	}
+	fl := cmd.Flags()
+	o := &f.search
+	fl.DurationVar(&o.timeout, "timeout", discovery.DefaultTimeout, "give up after this long (with --follow: no limit unless given)")
+	fl.IntVar(&o.maxPeers, "max-peers", 0, "stop after this many peers (0: no limit)")
+	fl.BoolVar(&o.follow, "follow", false, "keep searching: re-announce at the trackers' intervals, repeat DHT lookups, print new peers")
+	fl.BoolVar(&o.noDHT, "no-dht", false, "do not use the DHT")
+	fl.BoolVar(&f.noTrackers, "no-trackers", false, "do not use the trackers (the torrent's, the magnet's or --tracker)")
+	fl.StringArrayVar(&f.trackers, "tracker", nil, "also announce to this tracker URL (repeatable)")
+	fl.StringArrayVar(&o.bootstrap, "bootstrap", nil, "bootstrap the DHT from host:port instead of the public routers (repeatable)")
+	fl.BoolVarP(&o.only4, "ipv4", "4", false, "IPv4 only")
+	fl.BoolVarP(&o.only6, "ipv6", "6", false, "IPv6 only")
+	fl.StringVar(&f.stateDir, "state-dir", "", "directory of the saved DHT state (default: the user cache dir + /peerfind)")
+	fl.BoolVar(&f.noState, "no-state", false, "neither load nor save the DHT state")
+	fl.Uint16Var(&o.port, "port", discovery.DefaultPort, "the port announced to trackers")
+	fl.BoolVar(&o.allowDHTPrivate, "allow-dht-private", false, "use the DHT even for a private torrent (BEP 27 says not to)")
+	fl.BoolVar(&o.json, "json", false, "print NDJSON events instead of bare addresses")
+	return cmd
 }
+
+func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
+	o := f.search
+	if o.only4 && o.only6 {
+		return usageError("-4 and -6 exclude each other")
+	}
+	if o.maxPeers < 0 {
+		return usageError("--max-peers must not be negative")
+	}
+	if o.timeout < 0 {
+		return usageError("--timeout must not be negative")
+	}
+	if o.follow && !f.timeoutExplicit {
+		o.timeout = -1
+	}
+	if o.timeout == 0 {
+		o.timeout = -1 // --timeout 0: no limit
+	}
+	tg, err := loadTarget(arg, c.stdin)
+	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) {
+			return err
+		}
+		return withStatus(exitError, err)
+	}
+	if len(f.trackers) > 0 {
+		tg.Trackers = append(tg.Trackers, f.trackers)
+	}
+	if f.noTrackers {
+		tg.Trackers = nil
+	}
+	if len(tg.Trackers) == 0 && o.noDHT && len(tg.Peers) == 0 {
+		return usageError("nothing to search with: no tracker and --no-dht")
+	}
+	if !f.noState && !o.noDHT {
+		dir := f.stateDir
+		if dir == "" {
+			dir, err = defaultStateDir()
+			if err != nil {
+				fmt.Fprintf(c.stderr, "peerfind: warning: no place for the DHT state (%v); starting cold\n", err)
+			}
+		}
+		if dir != "" {
+			o.statePath = stateFile(dir)
+		}
+	}
+	sum, shown, err := runSearch(cmd.Context(), c, tg, &o)
+	if err != nil {
+		return err
+	}
+	if shown > 0 {
+		return nil
+	}
+	if allFailed(sum) {
+		return withStatus(exitError, errors.New("no peers: every source failed (see above)"))
+	}
+	return withStatus(exitNoPeers, errors.New("no peers found"))
+}
+
+// allFailed reports whether every source that was asked failed every time.
+func allFailed(sum *discovery.Summary) bool {
+	asked := 0
+	for _, s := range sum.Sources {
+		if s.Kind == "magnet" {
+			return false
+		}
+		if s.Queries > 0 {
+			asked++
+			if s.Errors < s.Queries {
+				return false
+			}
+		}
+	}
+	return asked > 0
+}
+

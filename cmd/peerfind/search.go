@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/peerfind/peerfind/dht"
+	"github.com/peerfind/peerfind/discovery"
+	"github.com/peerfind/peerfind/tracker"
+)
+
+// searchOptions are what `peers` and `demo` share.
+type searchOptions struct {
+	timeout         time.Duration // negative: none
+	maxPeers        int
+	follow          bool
+	noDHT           bool
+	allowDHTPrivate bool
+	bootstrap       []string
+	only4, only6    bool
+	port            uint16
+	json            bool
+	statePath       string // "" → neither load nor save
+	quietPeers      bool   // print no peer lines (the demo prints its own table)
+	noSummary       bool   // leave the human summary to the caller
+	stopTimeout     time.Duration
+}
+
+// defaultStateDir is where the DHT state lives unless --state-dir says
+// otherwise: $XDG_STATE_HOME/peerfind if set, else the user cache dir.
+func defaultStateDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "peerfind"), nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "peerfind"), nil
+}
+
+func stateFile(dir string) string { return filepath.Join(dir, "dht.state") }
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// runSearch runs one search of tg and reports it on c's streams: peers (or
+// NDJSON events) on stdout, status and summary on stderr. It returns the
+// summary and the number of peers shown.
+func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*discovery.Summary, int, error) {
+	tc := &tracker.Client{}
+	defer tc.Close()
+	cfg := &discovery.Config{
+		Timeout:         o.timeout,
+		MaxPeers:        o.maxPeers,
+		Follow:          o.follow,
+		AllowDHTPrivate: o.allowDHTPrivate,
+		Port:            o.port,
+		StopTimeout:     o.stopTimeout,
+	}
+	if len(tg.Trackers) > 0 {
+		cfg.Trackers = discovery.NewTrackerSource(tc, tg.left)
+	}
+	var node *dht.Node
+	if !o.noDHT && (!tg.Private || o.allowDHTPrivate) {
+		var err error
+		node, err = newDHTNode(c.stderr, o)
+		if err != nil {
+			return nil, 0, withStatus(exitError, err)
+		}
+		cfg.DHT = discovery.NewDHTSource(node, true)
+	}
+	defer func() {
+		if node != nil {
+			node.Close()
+		}
+	}()
+
+	p := &printer{out: c.stdout, json: o.json, only4: o.only4, only6: o.only6}
+	prog := &progress{trackersTotal: countTrackers(tg.Trackers), trackersDone: map[string]bool{}}
+	var status *statusLine
+	start := time.Now()
+	if isTerminal(c.stderr) {
+		status = newStatusLine(c.stderr, prog, start)
+		if isTerminal(c.stdout) {
+			p.out = status // one terminal: peers scroll above the status line
+		}
+	}
+	var stopErr error
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sum, err := discovery.Find(sctx, tg.Target, cfg, func(e discovery.Event) {
+		if pe, ok := e.(*discovery.PeerEvent); !o.quietPeers || !ok {
+			p.event(e)
+		} else if pe.New && p.want(pe.Peer) {
+			p.shown++
+		}
+		prog.event(e, p.shown)
+		if p.werr != nil && stopErr == nil {
+			// Standard output is gone (a closed pipe, as with `| head`):
+			// nobody reads the rest.
+			stopErr = p.werr
+			cancel()
+		}
+	})
+	if status != nil {
+		status.stop()
+	}
+	if err != nil {
+		if errors.Is(err, discovery.ErrNoSources) {
+			return nil, 0, withStatus(exitError, fmt.Errorf("nothing to search: %w", err))
+		}
+		return nil, 0, withStatus(exitError, err)
+	}
+	if node != nil && o.statePath != "" {
+		if err := saveState(o.statePath, node); err != nil {
+			fmt.Fprintf(c.stderr, "peerfind: warning: DHT state not saved: %v\n", err)
+		}
+	}
+	p.summary(sum)
+	if stopErr != nil {
+		return sum, p.shown, withStatus(exitError, fmt.Errorf("writing the results: %w", stopErr))
+	}
+	if !o.noSummary {
+		writeSummary(c.stderr, sum, p.shown, o.follow)
+	}
+	return sum, p.shown, nil
+}
+
+func countTrackers(tiers [][]string) int {
+	seen := map[string]bool{}
+	for _, t := range tiers {
+		for _, u := range t {
+			seen[u] = true
+		}
+	}
+	return len(seen)
+}
+
+// newDHTNode opens the DHT sockets and starts a read-only node (BEP 43: a
+// run of a few seconds must not be put in other nodes' tables), warm from
+// the saved state if there is one.
+func newDHTNode(stderr io.Writer, o *searchOptions) (*dht.Node, error) {
+	cfg := dht.Config{ReadOnly: true}
+	if o.statePath != "" {
+		st, err := dht.LoadState(o.statePath)
+		switch {
+		case err == nil:
+			cfg.State = st
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			fmt.Fprintf(stderr, "peerfind: warning: ignoring the DHT state: %v\n", err)
+		}
+	}
+	loopback := len(o.bootstrap) > 0
+	if len(o.bootstrap) > 0 {
+		cfg.BootstrapRouters = []string{} // the user's nodes replace the public routers
+		for _, b := range o.bootstrap {
+			if ap, err := netip.ParseAddrPort(b); err == nil {
+				cfg.BootstrapNodes = append(cfg.BootstrapNodes, ap)
+				loopback = loopback && ap.Addr().IsLoopback()
+				continue
+			}
+			if _, _, err := net.SplitHostPort(b); err != nil {
+				return nil, usageError("--bootstrap %q: want host:port", b)
+			}
+			cfg.BootstrapRouters = append(cfg.BootstrapRouters, b)
+			loopback = false
+		}
+	}
+	if loopback {
+		// A swarm on this machine (tests, swarmtest): every node shares
+		// 127/8, which the per-subnet limits meant for the Internet would
+		// squeeze into three table slots.
+		cfg.Table = dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1}
+		cfg.PerIPRate = -1
+	}
+	var errs []error
+	if !o.only6 {
+		c4, err := net.ListenPacket("udp4", ":0")
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			cfg.Conn4 = c4
+		}
+	}
+	if !o.only4 {
+		c6, err := net.ListenPacket("udp6", "[::]:0")
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			cfg.Conn6 = c6
+		}
+	}
+	if cfg.Conn4 == nil && cfg.Conn6 == nil {
+		return nil, fmt.Errorf("DHT: no socket: %w", errors.Join(errs...))
+	}
+	n, err := dht.New(cfg)
+	if err != nil {
+		if cfg.Conn4 != nil {
+			cfg.Conn4.Close()
+		}
+		if cfg.Conn6 != nil {
+			cfg.Conn6.Close()
+		}
+		return nil, fmt.Errorf("DHT: %w", err)
+	}
+	return n, nil
+}
+
+func saveState(path string, n *dht.Node) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return dht.SaveState(path, n.State())
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/peerfind/peerfind/discovery"
+)
+
+// progress counts what the live status line shows. The search goroutine
+// updates it; the status line's renderer reads it.
+type progress struct {
+	mu            sync.Mutex
+	trackersTotal int
+	trackersDone  map[string]bool
+	dhtQueried    int
+	dhtLookups    int
+	peers         int
+}
+
+func (p *progress) event(e discovery.Event, shown int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.peers = shown
+	switch e := e.(type) {
+	case *discovery.TrackerEvent:
+		if e.Tier >= 0 {
+			p.trackersDone[e.URL] = true
+		}
+	case *discovery.DHTEvent:
+		p.dhtLookups++
+		p.dhtQueried += e.Stats.Queried
+	}
+}
+
+func (p *progress) line(start time.Time) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := fmt.Sprintf("trackers %d/%d", len(p.trackersDone), p.trackersTotal)
+	s += fmt.Sprintf(" · DHT %d nodes queried (%d lookups)", p.dhtQueried, p.dhtLookups)
+	s += fmt.Sprintf(" · %d peers · %s", p.peers, time.Since(start).Round(100*time.Millisecond))
+	return s
+}
+
+// statusLine is the live status on a terminal's standard error, drawn by
+// mpb. Peer lines meant for the same terminal are written through it so that
+// they scroll above the status line instead of tearing it.
+type statusLine struct {
+	p   *mpb.Progress
+	bar *mpb.Bar
+}
+
+func newStatusLine(stderr io.Writer, prog *progress, start time.Time) *statusLine {
+	p := mpb.New(mpb.WithOutput(stderr), mpb.WithRefreshRate(150*time.Millisecond))
+	bar := p.New(0, mpb.SpinnerStyle(),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return prog.line(start) })),
+		mpb.BarFillerClearOnAbort(),
+	)
+	return &statusLine{p: p, bar: bar}
+}
+
+// Write prints lines above the status line.
+func (s *statusLine) Write(b []byte) (int, error) { return s.p.Write(b) }
+
+// stop removes the status line and waits for mpb's renderer to end.
+func (s *statusLine) stop() {
+	s.bar.Abort(true)
+	s.p.Wait()
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/peerfind/peerfind/discovery"
+	"github.com/peerfind/peerfind/magnet"
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// maxTorrentSize bounds a .torrent read from a file or standard input: the
+// largest real torrents are a few MiB of piece hashes.
+const maxTorrentSize = 64 << 20
+
+// target is a TARGET argument, resolved.
+type target struct {
+	discovery.Target
+	name string // the torrent's or magnet's name, or the hash
+	left int64  // bytes left to download, announced to trackers; -1 unknown
+	kind string // "torrent", "magnet" or "hash"
+}
+
+// loadTarget resolves a TARGET: "-" (a .torrent on stdin), a magnet link, a
+// bare info hash, or a .torrent path. A path that exists wins over a hash of
+// the same spelling.
+func loadTarget(arg string, stdin io.Reader) (*target, error) {
+	switch {
+	case arg == "-":
+		data, err := io.ReadAll(io.LimitReader(stdin, maxTorrentSize+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading standard input: %w", err)
+		}
+		if len(data) > maxTorrentSize {
+			return nil, fmt.Errorf("standard input: more than %d MiB, not a .torrent file", maxTorrentSize>>20)
+		}
+		mi, err := metainfo.Parse(data)
+		if err != nil {
+			return nil, fmt.Errorf("standard input: %w", err)
+		}
+		return fromMetaInfo(mi), nil
+	case strings.HasPrefix(strings.ToLower(arg), "magnet:"):
+		m, err := magnet.Parse(arg)
+		if err != nil {
+			return nil, err
+		}
+		return fromMagnet(m, "magnet"), nil
+	}
+	st, statErr := os.Stat(arg)
+	if statErr == nil && !st.IsDir() {
+		if st.Size() > maxTorrentSize {
+			return nil, fmt.Errorf("%s: %d bytes, too large for a .torrent file", arg, st.Size())
+		}
+		mi, err := metainfo.Load(arg)
+		if err != nil {
+			return nil, err
+		}
+		return fromMetaInfo(mi), nil
+	}
+	if len(arg) == 40 || len(arg) == 32 {
+		if m, err := magnet.Parse(arg); err == nil {
+			return fromMagnet(m, "hash"), nil
+		}
+	}
+	if statErr == nil {
+		return nil, usageError("%s is a directory, not a .torrent file", arg)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		return nil, usageError("TARGET %q: no such file, and not a magnet link or an info hash (40 hex or 32 base32 characters)", arg)
+	}
+	return nil, statErr
+}
+
+func fromMetaInfo(mi *metainfo.MetaInfo) *target {
+	return &target{Target: discovery.TargetFromMetaInfo(mi), name: mi.Info.Name, left: mi.Info.TotalLength, kind: "torrent"}
+}
+
+func fromMagnet(m *magnet.Magnet, kind string) *target {
+	t := &target{Target: discovery.TargetFromMagnet(m), name: m.Name, left: -1, kind: kind}
+	if m.Length > 0 {
+		t.left = m.Length
+	}
+	if t.name == "" && len(t.InfoHashes) > 0 {
+		t.name = t.InfoHashes[0].String()
+	}
+	return t
+}
