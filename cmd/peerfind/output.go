@@ -56,13 +56,13 @@ func optCount(n int) *int {
 }
 
 type jsonPeer struct {
-	Type        string          `json:"type"`
-	Address     string          `json:"address"`
-	IP          string          `json:"ip"`
-	Port        uint16          `json:"port"`
-	Sources     []string        `json:"sources"`
-	Swarm       metainfo.Hash   `json:"swarm"`
-	FirstSeenMS float64         `json:"first_seen_ms"`
+	Type        string        `json:"type"`
+	Address     string        `json:"address"`
+	IP          string        `json:"ip"`
+	Port        uint16        `json:"port"`
+	Sources     []string      `json:"sources"`
+	Swarm       metainfo.Hash `json:"swarm"`
+	FirstSeenMS float64       `json:"first_seen_ms"`
 }
 
 type jsonSeen struct {
@@ -135,12 +135,12 @@ type jsonSummary struct {
 // printer writes the results of a search to standard output, filtering the
 // address families the user asked for.
 type printer struct {
-	out    io.Writer
-	json   bool
-	only4  bool
-	only6  bool
-	shown  int   // peers printed
-	werr   error // first write error (a closed pipe): the search stops
+	out   io.Writer
+	json  bool
+	only4 bool
+	only6 bool
+	shown int   // peers printed
+	werr  error // first write error (a closed pipe): the search stops
 }
 
 func (p *printer) want(a netip.AddrPort) bool {

@@ -165,4 +165,3 @@ func allFailed(sum *discovery.Summary) bool {
 	}
 	return asked > 0
 }
-
