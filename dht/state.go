@@ -155,13 +155,22 @@ func ParseState(data []byte) (*State, error) {
 // error wrapping fs.ErrNotExist; a corrupt, truncated, foreign, or too big
 // one is a *StateError wrapping ErrBadState.
 func LoadState(path string) (*State, error) {
+	// A directory, FIFO or device at the path is no state of ours; opening
+	// a FIFO would block until someone writes to it.
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &StateError{Path: path, Err: fmt.Errorf("not a regular file (%v)", fi.Mode().Type())}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	// Read one byte past the limit to tell "exactly at" from "over" without
-	// trusting Stat (the file may be a pipe or still growing).
+	// trusting the size from Stat (the file may be growing).
 	data, err := io.ReadAll(io.LimitReader(f, MaxStateSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("dht: reading state: %w", err)

@@ -243,6 +243,11 @@ func TestLoadStateMissing(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrBadState) {
 		t.Errorf("missing file: %v", err)
 	}
+	// A directory is not a state file.
+	dir := t.TempDir()
+	if _, err := LoadState(dir); !errors.Is(err, ErrBadState) || !strings.Contains(err.Error(), "regular") {
+		t.Errorf("directory: %v", err)
+	}
 }
 
 func TestSaveStateFailureLeavesOldFile(t *testing.T) {
@@ -321,6 +326,8 @@ func FuzzLoadState(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)-3])
 	f.Add([]byte("d5:magic18:peerfind dht statee"))
+	// Found by the fuzzer: no "saved" key, so the re-encoding is longer.
+	f.Add([]byte("d2:id20:000000000000000000005:magic18:peerfind dht state7:versioni1ee"))
 	f.Add([]byte("d2:id20:aaaaaaaaaaaaaaaaaaaa5:magic18:peerfind dht state5:nodes26:aaaaaaaaaaaaaaaaaaaa\x01\x02\x03\x04\x00\x015:savedi0e7:versioni1ee"))
 	if tor, err := os.ReadFile("/work/shared/corpus/anacrolix-torrent/metainfo/testdata/trackerless.torrent"); err == nil {
 		f.Add(tor)
@@ -342,7 +349,7 @@ func FuzzLoadState(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-parse: %v", err)
 		}
-		if !equalStates(s, s2) || len(b) > len(data) {
+		if !equalStates(s, s2) {
 			t.Fatalf("round trip changed the state:\n%+v\n%+v", s, s2)
 		}
 	})

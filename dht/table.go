@@ -260,6 +260,14 @@ func (t *Table) Seen(n NodeInfo, kind SeenKind) bool {
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// Buckets that lose a node to the conflicts below are refilled from
+	// their caches once the new node has had its chance at the slot.
+	var vacated []*bucket
+	defer func() {
+		for _, b := range vacated {
+			t.promote(b, now)
+		}
+	}()
 	if e := t.byAddr[n.Addr]; e != nil {
 		if e.info.ID == n.ID {
 			t.touch(e, kind, now)
@@ -271,6 +279,7 @@ func (t *Table) Seen(n NodeInfo, kind SeenKind) bool {
 		if kind != SeenReply {
 			return false
 		}
+		vacated = append(vacated, t.buckets[t.bucketIndex(e.info.ID)])
 		t.removeEntry(e)
 	}
 	if e := t.byID[n.ID]; e != nil {
@@ -279,6 +288,7 @@ func (t *Table) Seen(n NodeInfo, kind SeenKind) bool {
 		if e.state(now, t.cfg.maxFails()) != stateBad {
 			return false
 		}
+		vacated = append(vacated, t.buckets[t.bucketIndex(e.info.ID)])
 		t.removeEntry(e)
 	}
 	cand := &entry{info: n, added: now}
@@ -288,14 +298,14 @@ func (t *Table) Seen(n NodeInfo, kind SeenKind) bool {
 			cand = e
 		}
 	}
-	cand.fails = 0
 	switch kind {
 	case SeenReply:
 		cand.lastReply = now
+		cand.fails = 0
 	default:
 		cand.lastQuery = now
 	}
-	return t.insert(cand, kind, now)
+	return t.insert(cand, kind, now, &vacated)
 }
 
 // touch refreshes a node already in a bucket. Callers hold mu.
@@ -324,11 +334,16 @@ func (t *Table) allowed(ip netip.Addr) bool {
 
 // insert places cand, which is in no bucket or cache, into its bucket,
 // splitting our own bucket as needed, or else into the replacement cache.
-// Callers hold mu.
-func (t *Table) insert(cand *entry, kind SeenKind, now time.Time) bool {
+// Buckets it takes bad nodes from are added to vacated. Callers hold mu.
+func (t *Table) insert(cand *entry, kind SeenKind, now time.Time, vacated *[]*bucket) bool {
 	ip := cand.info.Addr.Addr()
 	if !t.allowed(ip) {
-		return false
+		// Bad nodes must not hold their address's share of the limits:
+		// a host that restarted on a new port would stay locked out.
+		t.evictBad(ip, now, vacated)
+		if !t.allowed(ip) {
+			return false
+		}
 	}
 	idx := t.bucketIndex(cand.info.ID)
 	for len(t.buckets[idx].nodes) >= K && idx == len(t.buckets)-1 && len(t.buckets) < maxBuckets {
@@ -352,6 +367,23 @@ func (t *Table) insert(cand *entry, kind SeenKind, now time.Time) bool {
 	}
 	t.addRepl(b, cand)
 	return false
+}
+
+// evictBad removes the bad nodes sharing ip's address or subnet, adding
+// their buckets to vacated. Callers hold mu.
+func (t *Table) evictBad(ip netip.Addr, now time.Time, vacated *[]*bucket) {
+	sn := subnet(ip)
+	for _, b := range t.buckets {
+		for i := 0; i < len(b.nodes); i++ {
+			e := b.nodes[i]
+			eip := e.info.Addr.Addr()
+			if (eip == ip || subnet(eip) == sn) && e.state(now, t.cfg.maxFails()) == stateBad {
+				t.removeEntry(e)
+				*vacated = append(*vacated, b)
+				i--
+			}
+		}
+	}
 }
 
 // victim picks the node of the full bucket b that cand may replace: a bad
@@ -659,25 +691,45 @@ func (t *Table) Good() []NodeInfo {
 // StaleBuckets returns, for each bucket in which no node was added or
 // answered within age (BEP 5 uses 15 minutes), a random id inside that
 // bucket's range, to refresh the bucket with a find_node lookup for it. The
-// buckets returned count as refreshed now, so a bucket whose refresh finds
-// nothing comes back only after age has passed again.
+// stalest buckets come first. The buckets returned count as refreshed now,
+// so a bucket whose refresh finds nothing comes back only after age has
+// passed again; a caller that refreshes only some of them should use
+// StaleBucketsN instead, or the others wait another age.
 func (t *Table) StaleBuckets(age time.Duration) []ID {
+	return t.StaleBucketsN(age, 0)
+}
+
+// StaleBucketsN is StaleBuckets returning (and marking refreshed) at most
+// limit targets, the stalest buckets first; limit ≤ 0 means no limit. The
+// buckets left out stay stale and come first in a later call.
+func (t *Table) StaleBucketsN(age time.Duration, limit int) []ID {
 	now := t.cfg.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []ID
+	type stale struct {
+		i    int
+		last time.Time
+	}
+	var cands []stale
 	for i, b := range t.buckets {
 		last := b.changed
 		if b.refreshed.After(last) {
 			last = b.refreshed
 		}
-		if now.Sub(last) < age {
-			continue
+		if now.Sub(last) >= age {
+			cands = append(cands, stale{i, last})
 		}
-		b.refreshed = now
+	}
+	slices.SortStableFunc(cands, func(a, b stale) int { return a.last.Compare(b.last) })
+	if limit > 0 && len(cands) > limit {
+		cands = cands[:limit]
+	}
+	out := make([]ID, 0, len(cands))
+	for _, c := range cands {
+		t.buckets[c.i].refreshed = now
 		// Bucket i (not the last) holds ids sharing exactly i bits with
 		// ours, so bit i is flipped; the last holds those sharing at least i.
-		out = append(out, randomIDWithPrefix(t.cfg.Rand, t.self, i, i < len(t.buckets)-1))
+		out = append(out, randomIDWithPrefix(t.cfg.Rand, t.self, c.i, c.i < len(t.buckets)-1))
 	}
 	return out
 }

@@ -571,7 +571,8 @@ func TestTableStaleBuckets(t *testing.T) {
 	}
 	tb.mu.Lock()
 	for i, target := range stale {
-		// Bucket 0 was fresh, so target i is for bucket i+1.
+		// Bucket 0 was fresh; the others are equally stale and come in
+		// order, so target i is for bucket i+1.
 		if got := tb.bucketIndex(target); got != i+1 {
 			t.Errorf("target %s lands in bucket %d, want %d", target, got, i+1)
 		}
@@ -580,10 +581,28 @@ func TestTableStaleBuckets(t *testing.T) {
 	if again := tb.StaleBuckets(GoodFor); len(again) != 0 {
 		t.Errorf("buckets handed out again at once: %d", len(again))
 	}
-	clk.Advance(GoodFor)
-	if again := tb.StaleBuckets(GoodFor); len(again) != nb {
-		t.Errorf("after another 15 min: %d stale, want %d", len(again), nb)
+
+	// StaleBucketsN hands out the stalest first and leaves the rest stale.
+	clk.Advance(GoodFor - 6*time.Minute) // bucket 0 (touched at 10 min) is due
+	first := tb.StaleBucketsN(GoodFor, 2)
+	tb.mu.Lock()
+	if len(first) != 1 || tb.bucketIndex(first[0]) != 0 {
+		t.Errorf("StaleBucketsN(2) = %v, want a target in bucket 0", first)
 	}
+	tb.mu.Unlock()
+	clk.Advance(6 * time.Minute) // buckets 1 and up (refreshed at 16 min) are due
+	two := tb.StaleBucketsN(GoodFor, 2)
+	rest := tb.StaleBucketsN(GoodFor, 0)
+	if len(two) != 2 || len(rest) != nb-3 {
+		t.Fatalf("StaleBucketsN: %d then %d targets, want 2 then %d", len(two), len(rest), nb-3)
+	}
+	tb.mu.Lock()
+	for i, target := range append(two, rest...) {
+		if got := tb.bucketIndex(target); got != i+1 {
+			t.Errorf("target %d lands in bucket %d, want %d", i, got, i+1)
+		}
+	}
+	tb.mu.Unlock()
 }
 
 func TestTableBoundedMemory(t *testing.T) {
@@ -684,4 +703,49 @@ func BenchmarkTableSeen(b *testing.B) {
 		tb.Seen(nodes[i%len(nodes)], SeenReply)
 		i++
 	}
+}
+
+func TestTableRestartedNodeRefillsBucket(t *testing.T) {
+	clk := newFakeClock()
+	tb := NewTable(ID{}, unlimited(clk))
+	for i := range K + 1 {
+		tb.Seen(NodeInfo{ID: ID{0x80, byte(i)}, Addr: testAddr(i)}, SeenReply)
+	}
+	if c := tb.Counts(); tb.Len() != K || c.Replacements != 1 {
+		t.Fatalf("setup: Len %d, %+v", tb.Len(), c)
+	}
+	// Node 0 restarts with an id for bucket 1: it moves there, and the
+	// cached node takes its slot in bucket 0.
+	if !tb.Seen(NodeInfo{ID: ID{0x40}, Addr: testAddr(0)}, SeenReply) {
+		t.Fatal("restarted node rejected")
+	}
+	if n, ok := tb.Get(testAddr(K)); !ok || n.ID != (ID{0x80, K}) {
+		t.Errorf("cached node not promoted: %v %v", n, ok)
+	}
+	if c := tb.Counts(); tb.Len() != K+1 || c.Replacements != 0 {
+		t.Errorf("after restart: Len %d, %+v", tb.Len(), c)
+	}
+	checkInvariants(t, tb)
+}
+
+func TestTableBadNodeFreesItsIP(t *testing.T) {
+	clk := newFakeClock()
+	tb := NewTable(ID{}, TableConfig{Now: clk.Now}) // default: one node per IP
+	old := NodeInfo{ID: ID{0x80}, Addr: netip.MustParseAddrPort("1.2.3.4:1000")}
+	moved := NodeInfo{ID: ID{0x40}, Addr: netip.MustParseAddrPort("1.2.3.4:2000")}
+	tb.Seen(old, SeenReply)
+	if tb.Seen(moved, SeenReply) {
+		t.Fatalf("second node on one IP accepted")
+	}
+	tb.Failed(old.Addr)
+	tb.Failed(old.Addr)
+	// The old node is bad and nothing replaced it; its IP slot is free
+	// for the host's new port.
+	if !tb.Seen(moved, SeenReply) {
+		t.Fatalf("bad node still holds its IP's slot")
+	}
+	if _, ok := tb.Get(old.Addr); ok || tb.Len() != 1 {
+		t.Errorf("old node still present, Len %d", tb.Len())
+	}
+	checkInvariants(t, tb)
 }
