@@ -1,0 +1,241 @@
+package bencodebench
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	anacrolix "github.com/anacrolix/torrent/bencode"
+	anametainfo "github.com/anacrolix/torrent/metainfo"
+	jackpal "github.com/jackpal/bencode-go"
+
+	"github.com/peerfind/peerfind/bencode"
+)
+
+// corpusDir is the shared corpus, relative to this package directory.
+const corpusDir = "../../../shared/corpus"
+
+// fileInfo, info and metaInfo are a small metainfo-like target shared by the
+// three libraries (they agree on the `bencode:"key"` tag syntax).
+type fileInfo struct {
+	Length int64    `bencode:"length"`
+	Path   []string `bencode:"path"`
+}
+
+type info struct {
+	Name        string     `bencode:"name"`
+	PieceLength int64      `bencode:"piece length"`
+	Pieces      string     `bencode:"pieces"`
+	Length      int64      `bencode:"length"`
+	Files       []fileInfo `bencode:"files"`
+}
+
+type metaInfo struct {
+	Announce     string     `bencode:"announce"`
+	AnnounceList [][]string `bencode:"announce-list"`
+	Comment      string     `bencode:"comment"`
+	CreatedBy    string     `bencode:"created by"`
+	CreationDate int64      `bencode:"creation date"`
+	Info         info       `bencode:"info"`
+}
+
+// decoder is one library under test.
+type decoder struct {
+	name    string
+	generic func([]byte) (any, error)
+	typed   func([]byte, *metaInfo) error
+}
+
+var decoders = []decoder{
+	{
+		name: "peerfind",
+		generic: func(b []byte) (any, error) {
+			var v any
+			err := bencode.Unmarshal(b, &v)
+			return v, err
+		},
+		typed: func(b []byte, m *metaInfo) error { return bencode.Unmarshal(b, m) },
+	},
+	{
+		name: "anacrolix",
+		generic: func(b []byte) (any, error) {
+			var v any
+			err := anacrolix.Unmarshal(b, &v)
+			return v, err
+		},
+		typed: func(b []byte, m *metaInfo) error { return anacrolix.Unmarshal(b, m) },
+	},
+	{
+		name:    "jackpal",
+		generic: func(b []byte) (any, error) { return jackpal.Decode(bytes.NewReader(b)) },
+		typed:   func(b []byte, m *metaInfo) error { return jackpal.Unmarshal(bytes.NewReader(b), m) },
+	},
+}
+
+// corpus holds the files every library can decode, trimmed to their first
+// value (anacrolix rejects the trailing "\n" some files have; that is a
+// policy difference, not a speed one).
+type corpus struct {
+	generic [][]byte // decodable into any by all three
+	typed   [][]byte // decodable into metaInfo by all three
+}
+
+func loadCorpus(tb testing.TB) *corpus {
+	tb.Helper()
+	manifests, _ := filepath.Glob(filepath.Join(corpusDir, "*", "MANIFEST.tsv"))
+	if len(manifests) == 0 {
+		tb.Skip("corpus not present at " + corpusDir)
+	}
+	c := &corpus{}
+	for _, m := range manifests {
+		data, err := os.ReadFile(m)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		header := true
+		for _, line := range strings.Split(string(data), "\n") {
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if header {
+				header = false
+				continue
+			}
+			cols := strings.Split(line, "\t")
+			if cols[1] != "valid" {
+				continue
+			}
+			raw, err := os.ReadFile(filepath.Join(filepath.Dir(m), cols[0]))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			var first bencode.RawMessage
+			if err := (bencode.DecodeOptions{AllowTrailing: true}).Unmarshal(raw, &first); err != nil {
+				tb.Logf("%s: %v", cols[0], err)
+				continue
+			}
+			okGeneric, okTyped := true, true
+			for _, d := range decoders {
+				if _, err := d.generic(first); err != nil {
+					okGeneric = false
+				}
+				if err := d.typed(first, new(metaInfo)); err != nil {
+					okTyped = false
+				}
+			}
+			if okGeneric {
+				c.generic = append(c.generic, first)
+			}
+			if okTyped {
+				c.typed = append(c.typed, first)
+			}
+		}
+	}
+	return c
+}
+
+func total(files [][]byte) int64 {
+	var n int64
+	for _, f := range files {
+		n += int64(len(f))
+	}
+	return n
+}
+
+// TestAgree checks that the three libraries decode the corpus to the same
+// values, so the benchmarks compare equal work.
+func TestAgree(t *testing.T) {
+	c := loadCorpus(t)
+	t.Logf("generic: %d files, %d bytes; typed: %d files, %d bytes", len(c.generic), total(c.generic), len(c.typed), total(c.typed))
+	for _, f := range c.generic {
+		want, _ := decoders[0].generic(f)
+		for _, d := range decoders[1:] {
+			if got, _ := d.generic(f); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s disagrees on a %d-byte file", d.name, len(f))
+			}
+		}
+	}
+	for _, f := range c.typed {
+		var want metaInfo
+		decoders[0].typed(f, &want)
+		for _, d := range decoders[1:] {
+			var got metaInfo
+			d.typed(f, &got)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s disagrees on a %d-byte file (typed)", d.name, len(f))
+			}
+		}
+	}
+}
+
+func BenchmarkGeneric(b *testing.B) {
+	c := loadCorpus(b)
+	for _, d := range decoders {
+		b.Run(d.name, func(b *testing.B) {
+			b.SetBytes(total(c.generic))
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, f := range c.generic {
+					if _, err := d.generic(f); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkTyped(b *testing.B) {
+	c := loadCorpus(b)
+	for _, d := range decoders {
+		b.Run(d.name, func(b *testing.B) {
+			b.SetBytes(total(c.typed))
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, f := range c.typed {
+					var m metaInfo
+					if err := d.typed(f, &m); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkInfoHash compares finding and hashing the raw info span:
+// bencode.DictValue against anacrolix's metainfo.Load + HashInfoBytes, the
+// usual way to get an info-hash with that library.
+func BenchmarkInfoHash(b *testing.B) {
+	c := loadCorpus(b)
+	b.Run("peerfind", func(b *testing.B) {
+		b.SetBytes(total(c.generic))
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, f := range c.generic {
+				raw, ok, err := bencode.DictValue(f, "info")
+				if err != nil || !ok {
+					b.Fatal(ok, err)
+				}
+				sha1.Sum(raw)
+			}
+		}
+	})
+	b.Run("anacrolix", func(b *testing.B) {
+		b.SetBytes(total(c.generic))
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, f := range c.generic {
+				mi, err := anametainfo.Load(bytes.NewReader(f))
+				if err != nil {
+					b.Fatal(err)
+				}
+				mi.HashInfoBytes()
+			}
+		}
+	})
+}
