@@ -74,7 +74,7 @@ func (c *Client) dialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	addrs, err := c.resolve(ctx, host)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		return nil, err
 	}
 	var d net.Dialer
 	var firstErr error

@@ -190,7 +190,12 @@ type kindError struct {
 	cause error
 }
 
-func (e *kindError) Error() string   { return e.kind.Error() + ": " + e.cause.Error() }
+func (e *kindError) Error() string {
+	if c := e.cause.Error(); strings.Contains(c, e.kind.Error()) {
+		return c // "connect: connection refused" says it already
+	}
+	return e.kind.Error() + ": " + e.cause.Error()
+}
 func (e *kindError) Unwrap() []error { return []error{e.kind, e.cause} }
 
 // classify maps a transport error to ErrTimeout, ErrDNS or ErrRefused when
