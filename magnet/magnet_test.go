@@ -182,3 +182,31 @@ func TestSwarmHashes(t *testing.T) {
 		t.Errorf("SwarmHashes = %v, want %v", got, want)
 	}
 }
+
+func TestFromMetaInfo(t *testing.T) {
+	// libtorrent's v2.torrent: a hybrid torrent with one tracker.
+	mi, err := metainfo.Load("../metainfo/testdata/seeds/libtorrent_v2.torrent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := FromMetaInfo(mi)
+	want := &Magnet{
+		InfoHashes:   []metainfo.Hash{mustHash(t, "c14199bbec64d0e9e439aa3b6b7639e666b86eca")},
+		InfoHashesV2: []metainfo.HashV2{mustHashV2(t, "597b180c1a170a585dfc5e85d834d69013ceda174b8f357d5bb1a0ca509faf0a")},
+		Name:         "test64K",
+		Trackers:     []string{"http://example.com/announce"},
+		Length:       65536,
+	}
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("FromMetaInfo = %+v\nwant %+v", m, want)
+	}
+	const link = "magnet:?xt=urn:btih:c14199bbec64d0e9e439aa3b6b7639e666b86eca" +
+		"&xt=urn:btmh:1220597b180c1a170a585dfc5e85d834d69013ceda174b8f357d5bb1a0ca509faf0a" +
+		"&dn=test64K&xl=65536&tr=http:%2F%2Fexample.com%2Fannounce"
+	if got := m.String(); got != link {
+		t.Errorf("String\n got %s\nwant %s", got, link)
+	}
+	if got, want := m.SwarmHashes(), mi.SwarmHashes(); !reflect.DeepEqual(got, want) {
+		t.Errorf("SwarmHashes %v, torrent's %v", got, want)
+	}
+}

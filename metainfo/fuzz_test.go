@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -58,4 +59,56 @@ func FuzzParse(f *testing.F) {
 		}
 		checkInvariants(t, m)
 	})
+}
+
+// TestSeeds checks the committed seeds against the outcomes and hashes of
+// the shared corpus manifests (testdata/seeds/EXPECTED.tsv), so the
+// validation policy is tested even where the shared corpus is absent.
+func TestSeeds(t *testing.T) {
+	seeds := seedTorrents(t)
+	table, err := os.ReadFile(filepath.Join("testdata", "seeds", "EXPECTED.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(table), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		c := strings.Split(line, "\t")
+		if len(c) != 4 {
+			t.Fatalf("bad EXPECTED.tsv line %q", line)
+		}
+		name, outcome, v1, v2 := c[0], c[1], c[2], c[3]
+		data, ok := seeds[name]
+		if !ok {
+			t.Errorf("%s: listed but missing", name)
+			continue
+		}
+		n++
+		m, err := Parse(data)
+		if _, exc := corpusExceptions["libtorrent/test/test_torrents/"+strings.TrimPrefix(name, "libtorrent_")]; exc {
+			continue
+		}
+		switch outcome {
+		case "valid":
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			if got := hexOrEmpty(m.InfoHash.IsZero(), m.InfoHash.String()); got != v1 {
+				t.Errorf("%s: v1 hash %q, want %q", name, got, v1)
+			}
+			if got := hexOrEmpty(m.InfoHashV2.IsZero(), m.InfoHashV2.String()); got != v2 {
+				t.Errorf("%s: v2 hash %q, want %q", name, got, v2)
+			}
+		case "invalid":
+			if err == nil {
+				t.Errorf("%s: invalid torrent accepted", name)
+			}
+		}
+	}
+	if n != len(seeds) {
+		t.Errorf("EXPECTED.tsv lists %d of %d seeds", n, len(seeds))
+	}
 }

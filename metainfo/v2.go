@@ -241,7 +241,7 @@ func (p *parser) pieceLayers(top map[string]any, files []File, pl int64) error {
 		if want := (length + pl - 1) / pl; int64(len(layer)/32) != want {
 			return fieldErr(field, ErrBadPieceLayers, "%d hashes for a file of %d pieces", len(layer)/32, want)
 		}
-		if merkleRoot([]byte(layer), pad) != root {
+		if merkleRoot(layer, pad) != root {
 			return fieldErr(field, ErrBadPieceLayers, "layer hashes do not match the pieces root")
 		}
 	}
@@ -261,7 +261,7 @@ func padHash(pl int64) HashV2 {
 
 // merkleRoot hashes a layer of 32-byte hashes up to its root, padding with
 // pad to a power of two.
-func merkleRoot(layer []byte, pad HashV2) HashV2 {
+func merkleRoot(layer string, pad HashV2) HashV2 {
 	n := len(layer) / 32
 	width := 1
 	for width < n {
