@@ -1,18 +1,300 @@
 package main
 
+// `peerfind scrape TARGET`: ask every tracker of a torrent how big its swarm
+// is. Standard output carries the table (or with --json one NDJSON object
+// per tracker and swarm):
+//
+//	{"type":"scrape","url":"udp://tracker.example:1337/announce","tier":0,
+//	 "swarm":"<40 hex>","seeders":12,"leechers":3,"completed":140,
+//	 "latency_ms":41.2,"error":"…"}
+//
+// "seeders", "leechers" and "completed" are null when the tracker did not
+// report the swarm; "error" is present when the tracker failed.
+
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/peerfind/peerfind/magnet"
+	"github.com/peerfind/peerfind/metainfo"
+	"github.com/peerfind/peerfind/tracker"
 )
 
-// newScrapeCmd is replaced by the real command as it lands.
+// scrapeMaxTorrent bounds a .torrent read for scrape.
+const scrapeMaxTorrent = 64 << 20
+
+type scrapeOpts struct {
+	trackers []string
+	json     bool
+	timeout  time.Duration
+}
+
 func newScrapeCmd(c *cli) *cobra.Command {
-	return &cobra.Command{
-		Use:    "scrape",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("scrape: not built yet")
+	var o scrapeOpts
+	cmd := &cobra.Command{
+		Use:   "scrape TARGET",
+		Short: "Ask each tracker of a torrent for its seeders, leechers and completed downloads",
+		Long: `Scrape asks every tracker of TARGET (BEP 48 over HTTP, BEP 15 over UDP) for the
+number of seeders, leechers and completed downloads of the swarm, and prints one
+line per tracker: the counts, or why the tracker could not tell.
+
+TARGET is a .torrent file, "-" for a .torrent on standard input, a magnet link or
+a bare info hash (40 hex digits or 32 base32 characters). --tracker adds trackers
+to those the target names (a bare hash names none).
+
+Exit status: 0 if at least one tracker answered, 1 if none did, 2 usage error.`,
+		Example: `  peerfind scrape ubuntu.torrent
+  peerfind scrape 'magnet:?xt=urn:btih:…' --json
+  peerfind scrape 0123456789abcdef0123456789abcdef01234567 --tracker udp://tracker.example:1337/announce`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("scrape takes exactly one TARGET, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScrape(cmd.Context(), c, args[0], o)
 		},
 	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.trackers, "tracker", nil, "add a tracker URL (repeatable)")
+	f.BoolVar(&o.json, "json", false, "print one JSON object per tracker and swarm (NDJSON)")
+	f.DurationVar(&o.timeout, "timeout", 15*time.Second, "give up on trackers that have not answered after this long")
+	return cmd
+}
+
+// scrapeTarget is what scrape needs of a TARGET.
+type scrapeTarget struct {
+	hashes []metainfo.Hash
+	tiers  [][]string
+}
+
+// loadScrapeTarget resolves a TARGET: "-", a magnet link, an existing
+// .torrent path, or a bare info hash.
+func loadScrapeTarget(arg string, stdin io.Reader) (*scrapeTarget, error) {
+	if arg == "-" {
+		data, err := io.ReadAll(io.LimitReader(stdin, scrapeMaxTorrent+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading standard input: %w", err)
+		}
+		if len(data) > scrapeMaxTorrent {
+			return nil, fmt.Errorf("standard input: more than %d MiB, not a .torrent file", scrapeMaxTorrent>>20)
+		}
+		mi, err := metainfo.Parse(data)
+		if err != nil {
+			return nil, fmt.Errorf("standard input: %w", err)
+		}
+		return &scrapeTarget{hashes: mi.SwarmHashes(), tiers: mi.Trackers()}, nil
+	}
+	if strings.HasPrefix(strings.ToLower(arg), "magnet:") {
+		m, err := magnet.Parse(arg)
+		if err != nil {
+			return nil, err
+		}
+		return &scrapeTarget{hashes: m.SwarmHashes(), tiers: oneTierEach(m.Trackers)}, nil
+	}
+	st, statErr := os.Stat(arg)
+	if statErr == nil && !st.IsDir() {
+		mi, err := metainfo.Load(arg)
+		if err != nil {
+			return nil, err
+		}
+		return &scrapeTarget{hashes: mi.SwarmHashes(), tiers: mi.Trackers()}, nil
+	}
+	if h, err := metainfo.ParseHash(arg); err == nil {
+		return &scrapeTarget{hashes: []metainfo.Hash{h}}, nil
+	}
+	if statErr == nil {
+		return nil, usageError("%s is a directory, not a .torrent file", arg)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		return nil, usageError("TARGET %q: no such file, and not a magnet link or an info hash (40 hex or 32 base32 characters)", arg)
+	}
+	return nil, statErr
+}
+
+// oneTierEach puts each magnet tracker in its own tier, as BEP 9 gives no
+// tiers and scrape asks them all anyway.
+func oneTierEach(urls []string) [][]string {
+	var t [][]string
+	for _, u := range urls {
+		t = append(t, []string{u})
+	}
+	return t
+}
+
+// scrapeRow is the answer of one tracker about one swarm.
+type scrapeRow struct {
+	Type      string        `json:"type"`
+	URL       string        `json:"url"`
+	Tier      int           `json:"tier"`
+	Swarm     metainfo.Hash `json:"swarm"`
+	Seeders   *int          `json:"seeders"`
+	Leechers  *int          `json:"leechers"`
+	Completed *int          `json:"completed"`
+	LatencyMS float64       `json:"latency_ms"`
+	Error     string        `json:"error,omitempty"`
+	ok        bool
+}
+
+func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
+	if o.timeout <= 0 {
+		return usageError("--timeout must be positive, got %v", o.timeout)
+	}
+	tgt, err := loadScrapeTarget(arg, c.stdin)
+	if err != nil {
+		return err
+	}
+	if len(tgt.hashes) == 0 {
+		return errors.New("the target names no info hash")
+	}
+	tiers := tgt.tiers
+	for _, u := range o.trackers {
+		tiers = append(tiers, []string{u})
+	}
+	type job struct {
+		url  string
+		tier int
+	}
+	var jobs []job
+	seen := map[string]bool{}
+	for i, tier := range tiers {
+		for _, u := range tier {
+			if u = strings.TrimSpace(u); u != "" && !seen[u] {
+				seen[u] = true
+				jobs = append(jobs, job{u, i})
+			}
+		}
+	}
+	if len(jobs) == 0 {
+		return usageError("the target names no trackers: add some with --tracker URL")
+	}
+
+	client := &tracker.Client{StopTimeout: -1} // scrape announces nothing
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	rows := make([][]scrapeRow, len(jobs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64) // bound the open sockets of a huge list
+	for i, j := range jobs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			start := time.Now()
+			stats, err := client.Scrape(ctx, j.url, tgt.hashes...)
+			lat := math.Round(float64(time.Since(start))/float64(time.Microsecond)) / 1000
+			for _, h := range tgt.hashes {
+				r := scrapeRow{Type: "scrape", URL: j.url, Tier: j.tier, Swarm: h, LatencyMS: lat}
+				if err != nil {
+					r.Error = scrapeErrorText(err)
+				} else if s, ok := stats[h]; ok {
+					r.ok = true
+					r.Seeders, r.Leechers, r.Completed = scrapeCount(s.Seeders), scrapeCount(s.Leechers), scrapeCount(s.Completed)
+				} else {
+					r.ok = true // it answered, without this swarm
+				}
+				rows[i] = append(rows[i], r)
+			}
+		})
+	}
+	wg.Wait()
+
+	answered := false
+	for _, rs := range rows {
+		for _, r := range rs {
+			answered = answered || r.ok
+		}
+	}
+	if o.json {
+		enc := json.NewEncoder(c.stdout)
+		for _, rs := range rows {
+			for _, r := range rs {
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			}
+		}
+	} else if err := writeScrapeTable(c.stdout, rows, len(tgt.hashes) > 1); err != nil {
+		return err
+	}
+	if !answered {
+		return withStatus(exitError, errors.New("no tracker answered the scrape"))
+	}
+	return nil
+}
+
+func scrapeCount(n int) *int {
+	if n < 0 {
+		return nil
+	}
+	return &n
+}
+
+func writeScrapeTable(w io.Writer, rows [][]scrapeRow, showSwarm bool) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := "TRACKER\t"
+	if showSwarm {
+		head += "SWARM\t"
+	}
+	fmt.Fprintln(tw, head+"SEEDERS\tLEECHERS\tCOMPLETED")
+	for _, rs := range rows {
+		for _, r := range rs {
+			line := r.URL + "\t"
+			if showSwarm {
+				line += r.Swarm.String()[:12] + "\t"
+			}
+			switch {
+			case r.Error != "":
+				line += "error: " + r.Error
+			case r.Seeders == nil && r.Leechers == nil && r.Completed == nil:
+				line += "not reported"
+			default:
+				line += fmt.Sprintf("%s\t%s\t%s", scrapeNum(r.Seeders), scrapeNum(r.Leechers), scrapeNum(r.Completed))
+			}
+			fmt.Fprintln(tw, line)
+		}
+	}
+	return tw.Flush()
+}
+
+func scrapeNum(p *int) string {
+	if p == nil {
+		return "?"
+	}
+	return fmt.Sprint(*p)
+}
+
+// scrapeErrorText says what went wrong in words, keeping the detail.
+func scrapeErrorText(err error) string {
+	var fe *tracker.FailureError
+	var se *tracker.StatusError
+	var te *tracker.Error
+	detail := err.Error()
+	if errors.As(err, &te) {
+		detail = te.Err.Error()
+	}
+	switch {
+	case errors.As(err, &fe):
+		return "tracker refused: " + fe.Reason
+	case errors.As(err, &se):
+		return fmt.Sprintf("tracker answered HTTP %d", se.StatusCode)
+	case errors.Is(err, tracker.ErrNoScrape):
+		return "no scrape URL (the announce URL does not end in /announce…)"
+	case errors.Is(err, tracker.ErrTimeout):
+		return "no answer (timed out)"
+	}
+	return detail
 }
