@@ -286,7 +286,7 @@ func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 		if s.Peers > 0 {
 			firstPeer = roundDur(s.FirstPeer)
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", s.Name, s.Peers, firstPeer, sourceResult(s))
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", s.Name, s.Peers, firstPeer, sourceResult(s, sum.Reason))
 	}
 	tw.Flush()
 	if sum.DHTSkipped != "" && !strings.HasPrefix(sum.DHTSkipped, "no DHT") {
@@ -294,7 +294,7 @@ func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 	}
 }
 
-func sourceResult(s discovery.SourceSummary) string {
+func sourceResult(s discovery.SourceSummary, reason discovery.StopReason) string {
 	var parts []string
 	switch s.Kind {
 	case "magnet":
@@ -318,8 +318,13 @@ func sourceResult(s discovery.SourceSummary) string {
 		}
 		parts = append(parts, e)
 	}
-	if s.Kind == "tracker" && s.Queries == 0 {
-		parts = append(parts, "no answer yet")
+	if s.Queries == 0 {
+		switch reason {
+		case discovery.StopTimeout:
+			parts = append(parts, "no answer before the timeout")
+		default:
+			parts = append(parts, "no answer yet")
+		}
 	}
 	return strings.Join(parts, "; ")
 }

@@ -149,19 +149,13 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 	return withStatus(exitNoPeers, errors.New("no peers found"))
 }
 
-// allFailed reports whether every source that was asked failed every time.
+// allFailed reports whether no source succeeded even once: every announce
+// and lookup failed, or had not answered when the search ended.
 func allFailed(sum *discovery.Summary) bool {
-	asked := 0
 	for _, s := range sum.Sources {
-		if s.Kind == "magnet" {
+		if s.Kind == "magnet" || s.Errors < s.Queries {
 			return false
 		}
-		if s.Queries > 0 {
-			asked++
-			if s.Errors < s.Queries {
-				return false
-			}
-		}
 	}
-	return asked > 0
+	return true
 }

@@ -77,7 +77,11 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 	if !o.noDHT && (!tg.Private || o.allowDHTPrivate) {
 		var err error
 		node, err = newDHTNode(c.stderr, o)
-		if err != nil {
+		var se *statusError
+		switch {
+		case errors.As(err, &se):
+			return nil, 0, err
+		case err != nil:
 			return nil, 0, withStatus(exitError, err)
 		}
 		cfg.DHT = discovery.NewDHTSource(node, true)

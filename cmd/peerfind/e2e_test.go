@@ -1,0 +1,429 @@
+package main
+
+// End-to-end tests: they build the peerfind binary once (TestMain) and run
+// it against a local swarm (package swarmtest) on loopback, as a user would.
+//
+// Hook for third-party software: the binary takes --tracker URL and
+// --bootstrap host:port pointing anywhere on loopback, so the same helpers
+// (runPF, parsePeers) serve a test against opentracker, bittorrent-tracker
+// or a libtorrent/anacrolix DHT node started by the test.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/dht"
+	"github.com/peerfind/peerfind/swarmtest"
+)
+
+// peerfindBin is the binary under test, built by TestMain.
+var peerfindBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "peerfind-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	peerfindBin = filepath.Join(dir, "peerfind")
+	out, err := exec.Command("go", "build", "-o", peerfindBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building peerfind: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// runPF runs the binary with a bounded lifetime and returns its output and
+// exit status.
+func runPF(t *testing.T, stdin []byte, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, peerfindBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("running peerfind: %v", err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func startSwarm(t *testing.T, cfg swarmtest.Config) *swarmtest.Swarm {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sw, err := swarmtest.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sw.Close() })
+	return sw
+}
+
+func bootstrapArgs(sw *swarmtest.Swarm) []string {
+	var args []string
+	for _, b := range sw.Bootstrap {
+		args = append(args, "--bootstrap", b.String())
+	}
+	return args
+}
+
+// parsePeers parses stdout of `peerfind peers`: every line must be one
+// ip:port and nothing else.
+func parsePeers(t *testing.T, stdout string) []netip.AddrPort {
+	t.Helper()
+	var out []netip.AddrPort
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		a, err := netip.ParseAddrPort(sc.Text())
+		if err != nil {
+			t.Errorf("stdout line %q is not ip:port", sc.Text())
+			continue
+		}
+		if slices.Contains(out, a) {
+			t.Errorf("peer %v printed twice", a)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func sameSet(t *testing.T, what string, got, want []netip.AddrPort) {
+	t.Helper()
+	got, want = slices.Clone(got), slices.Clone(want)
+	slices.SortFunc(got, netip.AddrPort.Compare)
+	slices.SortFunc(want, netip.AddrPort.Compare)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: got %d peers %v\nwant %d %v", what, len(got), got, len(want), want)
+	}
+}
+
+func TestE2EPeersTorrent(t *testing.T) {
+	sw := startSwarm(t, swarmtest.Config{Nodes: 80, Peers: 32})
+	path, err := sw.WriteTorrent(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	// The torrent's "nodes" are the only DHT entry point besides the
+	// explicit --bootstrap, which keeps the public routers out.
+	args := append([]string{"peers", path, "--state-dir", stateDir, "--timeout", "30s"}, bootstrapArgs(sw)...)
+	r := runPF(t, nil, args...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	sameSet(t, "stdout", parsePeers(t, r.stdout), sw.PeersOn(swarmtest.OnHTTP|swarmtest.OnUDP|swarmtest.OnDHT))
+	for _, want := range []string{"32 peers in", "every source answered", sw.HTTPTracker, sw.UDPTracker, "dht"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	st, err := dht.LoadState(filepath.Join(stateDir, "dht.state"))
+	if err != nil {
+		t.Fatalf("state file: %v", err)
+	}
+	if st == nil {
+		t.Fatal("nil state")
+	}
+}
+
+// jsonLine is the union of the NDJSON events' fields the tests look at.
+type jsonLine struct {
+	Type    string          `json:"type"`
+	Address string          `json:"address"`
+	IP      string          `json:"ip"`
+	Port    int             `json:"port"`
+	Source  string          `json:"source"`
+	Sources json.RawMessage `json:"sources"` // peer names, or the summary's source objects
+	URL     string          `json:"url"`
+	OK      bool            `json:"ok"`
+	Error   string          `json:"error"`
+	Peers   int             `json:"peers"`
+	Reason  string          `json:"reason"`
+	Lookup  int             `json:"lookup"`
+	Queried int             `json:"queried"`
+}
+
+func TestE2EPeersJSON(t *testing.T) {
+	sw := startSwarm(t, swarmtest.Config{Nodes: 64, Peers: 24})
+	path, err := sw.WriteTorrent(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runPF(t, nil, append([]string{"peers", path, "--json", "--state-dir", t.TempDir()}, bootstrapArgs(sw)...)...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	sources := map[string][]string{}
+	types := map[string]int{}
+	var last jsonLine
+	for i, l := range lines {
+		var j jsonLine
+		if err := json.Unmarshal([]byte(l), &j); err != nil {
+			t.Fatalf("line %d %q: %v", i+1, l, err)
+		}
+		types[j.Type]++
+		var names []string
+		if j.Type == "peer" || j.Type == "seen" {
+			if err := json.Unmarshal(j.Sources, &names); err != nil {
+				t.Fatalf("line %d %q: sources: %v", i+1, l, err)
+			}
+		}
+		switch j.Type {
+		case "peer":
+			if _, dup := sources[j.Address]; dup {
+				t.Errorf("peer %s reported twice", j.Address)
+			}
+			if ap := netip.MustParseAddrPort(j.Address); ap.Addr().String() != j.IP || int(ap.Port()) != j.Port {
+				t.Errorf("peer line %q: ip/port disagree with address", l)
+			}
+			sources[j.Address] = names
+		case "seen":
+			sources[j.Address] = names
+		case "tracker":
+			if !j.OK {
+				t.Errorf("tracker %s failed: %s", j.URL, j.Error)
+			}
+		}
+		last = j
+	}
+	if last.Type != "summary" || last.Peers != len(sw.Peers) || last.Reason != "complete" {
+		t.Errorf("last line %+v, want a summary of %d peers, reason complete", last, len(sw.Peers))
+	}
+	if types["tracker"] < 2 || types["dht"] < 1 || types["summary"] != 1 {
+		t.Errorf("event counts %v", types)
+	}
+	for _, p := range sw.Peers {
+		var want []string
+		if p.On&swarmtest.OnHTTP != 0 {
+			want = append(want, sw.HTTPTracker)
+		}
+		if p.On&swarmtest.OnUDP != 0 {
+			want = append(want, sw.UDPTracker)
+		}
+		if p.On&swarmtest.OnDHT != 0 {
+			want = append(want, "dht")
+		}
+		got := slices.Clone(sources[p.Addr.String()])
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("peer %v: sources %v, want %v", p.Addr, got, want)
+		}
+	}
+}
+
+func TestE2EMagnetAndStdin(t *testing.T) {
+	sw := startSwarm(t, swarmtest.Config{Nodes: 48, Peers: 16})
+	// A magnet link carries the trackers but no DHT node.
+	r := runPF(t, nil, append([]string{"peers", sw.Magnet(), "--no-state"}, bootstrapArgs(sw)...)...)
+	if r.code != exitOK {
+		t.Fatalf("magnet: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	sameSet(t, "magnet", parsePeers(t, r.stdout), sw.PeersOn(swarmtest.OnHTTP|swarmtest.OnUDP|swarmtest.OnDHT))
+
+	r = runPF(t, sw.Torrent, "peers", "-", "--no-dht")
+	if r.code != exitOK {
+		t.Fatalf("stdin: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	sameSet(t, "stdin, --no-dht", parsePeers(t, r.stdout), sw.PeersOn(swarmtest.OnHTTP|swarmtest.OnUDP))
+
+	// A bare hash with an explicit tracker and -6: the swarm is IPv4 only.
+	r = runPF(t, nil, "peers", sw.InfoHash.String(), "--no-dht", "--tracker", sw.HTTPTracker, "-6")
+	if r.code != exitNoPeers || r.stdout != "" {
+		t.Errorf("-6: exit %d, stdout %q; want %d and nothing", r.code, r.stdout, exitNoPeers)
+	}
+	r = runPF(t, nil, "peers", sw.InfoHash.String(), "--no-dht", "--tracker", sw.UDPTracker, "--max-peers", "3")
+	if r.code != exitOK || len(parsePeers(t, r.stdout)) != 3 {
+		t.Errorf("--max-peers 3: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+func TestE2ENoPeers(t *testing.T) {
+	sw := startSwarm(t, swarmtest.Config{Nodes: -1, Peers: 4})
+	r := runPF(t, nil, "peers", strings.Repeat("ab", 20), "--no-dht", "--tracker", sw.HTTPTracker)
+	if r.code != exitNoPeers {
+		t.Errorf("exit %d, want %d; stderr:\n%s", r.code, exitNoPeers, r.stderr)
+	}
+	if r.stdout != "" || !strings.Contains(r.stderr, "no peers found") {
+		t.Errorf("stdout %q, stderr:\n%s", r.stdout, r.stderr)
+	}
+}
+
+// deadUDP returns a loopback UDP address where nothing listens.
+func deadUDP(t *testing.T) string {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.LocalAddr().String()
+	c.Close()
+	return a
+}
+
+func deadTCP(t *testing.T) string {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := l.Addr().String()
+	l.Close()
+	return a
+}
+
+func TestE2EDeadSources(t *testing.T) {
+	hash := strings.Repeat("cd", 20)
+	r := runPF(t, nil, "peers", hash, "--no-state", "--timeout", "5s",
+		"--tracker", "http://"+deadTCP(t)+"/announce", "--tracker", "udp://"+deadUDP(t),
+		"--bootstrap", deadUDP(t))
+	if r.code != exitError {
+		t.Errorf("exit %d, want %d (every source failed)", r.code, exitError)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout %q, want nothing", r.stdout)
+	}
+	for _, want := range []string{"connection refused", "no answer", "DHT bootstrap", "every source failed"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "goroutine") || strings.Contains(r.stderr, "panic") {
+		t.Errorf("stderr has a crash:\n%s", r.stderr)
+	}
+}
+
+func TestE2EUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"peers"}, "exactly one TARGET"},
+		{[]string{"peers", "a", "b"}, "exactly one TARGET"},
+		{[]string{"peers", "no-such.torrent"}, "no such file"},
+		{[]string{"peers", strings.Repeat("ab", 20), "-4", "-6"}, "exclude each other"},
+		{[]string{"peers", strings.Repeat("ab", 20), "--bogus"}, "unknown flag"},
+		{[]string{"peers", strings.Repeat("ab", 20), "--no-dht"}, "nothing to search with"},
+		{[]string{"peers", strings.Repeat("ab", 20), "--bootstrap", "nonsense"}, "want host:port"},
+	}
+	for _, tt := range tests {
+		r := runPF(t, nil, tt.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, r.code, r.stderr, exitUsage, tt.want)
+		}
+	}
+	r := runPF(t, []byte("not a torrent"), "peers", "-")
+	if r.code != exitError || !strings.Contains(r.stderr, "standard input") {
+		t.Errorf("bad stdin: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestE2EFollowInterrupt(t *testing.T) {
+	sw := startSwarm(t, swarmtest.Config{Nodes: 48, Peers: 16})
+	path, err := sw.WriteTorrent(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const port = 7777
+	cmd := exec.CommandContext(ctx, peerfindBin, append([]string{"peers", path, "--follow", "--state-dir", stateDir, "--port", fmt.Sprint(port)}, bootstrapArgs(sw)...)...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Read until every peer has been printed: the search is then in its
+	// follow phase, waiting for the next interval.
+	sc := bufio.NewScanner(stdout)
+	var got []netip.AddrPort
+	for len(got) < len(sw.Peers) && sc.Scan() {
+		if a, err := netip.ParseAddrPort(sc.Text()); err == nil {
+			got = append(got, a)
+		} else {
+			t.Errorf("stdout line %q", sc.Text())
+		}
+	}
+	sameSet(t, "follow", got, sw.PeersOn(swarmtest.OnHTTP|swarmtest.OnUDP|swarmtest.OnDHT))
+	// We announced ourselves (127.0.0.1:7777) to the trackers.
+	me := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	if !slices.Contains(sw.HTTPServer.Peers(sw.InfoHash), me) {
+		t.Errorf("HTTP tracker does not list us (%v) while following", me)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		t.Errorf("stdout after SIGINT: %q", sc.Text())
+	}
+	err = cmd.Wait()
+	if err != nil {
+		t.Errorf("exit after SIGINT: %v; stderr:\n%s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), fmt.Sprintf("%d peers in", len(sw.Peers))) || !strings.Contains(errb.String(), "stopped") {
+		t.Errorf("no summary after SIGINT:\n%s", errb.String())
+	}
+	// The trackers were told we left (event=stopped).
+	for _, srv := range []*struct {
+		name  string
+		peers []netip.AddrPort
+	}{{"HTTP", sw.HTTPServer.Peers(sw.InfoHash)}, {"UDP", sw.UDPServer.Peers(sw.InfoHash)}} {
+		if slices.Contains(srv.peers, me) {
+			t.Errorf("%s tracker still lists us after SIGINT", srv.name)
+		}
+	}
+	st, err := dht.LoadState(filepath.Join(stateDir, "dht.state"))
+	if err != nil {
+		t.Fatalf("state file after SIGINT: %v", err)
+	}
+	_ = st
+}
+
+func TestE2EDemo(t *testing.T) {
+	r := runPF(t, nil, "demo", "--nodes", "100", "--peers", "24")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"100 nodes", "All 24 peers found", "FOUND AFTER", "http-tracker, udp-tracker, dht"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
