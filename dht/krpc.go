@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -160,13 +161,7 @@ func ParseMsg(b []byte) (*Msg, error) {
 	m := new(Msg)
 	if err := decodeOpts.Unmarshal(b, m); err != nil {
 		// Recover the transaction id so that a query can get a 203 reply.
-		t := ""
-		if raw, ok, err2 := bencode.DictValue(b, "t"); err2 == nil && ok {
-			var s string
-			if bencode.Unmarshal(raw, &s) == nil && len(s) <= 16 {
-				t = s
-			}
-		}
+		t, _ := peekString(b, "t")
 		return nil, &MsgError{T: t, Msg: "undecodable message", Err: err}
 	}
 	switch m.Y {
@@ -195,6 +190,30 @@ func ParseMsg(b []byte) (*Msg, error) {
 		return nil, &MsgError{T: m.T, Msg: fmt.Sprintf("unknown message kind %q", m.Y)}
 	}
 	return m, nil
+}
+
+// peekString finds a short string value stored under key in a message that
+// may be truncated or otherwise undecodable, by searching for the encoded
+// key. It is a best effort for error replies only: a match inside some other
+// string can mislead it, which costs at most an error reply with a useless
+// transaction id.
+func peekString(b []byte, key string) (string, bool) {
+	pat := strconv.AppendInt(nil, int64(len(key)), 10)
+	pat = append(append(pat, ':'), key...)
+	i := bytes.Index(b, pat)
+	if i < 0 {
+		return "", false
+	}
+	rest := b[i+len(pat):]
+	n, j := 0, 0
+	for j < len(rest) && j < 3 && rest[j] >= '0' && rest[j] <= '9' {
+		n = n*10 + int(rest[j]-'0')
+		j++
+	}
+	if j == 0 || j >= len(rest) || rest[j] != ':' || n > 16 || len(rest) < j+1+n {
+		return "", false
+	}
+	return string(rest[j+1 : j+1+n]), true
 }
 
 // senderID returns the id of a query or response sender.

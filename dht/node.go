@@ -443,7 +443,7 @@ func (n *Node) handlePacket(s *sock, from netip.AddrPort, b []byte) {
 		// A query we cannot decode still deserves a 203 (BEP 5), but only
 		// if it looks like a query, so garbage is not answered.
 		if errors.As(err, &me) && me.T != "" && n.ro == 0 && (n.replyLim == nil || n.replyLim.Allow(from.Addr())) {
-			if y, ok, _ := rawString(b, "y"); ok && y == kindQuery {
+			if y, ok := peekString(b, "y"); ok && y == kindQuery {
 				n.sendError(s, from, me.T, ErrCodeProtocol, me.Msg, len(b))
 			}
 		}

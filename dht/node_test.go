@@ -60,7 +60,7 @@ func newTestNode(t testing.TB, ip string, cfg Config) *Node {
 	return n
 }
 
-func addr(t testing.TB, n *Node) netip.AddrPort {
+func nodeAddr(t testing.TB, n *Node) netip.AddrPort {
 	t.Helper()
 	as := n.LocalAddrs()
 	if len(as) == 0 {
@@ -76,14 +76,14 @@ func TestPingFindNodeGetPeersAnnounce(t *testing.T) {
 	b := newTestNode(t, "127.0.0.2", testConfig(2))
 	c := newTestNode(t, "127.0.0.3", testConfig(3))
 
-	id, err := a.Ping(ctx, addr(t, b))
+	id, err := a.Ping(ctx, nodeAddr(t, b))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if id != b.ID() {
 		t.Fatalf("ping answered with id %v, want %v", id, b.ID())
 	}
-	if _, err := c.Ping(ctx, addr(t, b)); err != nil {
+	if _, err := c.Ping(ctx, nodeAddr(t, b)); err != nil {
 		t.Fatal(err)
 	}
 	// b heard from a and c by their queries; a knows b by its reply.
@@ -96,12 +96,12 @@ func TestPingFindNodeGetPeersAnnounce(t *testing.T) {
 	}
 	found := false
 	for _, nd := range nodes {
-		if nd.Addr == addr(t, c) && ID(nd.ID) == c.ID() {
+		if nd.Addr == nodeAddr(t, c) && ID(nd.ID) == c.ID() {
 			found = true
 		}
 	}
 	if !found {
-		t.Fatalf("FindNode(c) = %v, want c at %v among them", nodes, addr(t, c))
+		t.Fatalf("FindNode(c) = %v, want c at %v among them", nodes, nodeAddr(t, c))
 	}
 
 	var ih metainfo.Hash
@@ -139,7 +139,7 @@ func TestAnnounceImpliedPort(t *testing.T) {
 	defer cancel()
 	a := newTestNode(t, "127.0.0.1", testConfig(1))
 	b := newTestNode(t, "127.0.0.2", testConfig(2))
-	if _, err := a.Ping(ctx, addr(t, b)); err != nil {
+	if _, err := a.Ping(ctx, nodeAddr(t, b)); err != nil {
 		t.Fatal(err)
 	}
 	ih := metainfo.Hash{1, 2, 3}
@@ -147,8 +147,8 @@ func TestAnnounceImpliedPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := b.store.get(ih, true, 10)
-	if len(got) != 1 || got[0] != addr(t, a) {
-		t.Fatalf("stored %v, want the UDP source %v (implied_port)", got, addr(t, a))
+	if len(got) != 1 || got[0] != nodeAddr(t, a) {
+		t.Fatalf("stored %v, want the UDP source %v (implied_port)", got, nodeAddr(t, a))
 	}
 }
 
@@ -161,7 +161,7 @@ func TestReadOnlyNode(t *testing.T) {
 	b := newTestNode(t, "127.0.0.2", testConfig(2))
 	// A read-only node's query is served, but the sender is not added to
 	// the table (BEP 43).
-	if _, err := ro.Ping(ctx, addr(t, b)); err != nil {
+	if _, err := ro.Ping(ctx, nodeAddr(t, b)); err != nil {
 		t.Fatal(err)
 	}
 	if s := b.Stats(); s.Table4 != 0 {
@@ -170,7 +170,7 @@ func TestReadOnlyNode(t *testing.T) {
 	// And it does not answer queries.
 	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel2()
-	if _, err := b.Ping(short, addr(t, ro)); err == nil {
+	if _, err := b.Ping(short, nodeAddr(t, ro)); err == nil {
 		t.Fatal("read-only node answered a ping")
 	}
 }
@@ -222,7 +222,7 @@ func TestBootstrapOrderAndRouters(t *testing.T) {
 	defer cancel()
 	// A small network: a router node and 12 nodes that know it.
 	router := newTestNode(t, "127.0.1.1", testConfig(100))
-	ra := addr(t, router)
+	ra := nodeAddr(t, router)
 	for i := range 12 {
 		cfg := testConfig(uint64(200 + i))
 		cfg.BootstrapNodes = []netip.AddrPort{ra}

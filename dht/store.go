@@ -144,9 +144,10 @@ func (s *store) sweepLocked(now time.Time) {
 	}
 }
 
-// len returns the number of stored peers and swarms.
+// len returns the number of live stored peers and swarms.
 func (s *store) len() (peers, swarms int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweepLocked(s.now())
 	return s.total, len(s.swarms)
 }

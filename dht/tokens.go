@@ -42,18 +42,20 @@ func newTokens(now func() time.Time, rand io.Reader) *tokens {
 // periods of silence drop the previous secret too, so no token ever lives
 // longer than two periods.
 func (t *tokens) rotateLocked() {
-	now := t.now()
-	el := now.Sub(t.rotated)
+	el := t.now().Sub(t.rotated)
 	if el < tokenRotation {
 		return
 	}
-	if el >= 2*tokenRotation {
+	periods := el / tokenRotation
+	if periods >= 2 {
 		t.hasPrev = false
 	} else {
 		t.prev, t.hasPrev = t.cur, true
 	}
 	io.ReadFull(t.rand, t.cur[:])
-	t.rotated = now
+	// Stay on the period grid, so a token lives at most two periods from
+	// the start of the period it was issued in, however lazily we rotate.
+	t.rotated = t.rotated.Add(periods * tokenRotation)
 }
 
 func tokenFor(secret []byte, ip netip.Addr) string {

@@ -1,0 +1,283 @@
+package dht
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/internal/compact"
+)
+
+// simNet is an in-memory DHT for driving the lookup state machine: node i
+// has a random id and address 10.x.y.z:1, and answers with the k nodes
+// closest to the target among the ones it knows.
+type simNet struct {
+	ids   []ID
+	addrs []netip.AddrPort
+	byAdr map[netip.AddrPort]int
+	known [][]int // indices each node knows (its routing table)
+}
+
+func newSimNet(seed uint64, n, tableSize int) *simNet {
+	r := rand.New(rand.NewPCG(seed, seed))
+	s := &simNet{byAdr: map[netip.AddrPort]int{}}
+	for i := range n {
+		var id ID
+		for j := range id {
+			id[j] = byte(r.UintN(256))
+		}
+		a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 1)
+		s.ids = append(s.ids, id)
+		s.addrs = append(s.addrs, a)
+		s.byAdr[a] = i
+	}
+	// Each node has a Kademlia table: up to tableSize/16 nodes for each
+	// length of prefix shared with its own id, so it knows the space
+	// around it densely and the rest sparsely.
+	per := max(tableSize/16, 2)
+	for i := range n {
+		count := map[int]int{}
+		var k []int
+		for j := range n {
+			if j == i {
+				continue
+			}
+			b := CommonPrefixLen(s.ids[i], s.ids[j])
+			if count[b] < per {
+				count[b]++
+				k = append(k, j)
+			}
+		}
+		s.known = append(s.known, k)
+	}
+	return s
+}
+
+func (s *simNet) reply(i int, target ID) *reply {
+	known := slices.Clone(s.known[i])
+	slices.SortFunc(known, func(a, b int) int { return CompareDistance(target, s.ids[a], s.ids[b]) })
+	r := &reply{ID: s.ids[i]}
+	for _, j := range known[:min(K, len(known))] {
+		r.Nodes = append(r.Nodes, compact.Node{ID: s.ids[j], Addr: s.addrs[j]})
+	}
+	return r
+}
+
+func (s *simNet) trueClosest(target ID, n int) []ID {
+	ids := slices.Clone(s.ids)
+	slices.SortFunc(ids, func(a, b ID) int { return CompareDistance(target, a, b) })
+	return ids[:n]
+}
+
+// drive runs the lookup with every query answered after rtt, except nodes
+// in slow (answered after slowRTT) and dead (never answered, failed at the
+// hard timeout).
+func drive(t *testing.T, s *simNet, l *lookup, rtt, slowRTT, soft, hard time.Duration, slow, dead map[int]bool) time.Time {
+	t.Helper()
+	type ev struct {
+		at   time.Time
+		addr netip.AddrPort
+		fail bool
+	}
+	now := l.start
+	var evs []ev
+	for step := 0; step < 100000; step++ {
+		qs, wake, done := l.next(now, soft)
+		if done {
+			return now
+		}
+		for _, c := range qs {
+			i := s.byAdr[c.addr]
+			switch {
+			case dead[i]:
+				evs = append(evs, ev{now.Add(hard), c.addr, true})
+			case slow[i]:
+				evs = append(evs, ev{now.Add(slowRTT), c.addr, false})
+			default:
+				evs = append(evs, ev{now.Add(rtt), c.addr, false})
+			}
+		}
+		slices.SortStableFunc(evs, func(a, b ev) int { return a.at.Compare(b.at) })
+		if len(evs) == 0 {
+			t.Fatal("lookup not done but nothing in flight")
+		}
+		if !wake.IsZero() && wake.Before(evs[0].at) {
+			now = wake
+			continue
+		}
+		e := evs[0]
+		evs = evs[1:]
+		now = e.at
+		if e.fail {
+			l.fail(e.addr, true)
+			continue
+		}
+		l.handle(e.addr, s.reply(s.byAdr[e.addr], l.target), now)
+	}
+	t.Fatal("lookup did not finish")
+	return now
+}
+
+func TestLookupConverges(t *testing.T) {
+	s := newSimNet(1, 1000, 128)
+	for trial := range 20 {
+		target := s.ids[trial*37%len(s.ids)]
+		target[19] ^= 0xff
+		l := newLookup(target, ID{}, K, 3, time.Unix(0, 0))
+		for _, j := range s.known[trial] { // start from one node's table
+			l.add(s.ids[j], s.addrs[j], 1)
+		}
+		drive(t, s, l, 10*time.Millisecond, 0, 50*time.Millisecond, time.Second, nil, nil)
+		var got []ID
+		for _, c := range l.closestAnswered(K) {
+			got = append(got, c.id)
+		}
+		if want := s.trueClosest(target, K); !slices.Equal(got, want) {
+			t.Fatalf("trial %d: closest answered %v, want %v (stats %+v)", trial, got, want, l.stats)
+		}
+		if l.stats.RoundTrips > 8 || l.stats.Queried > 60 {
+			t.Errorf("trial %d: stats %+v: too many round trips or queries", trial, l.stats)
+		}
+	}
+}
+
+func TestLookupSlowNodeFreesSlot(t *testing.T) {
+	s := newSimNet(2, 300, 40)
+	target := s.ids[5]
+	target[19] ^= 1
+	l := newLookup(target, ID{}, K, 3, time.Unix(0, 0))
+	start := s.trueClosest(target, 40)[10:] // not the very closest
+	for _, id := range start {
+		i := slices.Index(s.ids, id)
+		l.add(id, s.addrs[i], 1)
+	}
+	t0 := l.start
+	qs, _, _ := l.next(t0, 50*time.Millisecond)
+	if len(qs) != 3 {
+		t.Fatalf("first round %d queries, want α = 3", len(qs))
+	}
+	// Nobody answers: before the soft timeout nothing more is sent...
+	if qs2, wake, _ := l.next(t0.Add(49*time.Millisecond), 50*time.Millisecond); len(qs2) != 0 || !wake.Equal(t0.Add(50*time.Millisecond)) {
+		t.Fatalf("before soft timeout: %d queries, wake %v", len(qs2), wake)
+	}
+	// ...after it, three new ones go out while the slow ones stay pending.
+	qs3, _, _ := l.next(t0.Add(50*time.Millisecond), 50*time.Millisecond)
+	if len(qs3) != 3 {
+		t.Fatalf("after soft timeout %d queries, want 3", len(qs3))
+	}
+	// A late answer from a slow node is still used.
+	c, added := l.handle(qs[0].addr, s.reply(s.byAdr[qs[0].addr], target), t0.Add(500*time.Millisecond))
+	if c == nil || added == 0 {
+		t.Fatalf("late answer ignored: %v, %d nodes added", c, added)
+	}
+	if l.active != 3 {
+		t.Fatalf("active %d after a slow answer, want 3 (slow nodes do not count)", l.active)
+	}
+}
+
+func TestLookupWithDeadAndSlowNodes(t *testing.T) {
+	s := newSimNet(3, 1000, 128)
+	r := rand.New(rand.NewPCG(3, 3))
+	dead, slow := map[int]bool{}, map[int]bool{}
+	for i := range s.ids {
+		switch r.IntN(10) {
+		case 0, 1:
+			dead[i] = true
+		case 2:
+			slow[i] = true
+		}
+	}
+	target := s.ids[1]
+	target[10] ^= 0x55
+	l := newLookup(target, ID{}, K, 3, time.Unix(0, 0))
+	for _, j := range s.known[0] {
+		l.add(s.ids[j], s.addrs[j], 1)
+	}
+	end := drive(t, s, l, 10*time.Millisecond, 400*time.Millisecond, 30*time.Millisecond, 2*time.Second, slow, dead)
+	// The k closest live nodes answered.
+	var live []ID
+	for _, id := range s.trueClosest(target, len(s.ids)) {
+		if i := slices.Index(s.ids, id); !dead[i] && !slow[i] {
+			live = append(live, id)
+		}
+		if len(live) == K {
+			break
+		}
+	}
+	got := 0
+	for _, c := range l.closestAnswered(K) {
+		if slices.Contains(live, c.id) {
+			got++
+		}
+	}
+	if got < K-1 {
+		t.Errorf("%d of the %d closest fast live nodes among the answers", got, K)
+	}
+	// Dead nodes cost a slot only until the soft timeout: the lookup takes
+	// far less than one hard timeout per round trip.
+	if d := end.Sub(l.start); d > 3*time.Second {
+		t.Errorf("lookup took %v of simulated time (stats %+v)", d, l.stats)
+	}
+	// It ended before any hard timeout: dead nodes were left behind as
+	// slow, not waited for.
+	pendingSlow := 0
+	for _, c := range l.cands {
+		if c.state == candSlow {
+			pendingSlow++
+		}
+	}
+	if pendingSlow == 0 || end.Sub(l.start) >= 2*time.Second {
+		t.Errorf("%d slow nodes left, took %v: want the lookup to finish without waiting for dead nodes", pendingSlow, end.Sub(l.start))
+	}
+}
+
+func TestLookupShortlistBounded(t *testing.T) {
+	l := newLookup(ID{}, ID{1}, K, 3, time.Unix(0, 0))
+	r := rand.New(rand.NewPCG(4, 4))
+	for i := range 10000 {
+		var id ID
+		for j := range id {
+			id[j] = byte(r.UintN(256))
+		}
+		l.add(id, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 1), 2)
+	}
+	if len(l.cands) > K*shortlistFactor || len(l.seen) > maxSeen {
+		t.Fatalf("shortlist %d, seen %d: unbounded", len(l.cands), len(l.seen))
+	}
+	for i := 1; i < len(l.cands); i++ {
+		if Closer(l.target, l.cands[i].id, l.cands[i-1].id) {
+			t.Fatal("shortlist out of order")
+		}
+	}
+	// Own id, invalid and port-0 addresses are refused.
+	if l.add(ID{1}, netip.MustParseAddrPort("1.1.1.1:1"), 1) || l.add(ID{2}, netip.AddrPort{}, 1) ||
+		l.add(ID{3}, netip.MustParseAddrPort("1.1.1.1:0"), 1) {
+		t.Fatal("bad candidate accepted")
+	}
+}
+
+func TestLookupErrorsAndExhaustion(t *testing.T) {
+	l := newLookup(ID{}, ID{1}, K, 3, time.Unix(0, 0))
+	a := netip.MustParseAddrPort("10.0.0.1:1")
+	b := netip.MustParseAddrPort("10.0.0.2:1")
+	l.add(ID{5}, a, 1)
+	l.add(ID{6}, b, 1)
+	qs, _, done := l.next(l.start, time.Second)
+	if len(qs) != 2 || done {
+		t.Fatalf("%d queries, done %v", len(qs), done)
+	}
+	l.fail(a, false)
+	l.fail(b, true)
+	if _, _, done := l.next(l.start, time.Second); !done {
+		t.Fatal("lookup with every node failed is not done")
+	}
+	if l.stats.Errors != 1 || l.stats.TimedOut != 1 || l.stats.Answered != 0 {
+		t.Fatalf("stats %+v", l.stats)
+	}
+	// An answer from a node we never asked is ignored.
+	if c, _ := l.handle(netip.MustParseAddrPort("10.9.9.9:1"), &reply{}, l.start); c != nil {
+		t.Fatal("unsolicited answer accepted")
+	}
+}

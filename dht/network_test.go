@@ -1,0 +1,115 @@
+package dht
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// netIP returns the address of node i of a test network: every node has its
+// own IP in 127.20.0.0/16 (Linux routes all of 127/8 to lo), so per-IP
+// limits and the IP-keyed peer store behave as on the Internet.
+func netIP(i int) string {
+	return netip.AddrFrom4([4]byte{127, 20, byte(i / 250), byte(i%250 + 1)}).String()
+}
+
+// buildNetwork starts size nodes and bootstraps each from up to three
+// random earlier ones, a few at a time, as nodes joining one by one would.
+func buildNetwork(tb testing.TB, size int, seed uint64) []*Node {
+	tb.Helper()
+	r := rand.New(rand.NewPCG(seed, 1))
+	nodes := make([]*Node, size)
+	for i := range nodes {
+		cfg := testConfig(seed*100000 + uint64(i))
+		// Per-IP limits stay at their defaults: every node has its own IP.
+		nodes[i] = newTestNode(tb, netIP(i), cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const batch = 8
+	for start := 1; start < size; start += batch {
+		var wg sync.WaitGroup
+		for i := start; i < min(start+batch, size); i++ {
+			var seeds []netip.AddrPort
+			for range min(3, start) {
+				seeds = append(seeds, nodeAddr(tb, nodes[r.IntN(start)]))
+			}
+			nodes[i].cfg.BootstrapNodes = seeds
+			wg.Add(1)
+			go func(n *Node) {
+				defer wg.Done()
+				if _, err := n.Bootstrap(ctx); err != nil {
+					tb.Errorf("bootstrap: %v", err)
+				}
+			}(nodes[i])
+		}
+		wg.Wait()
+	}
+	return nodes
+}
+
+// announceAt makes count random nodes announce ih with distinct ports and
+// returns the peers they announced.
+func announceAt(tb testing.TB, nodes []*Node, ih metainfo.Hash, count int, r *rand.Rand) map[netip.AddrPort]bool {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	want := map[netip.AddrPort]bool{}
+	for _, i := range r.Perm(len(nodes))[:count] {
+		port := uint16(20000 + i)
+		if _, err := nodes[i].Announce(ctx, ih, port, false); err != nil {
+			tb.Fatalf("announce from node %d: %v", i, err)
+		}
+		want[netip.AddrPortFrom(netip.MustParseAddr(netIP(i)), port)] = true
+	}
+	return want
+}
+
+func TestNetworkGetPeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("500-node network")
+	}
+	const size = 500
+	nodes := buildNetwork(t, size, 1)
+	r := rand.New(rand.NewPCG(2, 2))
+	var ih metainfo.Hash
+	for i := range ih {
+		ih[i] = byte(r.UintN(256))
+	}
+	want := announceAt(t, nodes, ih, 10, r)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for trial := range 3 {
+		searcher := nodes[r.IntN(size)]
+		got := map[netip.AddrPort]bool{}
+		st, err := searcher.GetPeers(ctx, ih, func(p PeerFound) {
+			if !p.From.IsValid() {
+				t.Errorf("peer %v without the node that gave it", p.Peer)
+			}
+			got[p.Peer] = true
+		})
+		if err != nil {
+			t.Fatalf("trial %d: GetPeers: %v", trial, err)
+		}
+		for p := range want {
+			if !got[p] {
+				t.Errorf("trial %d: peer %v not found (found %d of %d; stats %+v)", trial, p, len(got), len(want), st)
+			}
+		}
+		for p := range got {
+			if !want[p] {
+				t.Errorf("trial %d: unexpected peer %v", trial, p)
+			}
+		}
+		if !st.Converged || st.FirstPeer <= 0 || st.Queried > 100 {
+			t.Errorf("trial %d: stats %+v", trial, st)
+		}
+		t.Logf("trial %d: %+v", trial, st)
+	}
+}

@@ -1,0 +1,218 @@
+package dht
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/internal/compact"
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// rawPeer is a bare UDP socket speaking KRPC by hand to a node under test.
+type rawPeer struct {
+	t    *testing.T
+	conn *net.UDPConn
+	to   netip.AddrPort
+}
+
+func newRawPeer(t *testing.T, ip string, to netip.AddrPort) *rawPeer {
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(ip), 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawPeer{t: t, conn: c, to: to}
+}
+
+func (p *rawPeer) addr() netip.AddrPort {
+	return netip.MustParseAddrPort(p.conn.LocalAddr().String())
+}
+
+func (p *rawPeer) sendRaw(b []byte) {
+	p.t.Helper()
+	if _, err := p.conn.WriteToUDPAddrPort(b, p.to); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *rawPeer) send(m *Msg) int {
+	p.t.Helper()
+	b, err := AppendMsg(nil, m)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.sendRaw(b)
+	return len(b)
+}
+
+// recv returns the next datagram, or nil after wait.
+func (p *rawPeer) recv(wait time.Duration) []byte {
+	p.conn.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 4096)
+	n, _, err := p.conn.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:n]
+}
+
+func (p *rawPeer) recvMsg() (*Msg, int) {
+	p.t.Helper()
+	b := p.recv(2 * time.Second)
+	if b == nil {
+		p.t.Fatal("no reply")
+	}
+	m, err := ParseMsg(b)
+	if err != nil {
+		p.t.Fatalf("reply %q: %v", b, err)
+	}
+	return m, len(b)
+}
+
+func TestServeQueries(t *testing.T) {
+	cfg := testConfig(1)
+	n := newTestNode(t, "127.0.0.1", cfg)
+	// Give the node a few table entries to return.
+	for i := range 30 {
+		id := RandomID(newSeeded(uint64(50 + i)))
+		n.tables[0].Load().Seen(NodeInfo{ID: id, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, SeenReply)
+	}
+	p := newRawPeer(t, "127.0.0.2", nodeAddr(t, n))
+	myID := string(make([]byte, 20))
+	ih := "iiiiiiiiiiiiiiiiiiii"
+
+	tests := []struct {
+		name  string
+		q     *Msg
+		check func(t *testing.T, m *Msg)
+	}{
+		{"ping", &Msg{T: "p1", Y: "q", Q: "ping", A: &Args{ID: myID}}, func(t *testing.T, m *Msg) {
+			if m.Y != "r" || m.R.ID != string(n.idBytes()) {
+				t.Fatalf("reply %+v", m)
+			}
+			// BEP 42: our address as the node saw it.
+			if m.IP != string(compact.AppendPeer(nil, p.addr())) {
+				t.Fatalf("ip key %x, want %v", m.IP, p.addr())
+			}
+		}},
+		{"find_node default family", &Msg{T: "f1", Y: "q", Q: "find_node", A: &Args{ID: myID, Target: ih}}, func(t *testing.T, m *Msg) {
+			if len(m.R.Nodes) != K*compact.NodeLen4 || m.R.Nodes6 != "" {
+				t.Fatalf("nodes %d bytes, nodes6 %d bytes", len(m.R.Nodes), len(m.R.Nodes6))
+			}
+		}},
+		{"find_node want n6 on an IPv4-only node", &Msg{T: "f2", Y: "q", Q: "find_node", A: &Args{ID: myID, Target: ih, Want: []string{"n6"}}}, func(t *testing.T, m *Msg) {
+			if m.R.Nodes != "" || m.R.Nodes6 != "" {
+				t.Fatalf("nodes %q nodes6 %q, want neither", m.R.Nodes, m.R.Nodes6)
+			}
+		}},
+		{"find_node short target", &Msg{T: "f3", Y: "q", Q: "find_node", A: &Args{ID: myID, Target: "short"}}, func(t *testing.T, m *Msg) {
+			if m.Y != "e" || m.E.Code != ErrCodeProtocol || m.T != "f3" {
+				t.Fatalf("reply %+v, want error 203", m)
+			}
+		}},
+		{"get_peers", &Msg{T: "g1", Y: "q", Q: "get_peers", A: &Args{ID: myID, InfoHash: ih}}, func(t *testing.T, m *Msg) {
+			if len(m.R.Token) != tokenLen || len(m.R.Nodes) == 0 || len(m.R.Values) != 0 {
+				t.Fatalf("reply %+v", m.R)
+			}
+		}},
+		{"announce_peer bad token", &Msg{T: "a1", Y: "q", Q: "announce_peer", A: &Args{ID: myID, InfoHash: ih, Port: 1, Token: "12345678"}}, func(t *testing.T, m *Msg) {
+			if m.Y != "e" || m.E.Code != ErrCodeProtocol {
+				t.Fatalf("reply %+v, want 203", m)
+			}
+		}},
+		{"unknown method", &Msg{T: "u1", Y: "q", Q: "vote", A: &Args{ID: myID}}, func(t *testing.T, m *Msg) {
+			if m.Y != "e" || m.E.Code != ErrCodeMethodUnknown || m.T != "u1" {
+				t.Fatalf("reply %+v, want 204", m)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p.send(tt.q)
+			m, _ := p.recvMsg()
+			if m.T != tt.q.T {
+				t.Fatalf("transaction id %q, want %q", m.T, tt.q.T)
+			}
+			tt.check(t, m)
+		})
+	}
+
+	t.Run("undecodable query gets 203", func(t *testing.T) {
+		p.sendRaw([]byte("d1:ad2:id3:abce1:q4:ping1:t2:zz1:y1:qe"))
+		m, _ := p.recvMsg()
+		if m.Y != "e" || m.E.Code != ErrCodeProtocol || m.T != "zz" {
+			t.Fatalf("reply %+v", m)
+		}
+	})
+	t.Run("garbage is dropped", func(t *testing.T) {
+		p.sendRaw([]byte("\x00\x01garbage"))
+		if b := p.recv(100 * time.Millisecond); b != nil {
+			t.Fatalf("garbage answered with %q", b)
+		}
+	})
+	t.Run("announce with token", func(t *testing.T) {
+		p.send(&Msg{T: "g2", Y: "q", Q: "get_peers", A: &Args{ID: myID, InfoHash: ih}})
+		m, _ := p.recvMsg()
+		p.send(&Msg{T: "a2", Y: "q", Q: "announce_peer", A: &Args{ID: myID, InfoHash: ih, Port: 4444, Token: m.R.Token}})
+		if m, _ := p.recvMsg(); m.Y != "r" {
+			t.Fatalf("announce reply %+v", m)
+		}
+		p.send(&Msg{T: "g3", Y: "q", Q: "get_peers", A: &Args{ID: myID, InfoHash: ih}})
+		m, _ = p.recvMsg()
+		want := string(compact.AppendPeer(nil, netip.AddrPortFrom(p.addr().Addr(), 4444)))
+		if len(m.R.Values) != 1 || m.R.Values[0] != want {
+			t.Fatalf("values %q, want [%q]", m.R.Values, want)
+		}
+	})
+}
+
+func TestServeNoAmplification(t *testing.T) {
+	n := newTestNode(t, "127.0.0.1", testConfig(1))
+	var h metainfo.Hash
+	copy(h[:], "iiiiiiiiiiiiiiiiiiii")
+	for i := range 200 {
+		n.store.add(h, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 1))
+	}
+	for i := range 20 {
+		n.tables[0].Load().Seen(NodeInfo{ID: RandomID(newSeeded(uint64(90 + i))), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, SeenReply)
+	}
+	p := newRawPeer(t, "127.0.0.2", nodeAddr(t, n))
+	q := &Msg{T: "g1", Y: "q", Q: "get_peers", A: &Args{ID: string(make([]byte, 20)), InfoHash: string(h[:]), Want: []string{"n4", "n6"}}}
+	qlen := p.send(q)
+	m, rlen := p.recvMsg()
+	if rlen > amplifyFactor*qlen {
+		t.Fatalf("reply of %d bytes to a %d-byte query from an unverified address", rlen, qlen)
+	}
+	if len(m.R.Values) == 0 && len(m.R.Nodes) == 0 {
+		t.Fatalf("trimmed to nothing: %+v", m.R)
+	}
+	// Once the address has answered us, full replies are allowed.
+	n.markVerified(p.addr())
+	p.send(q)
+	m, rlen = p.recvMsg()
+	if rlen > maxReplySize || len(m.R.Values) < 50 || len(m.R.Nodes) != K*compact.NodeLen4 {
+		t.Fatalf("verified reply %d bytes, %d values, %d node bytes", rlen, len(m.R.Values), len(m.R.Nodes))
+	}
+}
+
+func TestServeReplyRateLimit(t *testing.T) {
+	cfg := testConfig(1)
+	cfg.ReplyRate = 5 // burst 10
+	n := newTestNode(t, "127.0.0.1", cfg)
+	p := newRawPeer(t, "127.0.0.2", nodeAddr(t, n))
+	for i := range 30 {
+		p.send(&Msg{T: string([]byte{byte(i)}), Y: "q", Q: "ping", A: &Args{ID: string(make([]byte, 20))}})
+	}
+	got := 0
+	for p.recv(200*time.Millisecond) != nil {
+		got++
+	}
+	if got < 10 || got > 12 {
+		t.Fatalf("%d replies to 30 pings in a burst, want about the burst of 10", got)
+	}
+	if s := n.Stats(); s.Dropped < 18 {
+		t.Fatalf("dropped %d, want ≥ 18", s.Dropped)
+	}
+}

@@ -1,0 +1,65 @@
+package dht
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+func storePeer(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 6881)
+}
+
+func TestStoreCapsAndExpiry(t *testing.T) {
+	clk := newFakeClock()
+	s := newStore(30*time.Minute, 3, 2, 5, clk.Now)
+	h1, h2, h3 := metainfo.Hash{1}, metainfo.Hash{2}, metainfo.Hash{3}
+
+	for i := range 4 { // one more than the per-hash cap: the oldest goes
+		clk.Advance(time.Second)
+		if !s.add(h1, storePeer(i)) {
+			t.Fatalf("add %d refused", i)
+		}
+	}
+	if got := s.get(h1, true, 10); len(got) != 3 {
+		t.Fatalf("hash holds %d peers, want cap 3", len(got))
+	}
+	for _, p := range s.get(h1, true, 10) {
+		if p == storePeer(0) {
+			t.Fatal("oldest peer not evicted")
+		}
+	}
+	if !s.add(h2, storePeer(10)) || !s.add(h2, storePeer(11)) {
+		t.Fatal("second hash refused")
+	}
+	if s.add(h2, storePeer(12)) {
+		t.Fatal("total cap of 5 peers exceeded")
+	}
+	if s.add(h3, storePeer(20)) {
+		t.Fatal("hash cap of 2 exceeded")
+	}
+	// Re-announcing refreshes without growing.
+	if !s.add(h2, storePeer(10)) {
+		t.Fatal("refresh refused")
+	}
+	// Family filter (BEP 32) and max.
+	s6 := newStore(0, 0, 0, 0, clk.Now)
+	s6.add(h1, netip.MustParseAddrPort("[2001:db8::1]:1"))
+	s6.add(h1, netip.MustParseAddrPort("192.0.2.1:1"))
+	if v4, v6 := s6.get(h1, true, 10), s6.get(h1, false, 10); len(v4) != 1 || len(v6) != 1 || !v6[0].Addr().Is6() {
+		t.Fatalf("family split: v4 %v v6 %v", v4, v6)
+	}
+	// Expiry frees room.
+	clk.Advance(31 * time.Minute)
+	if got := s.get(h1, true, 10); len(got) != 0 {
+		t.Fatalf("expired peers returned: %v", got)
+	}
+	if !s.add(h3, storePeer(30)) {
+		t.Fatal("add refused after expiry")
+	}
+	if p, h := s.len(); p != 1 || h != 1 {
+		t.Fatalf("after expiry %d peers in %d hashes, want 1 in 1", p, h)
+	}
+}
