@@ -10,6 +10,7 @@ import (
 	"time"
 
 	anadht "github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/int160"
 	"github.com/anacrolix/dht/v2/krpc"
 	peer_store "github.com/anacrolix/dht/v2/peer-store"
 	analog "github.com/anacrolix/log"
@@ -158,7 +159,8 @@ func (n *anaNode) numAnnounced() int {
 // anaLookup is the outcome of one anacrolix get_peers traversal.
 type anaLookup struct {
 	peers     map[netip.AddrPort]bool
-	queried   int // distinct addresses the traversal queried
+	from      map[netip.AddrPort]map[netip.AddrPort]bool // peer → nodes that returned it
+	queried   int                                        // distinct addresses the traversal queried
 	responses int
 	firstPeer time.Duration // zero if none
 	allPeers  time.Duration // when the last of want arrived; zero if not all
@@ -170,6 +172,7 @@ type anaLookup struct {
 // arrived and stopEarly is set, or when ctx is done.
 func (n *anaNode) lookup(ctx context.Context, ih [20]byte, port int, want []netip.AddrPort, stopEarly bool) (res anaLookup, err error) {
 	res.peers = make(map[netip.AddrPort]bool)
+	res.from = make(map[netip.AddrPort]map[netip.AddrPort]bool)
 	start := time.Now()
 	a, err := n.srv.Announce(ih, port, false)
 	if err != nil {
@@ -194,11 +197,14 @@ func (n *anaNode) lookup(ctx context.Context, ih [20]byte, port int, want []neti
 				return res, ctxErr
 			}
 			for _, p := range pv.Peers {
-				ip, ok := netip.AddrFromSlice(p.IP)
-				if !ok || p.Port <= 0 || p.Port > 65535 {
+				ap := toAddrPort(p)
+				if !ap.IsValid() || ap.Port() == 0 {
 					continue
 				}
-				ap := netip.AddrPortFrom(ip.Unmap(), uint16(p.Port))
+				if res.from[ap] == nil {
+					res.from[ap] = make(map[netip.AddrPort]bool)
+				}
+				res.from[ap][toAddrPort(pv.NodeInfo.Addr)] = true
 				if res.peers[ap] {
 					continue
 				}
@@ -227,4 +233,31 @@ func (n *anaNode) lookup(ctx context.Context, ih [20]byte, port int, want []neti
 			}
 		}
 	}
+}
+
+// queryGetPeers sends one get_peers query (no traversal) to addr and returns
+// the "values" of the reply.
+func (n *anaNode) queryGetPeers(ctx context.Context, addr netip.AddrPort, ih [20]byte) ([]netip.AddrPort, error) {
+	res := n.srv.GetPeers(ctx, anadht.NewAddr(net.UDPAddrFromAddrPort(addr)), int160.FromByteArray(ih), false, anadht.QueryRateLimiting{})
+	if err := res.ToError(); err != nil {
+		return nil, fmt.Errorf("anacrolix get_peers to %v: %w", addr, err)
+	}
+	if res.Reply.R == nil {
+		return nil, fmt.Errorf("anacrolix get_peers to %v: reply without r", addr)
+	}
+	var out []netip.AddrPort
+	for _, p := range res.Reply.R.Values {
+		out = append(out, toAddrPort(p))
+	}
+	return out, nil
+}
+
+// toAddrPort converts an anacrolix address; IPv4 comes out unmapped. The
+// result is invalid if na is malformed.
+func toAddrPort(na krpc.NodeAddr) netip.AddrPort {
+	ip, ok := netip.AddrFromSlice(na.IP)
+	if !ok || na.Port < 0 || na.Port > 65535 {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(na.Port))
 }

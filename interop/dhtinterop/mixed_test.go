@@ -1,0 +1,254 @@
+package dhtinterop
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// mixedNet is a loopback network of anacrolix servers and peerfind nodes
+// that bootstrapped off each other.
+type mixedNet struct {
+	ana  []*anaNode
+	ours []*ourNode
+}
+
+// startMixed starts nAna anacrolix servers and nOurs of our nodes on
+// loopbackIP(first...) and bootstraps them all, twice: a node that
+// bootstraps early sees only part of the network, the second round fills
+// its table. Every node's seeds are the first three of each kind.
+func startMixed(ctx context.Context, tb testing.TB, first, nAna, nOurs int) *mixedNet {
+	tb.Helper()
+	m := &mixedNet{}
+	// Our sockets first, so that their addresses can seed anacrolix.
+	conns := make([]*net.UDPConn, nOurs)
+	var seeds seedList
+	for i := range conns {
+		conns[i] = listenLoopback(tb, loopbackIP(first+nAna+i))
+		if i < 3 {
+			seeds.add(conns[i].LocalAddr().(*net.UDPAddr).AddrPort())
+		}
+	}
+	for i := range nAna {
+		a := startAnacrolix(tb, loopbackIP(first+i), seeds.get)
+		m.ana = append(m.ana, a)
+		if i < 3 {
+			seeds.add(a.addr)
+		}
+	}
+	for _, c := range conns {
+		m.ours = append(m.ours, startOurs(tb, c, seeds.get()))
+	}
+	var fns []func(context.Context) error
+	for _, a := range m.ana {
+		fns = append(fns, a.bootstrap)
+	}
+	for _, o := range m.ours {
+		fns = append(fns, o.bootstrap)
+	}
+	for round := range 2 {
+		for i, err := range runAll(ctx, 16, fns) {
+			if err != nil {
+				tb.Fatalf("bootstrap round %d, node %d: %v", round, i, err)
+			}
+		}
+	}
+	return m
+}
+
+// crossLinks counts the anacrolix servers whose table holds at least one of
+// our nodes, and our nodes whose table holds at least one anacrolix server.
+func (m *mixedNet) crossLinks() (anaKnowOurs, oursKnowAna int) {
+	isOurs := make(map[netip.AddrPort]bool)
+	isAna := make(map[netip.AddrPort]bool)
+	for _, o := range m.ours {
+		isOurs[o.addr] = true
+	}
+	for _, a := range m.ana {
+		isAna[a.addr] = true
+	}
+	for _, a := range m.ana {
+		for _, ni := range a.srv.Nodes() {
+			if isOurs[toAddrPort(ni.Addr)] {
+				anaKnowOurs++
+				break
+			}
+		}
+	}
+	for _, o := range m.ours {
+		for _, ni := range o.n.State().Nodes {
+			if isAna[ni.Addr] {
+				oursKnowAna++
+				break
+			}
+		}
+	}
+	return anaKnowOurs, oursKnowAna
+}
+
+// nearHash returns a random info hash sharing its first 64 bits with id, so
+// that the node with that id is the closest to it in the whole network and
+// is certain to be among the k nodes an announce goes to.
+func nearHash(id [20]byte) [20]byte {
+	var h [20]byte
+	rand.Read(h[:])
+	copy(h[:8], id[:8])
+	return h
+}
+
+// TestMixedNetwork runs 20 anacrolix/dht servers and 20 of our nodes in one
+// network. Each case announces through one implementation to an info hash
+// whose closest node is of a chosen implementation, then looks it up with
+// the other implementation's lookup and requires the peer to come from that
+// closest node: this crosses our get_peers/announce_peer client with
+// anacrolix's server and our server with anacrolix's client.
+func TestMixedNetwork(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
+	defer cancel()
+	m := startMixed(ctx, t, 100, 20, 20)
+	anaKnow, oursKnow := m.crossLinks()
+	t.Logf("after bootstrap: %d/20 anacrolix servers know one of ours, %d/20 of ours know an anacrolix server", anaKnow, oursKnow)
+	if anaKnow < 10 || oursKnow < 10 {
+		t.Errorf("the two implementations barely know each other: %d/20 and %d/20", anaKnow, oursKnow)
+	}
+	for i, o := range m.ours {
+		if s := o.n.Stats(); s.Good4 < 8 {
+			t.Errorf("our node %d (%v) has only %d good nodes after bootstrap", i, o.addr, s.Good4)
+		}
+	}
+
+	type kind int
+	const (
+		anacrolix kind = iota
+		ours
+	)
+	cases := []struct {
+		name         string
+		announcer    kind // whose Announce
+		near         kind // whose node is closest to the hash (stores it for sure)
+		impliedPort  bool // ours only
+		lookupByOurs bool
+	}{
+		{"anacrolix announce, anacrolix stores, our lookup", anacrolix, anacrolix, false, true},
+		{"anacrolix announce, we store, our lookup", anacrolix, ours, false, true},
+		{"our announce, we store, anacrolix lookup", ours, ours, false, false},
+		{"our announce, anacrolix stores, anacrolix lookup", ours, anacrolix, false, false},
+		{"our announce implied_port, anacrolix stores, anacrolix lookup", ours, anacrolix, true, false},
+		{"our announce, anacrolix stores, our lookup", ours, anacrolix, false, true},
+	}
+	// asker is an anacrolix server outside the network: none of our nodes
+	// has ever queried it, as for most requesters on the Internet, so our
+	// node cannot treat it as a verified address.
+	asker := startAnacrolix(t, loopbackIP(99), func() []netip.AddrPort { return nil })
+	isAna := make(map[netip.AddrPort]bool)
+	for _, a := range m.ana {
+		isAna[a.addr] = true
+	}
+	for ci, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			// Spread the roles over the nodes: a different announcer, closest
+			// node and searcher in each case.
+			var nearAddr netip.AddrPort
+			var ih [20]byte
+			if tc.near == anacrolix {
+				nd := m.ana[(ci*3+1)%len(m.ana)]
+				nearAddr, ih = nd.addr, nearHash(nd.srv.ID())
+			} else {
+				nd := m.ours[(ci*3+1)%len(m.ours)]
+				nearAddr, ih = nd.addr, nearHash(nd.n.ID())
+			}
+			port := uint16(7300 + ci)
+			var peer netip.AddrPort
+			if tc.announcer == anacrolix {
+				a := m.ana[(ci*3+2)%len(m.ana)]
+				peer = netip.AddrPortFrom(a.addr.Addr(), port)
+				if _, err := a.lookup(ctx, ih, int(port), nil, false); err != nil {
+					t.Fatalf("anacrolix announce from %v: %v", a.addr, err)
+				}
+			} else {
+				o := m.ours[(ci*3+2)%len(m.ours)]
+				peer = netip.AddrPortFrom(o.addr.Addr(), port)
+				if tc.impliedPort {
+					peer = o.addr // BEP 5: the receiver takes the UDP source port
+				}
+				st, err := o.n.Announce(ctx, metainfo.Hash(ih), port, tc.impliedPort)
+				if err != nil {
+					t.Fatalf("our announce from %v: %v (stats %+v)", o.addr, err, st)
+				}
+			}
+			// The closest node must have stored the announce: anacrolix's
+			// store is read directly, ours through a single get_peers query
+			// from the anacrolix asker (our server answering anacrolix's
+			// client).
+			if tc.near == anacrolix {
+				nd := m.ana[(ci*3+1)%len(m.ana)]
+				if err := waitFor(ctx, 50*time.Millisecond, func() bool { return nd.store.has(ih, peer) }); err != nil {
+					t.Fatalf("closest anacrolix node %v never stored %v: %v", nd.addr, peer, err)
+				}
+			} else {
+				var values []netip.AddrPort
+				var qerr error
+				err := waitFor(ctx, 100*time.Millisecond, func() bool {
+					values, qerr = asker.queryGetPeers(ctx, nearAddr, ih)
+					return qerr == nil && contains(values, peer)
+				})
+				if err != nil {
+					t.Fatalf("get_peers from a fresh anacrolix server %v to our closest node %v: want %v in values, got %v (%v): %v",
+						asker.addr, nearAddr, peer, values, qerr, err)
+				}
+			}
+
+			var found map[netip.AddrPort]bool
+			var from map[netip.AddrPort]map[netip.AddrPort]bool
+			var searcher netip.AddrPort
+			err := waitFor(ctx, 200*time.Millisecond, func() bool {
+				lctx, lcancel := context.WithTimeout(ctx, 8*time.Second)
+				defer lcancel()
+				if tc.lookupByOurs {
+					o := m.ours[(ci*3+5)%len(m.ours)]
+					searcher = o.addr
+					res, err := o.getPeers(lctx, ih, nil)
+					if err != nil {
+						t.Logf("our lookup from %v: %v (stats %+v)", o.addr, err, res.stats)
+					}
+					found, from = res.peers, res.from
+				} else {
+					a := m.ana[(ci*3+5)%len(m.ana)]
+					searcher = a.addr
+					res, err := a.lookup(lctx, ih, 0, nil, false)
+					if err != nil {
+						t.Logf("anacrolix lookup from %v: %v", a.addr, err)
+					}
+					found, from = res.peers, res.from
+				}
+				if !found[peer] {
+					return false
+				}
+				if tc.lookupByOurs && tc.near == anacrolix {
+					// Our client must read anacrolix's "values" itself,
+					// not only through nodes of ours that also stored it.
+					for f := range from[peer] {
+						if isAna[f] {
+							return true
+						}
+					}
+					return false
+				}
+				return true
+			})
+			if err != nil {
+				t.Fatalf("lookup from %v: want %v (stored at %v); found %v, %v from %v: %v",
+					searcher, peer, nearAddr, found, peer, from[peer], err)
+			}
+			t.Logf("lookup from %v found %v from %d nodes (closest %v among them: %v)",
+				searcher, peer, len(from[peer]), nearAddr, from[peer][nearAddr])
+		})
+	}
+}

@@ -1,0 +1,101 @@
+package dhtinterop
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/dht"
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// ourNode is one peerfind dht.Node of a test network.
+type ourNode struct {
+	n    *dht.Node
+	addr netip.AddrPort
+}
+
+// listenLoopback opens a UDP socket on ip with a kernel-chosen port.
+func listenLoopback(tb testing.TB, ip netip.Addr) *net.UDPConn {
+	tb.Helper()
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	if err != nil {
+		tb.Fatalf("listen %v: %v", ip, err)
+	}
+	return conn
+}
+
+// loopbackTable lifts the routing table's per-/24 limit: every node of a
+// test network sits in 127.1.0.0/16, which the default of 3 nodes per /24
+// would all but shut out.
+var loopbackTable = dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1}
+
+// startOurs starts a peerfind node on conn that bootstraps from seeds and
+// from no router. It is closed in tb.Cleanup.
+func startOurs(tb testing.TB, conn net.PacketConn, seeds []netip.AddrPort) *ourNode {
+	tb.Helper()
+	self := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	var bs []netip.AddrPort
+	for _, s := range seeds {
+		if s != self {
+			bs = append(bs, s)
+		}
+	}
+	n, err := dht.New(dht.Config{
+		Conn4:            conn,
+		BootstrapNodes:   bs,
+		BootstrapRouters: []string{},
+		Table:            loopbackTable,
+	})
+	if err != nil {
+		conn.Close()
+		tb.Fatalf("dht.New: %v", err)
+	}
+	tb.Cleanup(func() { n.Close() })
+	return &ourNode{n: n, addr: self}
+}
+
+func (o *ourNode) bootstrap(ctx context.Context) error {
+	_, err := o.n.Bootstrap(ctx)
+	return err
+}
+
+// ourLookup is the outcome of one GetPeers of ours.
+type ourLookup struct {
+	stats    dht.LookupStats
+	peers    map[netip.AddrPort]bool
+	from     map[netip.AddrPort]map[netip.AddrPort]bool // peer → nodes that returned it
+	allPeers time.Duration                              // when the last of want arrived; zero if not all
+}
+
+// getPeers runs our GetPeers for ih, recording which node returned which
+// peer, and when the last peer of want arrived.
+func (o *ourNode) getPeers(ctx context.Context, ih [20]byte, want []netip.AddrPort) (ourLookup, error) {
+	res := ourLookup{peers: make(map[netip.AddrPort]bool), from: make(map[netip.AddrPort]map[netip.AddrPort]bool)}
+	missing := make(map[netip.AddrPort]bool, len(want))
+	for _, w := range want {
+		missing[w] = true
+	}
+	var mu sync.Mutex
+	start := time.Now()
+	st, err := o.n.GetPeers(ctx, metainfo.Hash(ih), func(p dht.PeerFound) {
+		mu.Lock()
+		defer mu.Unlock()
+		res.peers[p.Peer] = true
+		if res.from[p.Peer] == nil {
+			res.from[p.Peer] = make(map[netip.AddrPort]bool)
+		}
+		res.from[p.Peer][p.From] = true
+		if missing[p.Peer] {
+			delete(missing, p.Peer)
+			if len(missing) == 0 {
+				res.allPeers = time.Since(start)
+			}
+		}
+	})
+	res.stats = st
+	return res, err
+}
