@@ -279,6 +279,9 @@ func writeInfo(w io.Writer, v *infoView) error {
 	if v.meta != nil {
 		line("Size", humanBytes(v.Size))
 		line("Files", groupDigits(int64(v.Files)))
+		if v.Files > 1 {
+			writeFileList(&b, v.FileList)
+		}
 		line("Pieces", fmt.Sprintf("%s × %s", groupDigits(int64(v.Pieces)), pieceSize(v.PieceLength)))
 		line("Private", yesNo(v.Private))
 		switch {
@@ -344,6 +347,37 @@ func writeInfo(w io.Writer, v *infoView) error {
 	list("Warnings", v.Warnings)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// infoListFiles is how many files the text output lists; --json lists all.
+const infoListFiles = 10
+
+// writeFileList lists the first files of a multi-file torrent, pad files
+// aside, with their sizes.
+func writeFileList(b *strings.Builder, files []infoFile) {
+	shown, total := 0, 0
+	for _, f := range files {
+		if f.Pad {
+			continue
+		}
+		total++
+		if shown < infoListFiles {
+			fmt.Fprintf(b, "  %s (%s)\n", printable(f.Path), shortBytes(f.Length))
+			shown++
+		}
+	}
+	if total > shown {
+		fmt.Fprintf(b, "  ... and %s more (--json lists them all)\n", groupDigits(int64(total-shown)))
+	}
+}
+
+// shortBytes formats a size in one unit: "6.2 MiB", "425 bytes".
+func shortBytes(n int64) string {
+	s := humanBytes(n)
+	if i := strings.Index(s, " ("); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // humanBytes formats a size as "1.4 GiB (1,503,238,553 bytes)".

@@ -193,3 +193,29 @@ func TestInfoCorpus(t *testing.T) {
 	}
 	t.Logf("%d corpus files", len(paths))
 }
+
+func TestInfoSizes(t *testing.T) {
+	for _, tt := range []struct {
+		n           int64
+		human, size string
+	}{
+		{0, "0 bytes", "0 bytes"},
+		{1, "1 byte", "1 bytes"},
+		{1000, "1,000 bytes", "1,000 bytes"},
+		{1024, "1.0 KiB (1,024 bytes)", "1 KiB"},
+		{16384, "16.0 KiB (16,384 bytes)", "16 KiB"},
+		{4 << 20, "4.0 MiB (4,194,304 bytes)", "4 MiB"},
+		{1503238553, "1.4 GiB (1,503,238,553 bytes)", "1,503,238,553 bytes"},
+		{1 << 62, "4.0 EiB (4,611,686,018,427,387,904 bytes)", "4,194,304 TiB"},
+	} {
+		if got := humanBytes(tt.n); got != tt.human {
+			t.Errorf("humanBytes(%d) = %q, want %q", tt.n, got, tt.human)
+		}
+		if got := pieceSize(tt.n); got != tt.size {
+			t.Errorf("pieceSize(%d) = %q, want %q", tt.n, got, tt.size)
+		}
+	}
+	if got := printable("a\x1b[2Jb\tc"); got != "a\uFFFD[2Jb\uFFFDc" {
+		t.Errorf("printable = %q", got)
+	}
+}
