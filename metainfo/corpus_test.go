@@ -129,8 +129,11 @@ func hexOrEmpty(zero bool, s string) string {
 func checkInvariants(t *testing.T, m *MetaInfo) {
 	t.Helper()
 	in := m.Info
-	if in.Name == "" || len(in.Files) == 0 || in.PieceLength <= 0 {
-		t.Errorf("incomplete info: name %q, %d files, piece length %d", in.Name, len(in.Files), in.PieceLength)
+	if in.Name == "" || len(in.Files) == 0 || in.PieceLength <= 0 || in.TotalLength <= 0 {
+		t.Fatalf("incomplete info: name %q, %d files, piece length %d, total %d", in.Name, len(in.Files), in.PieceLength, in.TotalLength)
+	}
+	if in.NumPieces <= 0 || int64(in.NumPieces) > ceilDiv(in.TotalLength, in.PieceLength)+int64(len(in.Files)) {
+		t.Errorf("%d pieces for %d bytes in pieces of %d", in.NumPieces, in.TotalLength, in.PieceLength)
 	}
 	var total int64
 	for _, f := range in.Files {

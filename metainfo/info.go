@@ -99,11 +99,11 @@ func (p *parser) info(d map[string]any, raw []byte, top map[string]any) error {
 	}
 	in.TotalLength = total
 
+	if total == 0 {
+		return fieldErr("info", ErrBadLength, "total length is zero")
+	}
 	if v1 {
-		if total == 0 {
-			return fieldErr("info", ErrBadLength, "total length is zero")
-		}
-		want := (space + pl - 1) / pl
+		want := ceilDiv(space, pl)
 		if got := int64(len(in.Pieces) / 20); got != want {
 			return fieldErr("info.pieces", ErrInvalidPieces, "%d piece hashes for %d bytes in pieces of %d (want %d)", got, space, pl, want)
 		}
@@ -112,7 +112,7 @@ func (p *parser) info(d map[string]any, raw []byte, top map[string]any) error {
 		// v2: each file starts on a piece boundary (BEP 52).
 		var n int64
 		for _, f := range v2Files {
-			n += (f.Length + pl - 1) / pl
+			n += ceilDiv(f.Length, pl)
 			if n > maxPieces {
 				break
 			}
@@ -304,6 +304,15 @@ func sanitizeComponent(s string) (clean string, changed, drop bool) {
 		return r
 	}, clean)
 	return clean, clean != s, false
+}
+
+// ceilDiv returns ⌈a/b⌉ for a ≥ 0, b > 0 without overflowing.
+func ceilDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 {
+		q++
+	}
+	return q
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

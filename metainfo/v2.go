@@ -238,7 +238,7 @@ func (p *parser) pieceLayers(top map[string]any, files []File, pl int64) error {
 		if len(layer)%32 != 0 {
 			return fieldErr(field, ErrBadPieceLayers, "length %d is not a multiple of 32", len(layer))
 		}
-		if want := (length + pl - 1) / pl; int64(len(layer)/32) != want {
+		if want := ceilDiv(length, pl); int64(len(layer)/32) != want {
 			return fieldErr(field, ErrBadPieceLayers, "%d hashes for a file of %d pieces", len(layer)/32, want)
 		}
 		if merkleRoot(layer, pad) != root {
