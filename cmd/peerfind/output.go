@@ -308,8 +308,9 @@ func sourceResult(s discovery.SourceSummary, reason discovery.StopReason) string
 			parts = append(parts, r)
 		}
 	case "dht":
-		d := s.DHT
-		parts = append(parts, fmt.Sprintf("%d lookups, %d nodes queried, %d answered", s.Queries, d.Queried, d.Answered))
+		if d := s.DHT; s.Queries > s.Errors {
+			parts = append(parts, fmt.Sprintf("%s, %d nodes queried, %d answered", plural(s.Queries, "lookup"), d.Queried, d.Answered))
+		}
 	}
 	if s.Err != nil {
 		e := "error: " + plainError(s.Err)
@@ -322,11 +323,20 @@ func sourceResult(s discovery.SourceSummary, reason discovery.StopReason) string
 		switch reason {
 		case discovery.StopTimeout:
 			parts = append(parts, "no answer before the timeout")
+		case discovery.StopMaxPeers:
+			parts = append(parts, "not finished when --max-peers was reached")
 		default:
 			parts = append(parts, "no answer yet")
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func countStr(n int) string {

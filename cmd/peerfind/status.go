@@ -42,7 +42,7 @@ func (p *progress) line(start time.Time) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := fmt.Sprintf("trackers %d/%d", len(p.trackersDone), p.trackersTotal)
-	s += fmt.Sprintf(" · DHT %d nodes queried (%d lookups)", p.dhtQueried, p.dhtLookups)
+	s += fmt.Sprintf(" · DHT %d nodes queried (%s)", p.dhtQueried, plural(p.dhtLookups, "lookup"))
 	s += fmt.Sprintf(" · %d peers · %s", p.peers, time.Since(start).Round(100*time.Millisecond))
 	return s
 }
@@ -57,7 +57,7 @@ type statusLine struct {
 
 func newStatusLine(stderr io.Writer, prog *progress, start time.Time) *statusLine {
 	p := mpb.New(mpb.WithOutput(stderr), mpb.WithRefreshRate(150*time.Millisecond))
-	bar := p.New(0, mpb.SpinnerStyle(),
+	bar := p.New(0, mpb.SpinnerStyle(), mpb.BarWidth(2),
 		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return prog.line(start) })),
 		mpb.BarFillerClearOnAbort(),
 	)
