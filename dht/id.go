@@ -1,5 +1,10 @@
 // Package dht implements a Mainline DHT node (BEP 5) with IPv6 (BEP 32),
 // node-id security (BEP 42) and read-only mode (BEP 43).
+//
+// Besides Node, the package exports its building blocks, each usable and
+// testable alone: ID and the XOR metric; Table, the routing table (one per
+// address family); NodeIDForIP and VerifyNodeID for BEP 42; State with
+// SaveState and LoadState for starting warm; and RateLimiter.
 package dht
 
 import (

@@ -608,25 +608,35 @@ func (t *Table) Closest(target ID, n int) []NodeInfo {
 	maxFails := t.cfg.maxFails()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]NodeInfo, 0, min(n, len(t.byAddr)))
-	// Keep out sorted and at most n long; each candidate is placed by
-	// binary search, so a full table costs O(nodes · log n) comparisons.
-	for _, b := range t.buckets {
+	// The buckets fall into groups of increasing distance from target, so
+	// the walk can stop after the group that brings the count to n. With
+	// c = CommonPrefixLen(self, target): ids in bucket c agree with target
+	// through bit c (distance < 2^(159-c)); ids in buckets above c differ
+	// from it first at bit c; ids in bucket i < c differ first at bit i, so
+	// bucket c-1 comes before c-2, and so on down to bucket 0. When target
+	// falls in the last bucket, that bucket is the first group alone.
+	last := len(t.buckets) - 1
+	c := min(CommonPrefixLen(t.self, target), last)
+	out := make([]NodeInfo, 0, n+K)
+	add := func(b *bucket) {
 		for _, e := range b.nodes {
-			if e.state(now, maxFails) == stateBad {
-				continue
+			if e.state(now, maxFails) != stateBad {
+				out = append(out, e.info)
 			}
-			if len(out) == n && !Closer(target, e.info.ID, out[n-1].ID) {
-				continue
-			}
-			i, _ := slices.BinarySearchFunc(out, e.info.ID, func(x NodeInfo, id ID) int {
-				return CompareDistance(target, x.ID, id)
-			})
-			if len(out) == n {
-				out = out[:n-1]
-			}
-			out = slices.Insert(out, i, e.info)
 		}
+	}
+	add(t.buckets[c])
+	if len(out) < n {
+		for j := c + 1; j <= last; j++ {
+			add(t.buckets[j])
+		}
+	}
+	for i := c - 1; i >= 0 && len(out) < n; i-- {
+		add(t.buckets[i])
+	}
+	slices.SortFunc(out, func(a, b NodeInfo) int { return CompareDistance(target, a.ID, b.ID) })
+	if len(out) > n {
+		out = out[:n]
 	}
 	return out
 }
