@@ -113,3 +113,72 @@ func TestNetworkGetPeers(t *testing.T) {
 		t.Logf("trial %d: %+v", trial, st)
 	}
 }
+
+// BenchmarkLookup measures get_peers lookups on a 300-node loopback network
+// of our nodes in which 20 info hashes have 10 peers each: queries sent per
+// lookup, round trips, time to the first peer and to all 10. The searcher
+// and hash change every iteration; per-IP limits are off because the same
+// searcher would otherwise query the same nodes many times a second, which
+// no real lookup does. Sub-benchmarks vary α.
+func BenchmarkLookup(b *testing.B) {
+	const size, hashes, peersPer = 300, 20, 10
+	nodes := buildNetwork(b, size, 21)
+	for _, n := range nodes {
+		n.perIP, n.replyLim = nil, nil
+	}
+	r := rand.New(rand.NewPCG(22, 22))
+	ihs := make([]metainfo.Hash, hashes)
+	wants := make([]map[netip.AddrPort]bool, hashes)
+	for h := range ihs {
+		for i := range ihs[h] {
+			ihs[h][i] = byte(r.UintN(256))
+		}
+		wants[h] = announceAt(b, nodes, ihs[h], peersPer, r)
+	}
+	for _, alpha := range []int{1, 3, 6} {
+		b.Run("alpha="+itoa(alpha), func(b *testing.B) {
+			ctx := context.Background()
+			var queried, rtts, found, missed int
+			var first, all, total time.Duration
+			i := 0
+			for b.Loop() {
+				n := nodes[(i*7919)%size]
+				h := i % hashes
+				i++
+				n.alpha = alpha
+				start := time.Now()
+				got := map[netip.AddrPort]bool{}
+				var allAt time.Duration
+				st, err := n.GetPeers(ctx, ihs[h], func(p PeerFound) {
+					if wants[h][p.Peer] && !got[p.Peer] {
+						got[p.Peer] = true
+						if len(got) == peersPer {
+							allAt = time.Since(start)
+						}
+					}
+				})
+				n.alpha = 3
+				if err != nil {
+					b.Fatal(err)
+				}
+				queried += st.Queried
+				rtts += st.RoundTrips
+				found += len(got)
+				missed += peersPer - len(got)
+				first += st.FirstPeer
+				if allAt == 0 {
+					allAt = st.Duration
+				}
+				all += allAt
+				total += st.Duration
+			}
+			N := float64(i)
+			b.ReportMetric(float64(queried)/N, "queries/op")
+			b.ReportMetric(float64(rtts)/N, "roundtrips/op")
+			b.ReportMetric(float64(missed)/N, "missed-peers/op")
+			b.ReportMetric(float64(first.Microseconds())/N, "µs-first-peer")
+			b.ReportMetric(float64(all.Microseconds())/N, "µs-all-peers")
+			b.ReportMetric(float64(total.Microseconds())/N, "µs-converged")
+		})
+	}
+}
