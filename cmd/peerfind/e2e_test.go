@@ -427,3 +427,26 @@ func TestE2EDemo(t *testing.T) {
 		}
 	}
 }
+
+func TestE2EPrivate(t *testing.T) {
+	sw := startSwarm(t, swarmtest.Config{Nodes: 48, Peers: 16, Private: true})
+	path, err := sw.WriteTorrent(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// BEP 27: trackers only, and the summary says why.
+	r := runPF(t, nil, append([]string{"peers", path, "--no-state"}, bootstrapArgs(sw)...)...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	sameSet(t, "private", parsePeers(t, r.stdout), sw.PeersOn(swarmtest.OnHTTP|swarmtest.OnUDP))
+	if !strings.Contains(r.stderr, "DHT not used: private torrent") {
+		t.Errorf("summary does not say the DHT was skipped:\n%s", r.stderr)
+	}
+	// The explicit override searches the DHT too.
+	r = runPF(t, nil, append([]string{"peers", path, "--no-state", "--allow-dht-private"}, bootstrapArgs(sw)...)...)
+	if r.code != exitOK {
+		t.Fatalf("override: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	sameSet(t, "private, --allow-dht-private", parsePeers(t, r.stdout), sw.PeersOn(swarmtest.OnHTTP|swarmtest.OnUDP|swarmtest.OnDHT))
+}

@@ -128,6 +128,10 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		}
 		return nil, 0, withStatus(exitError, err)
 	}
+	if tg.Private && !o.allowDHTPrivate && !o.noDHT {
+		// No node was even started; say why as discovery would have.
+		sum.DHTSkipped = "private torrent (BEP 27): trackers only"
+	}
 	if node != nil && o.statePath != "" {
 		if err := saveState(o.statePath, node); err != nil {
 			fmt.Fprintf(c.stderr, "peerfind: warning: DHT state not saved: %v\n", err)
