@@ -3,6 +3,7 @@ package dhtinterop
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -223,6 +224,26 @@ func (n *ltNode) dump(tb testing.TB) {
 	tb.Logf("libtorrent node %v events:\n%s", n.addr, b.String())
 }
 
+// gotValues reports whether libtorrent received, from the node at from, a
+// reply whose "values" hold peer. It reads libtorrent's own packet log
+// (dht_pkt_alert), which prints a compact peer as 12 hex digits.
+func (n *ltNode) gotValues(from, peer netip.AddrPort) bool {
+	prefix := "pkt <== [" + from.String() + "]"
+	ip4 := peer.Addr().As4()
+	compactHex := fmt.Sprintf("'%x%04x'", ip4[:], peer.Port())
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, e := range n.events {
+		if e.Event != "log" || !strings.HasPrefix(e.Msg, prefix) {
+			continue
+		}
+		if i := strings.Index(e.Msg, "'values': ["); i >= 0 && strings.Contains(e.Msg[i:], compactHex) {
+			return true
+		}
+	}
+	return false
+}
+
 // has reports whether any event so far satisfies match.
 func (n *ltNode) has(match func(ltEvent) bool) bool {
 	n.mu.Lock()
@@ -278,6 +299,25 @@ func (n *ltNode) announce(ctx context.Context, ih [20]byte) (netip.AddrPort, err
 		return netip.AddrPort{}, fmt.Errorf("libtorrent announce %s: %s", hexIH, ev.Msg)
 	}
 	return netip.AddrPortFrom(n.addr.Addr(), uint16(ev.Port)), nil
+}
+
+// nodeID asks libtorrent for its current node id.
+func (n *ltNode) nodeID(ctx context.Context) ([20]byte, error) {
+	var id [20]byte
+	m := n.mark()
+	if err := n.send("id"); err != nil {
+		return id, err
+	}
+	ev, err := n.wait(ctx, m, func(e ltEvent) bool { return e.Event == "id" })
+	if err != nil {
+		return id, err
+	}
+	b, err := hex.DecodeString(ev.ID)
+	if err != nil || len(b) != 20 {
+		return id, fmt.Errorf("libtorrent id %q: bad hex (%v)", ev.ID, err)
+	}
+	copy(id[:], b)
+	return id, nil
 }
 
 // heard returns the addresses libtorrent has received DHT packets from.

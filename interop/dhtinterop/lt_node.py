@@ -18,9 +18,11 @@ Commands:
   stats                   post_dht_stats ("dht_stats" event)
   add_node <host> <port>  add_dht_node (pinged, then inserted if it answers)
   heard                   addresses this node has received DHT packets from
+  id                      the current node id ("id" event; libtorrent may
+                          change it when it learns its external IP)
   quit
 
-Events: ready, announce_started, get_peers_reply, live_nodes, dht_stats,
+Events: ready, id, announce_started, get_peers_reply, live_nodes, dht_stats,
 incoming_announce, incoming_get_peers, heard, error, and (with --log) log.
 """
 
@@ -197,6 +199,8 @@ class Node:
                 self.ses.post_dht_stats()
             elif cmd == "add_node" and len(parts) == 3:
                 self.ses.add_dht_node((parts[1], int(parts[2])))
+            elif cmd == "id":
+                emit({"event": "id", "id": self.node_id_hex()})
             elif cmd == "heard":
                 with self.lock:
                     heard = sorted(self.heard)

@@ -1,0 +1,157 @@
+package dhtinterop
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// TestLibtorrent puts a libtorrent 2.0 DHT node (python3-libtorrent, driven by
+// lt_node.py) into a network of 8 anacrolix servers and 8 of our nodes,
+// bootstrapping off ours, and checks both directions:
+//   - a torrent libtorrent announces is found by our GetPeers;
+//   - libtorrent keeps our nodes in its routing table (it only keeps nodes
+//     that answer its queries correctly);
+//   - our announce_peer reaches libtorrent with a token it accepts;
+//   - libtorrent's get_peers finds a peer our node announced, and our node
+//     closest to the hash answers it with the peer in "values".
+//
+// Set DHTINTEROP_DUMP=1 to see libtorrent's DHT log even when it passes.
+func TestLibtorrent(t *testing.T) {
+	requireLibtorrent(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 55*time.Second)
+	defer cancel()
+	m := startMixed(ctx, t, 400, 8, 8)
+	ours := m.ours
+	lt := startLibtorrent(ctx, t, loopbackIP(450),
+		[]netip.AddrPort{ours[0].addr},
+		[]netip.AddrPort{ours[1].addr, ours[2].addr, m.ana[0].addr})
+	t.Logf("libtorrent node %s at %v", lt.id, lt.addr)
+	isOurs := make(map[netip.AddrPort]bool)
+	for _, o := range ours {
+		isOurs[o.addr] = true
+	}
+	failed := false
+	defer func() {
+		if failed || os.Getenv("DHTINTEROP_DUMP") != "" {
+			lt.dump(t)
+		}
+	}()
+	// fail ends subtest st and has the libtorrent log dumped at the end.
+	fail := func(st *testing.T, format string, args ...any) {
+		st.Helper()
+		failed = true
+		st.Fatalf(format, args...)
+	}
+
+	t.Run("libtorrent learns our nodes", func(t *testing.T) {
+		var live map[netip.AddrPort]bool
+		err := waitFor(ctx, 250*time.Millisecond, func() bool {
+			var err error
+			live, err = lt.liveNodes(ctx)
+			if err != nil {
+				return false
+			}
+			n := 0
+			for a := range live {
+				if isOurs[a] {
+					n++
+				}
+			}
+			return n >= 3
+		})
+		if err != nil {
+			fail(t, "libtorrent's routing table holds fewer than 3 of our nodes: %v (%v)", live, err)
+		}
+		heard, err := lt.heard(ctx)
+		if err != nil {
+			fail(t, "heard: %v", err)
+		}
+		n := 0
+		for a := range heard {
+			if isOurs[a] {
+				n++
+			}
+		}
+		t.Logf("libtorrent: %d nodes in its table, heard from %d of our 8 nodes", len(live), n)
+	})
+
+	t.Run("our lookup finds libtorrent's announce", func(t *testing.T) {
+		ih := randomHash()
+		peer, err := lt.announce(ctx, ih)
+		if err != nil {
+			fail(t, "%v", err)
+		}
+		start := time.Now()
+		var res ourLookup
+		err = waitFor(ctx, 500*time.Millisecond, func() bool {
+			lctx, lcancel := context.WithTimeout(ctx, 8*time.Second)
+			defer lcancel()
+			res, _ = ours[5].getPeers(lctx, ih, nil)
+			return res.peers[peer]
+		})
+		if err != nil {
+			fail(t, "our GetPeers never found libtorrent's peer %v: found %v (stats %+v): %v", peer, res.peers, res.stats, err)
+		}
+		t.Logf("found %v %v after the announce started, from %v", peer, time.Since(start).Round(time.Millisecond), res.from[peer])
+	})
+
+	t.Run("our announce_peer reaches libtorrent", func(t *testing.T) {
+		id, err := lt.nodeID(ctx)
+		if err != nil {
+			fail(t, "%v", err)
+		}
+		ih := nearHash(id)
+		hexIH := fmt.Sprintf("%x", ih)
+		announcer := ours[6]
+		const port = 7500
+		mark := lt.mark()
+		err = waitFor(ctx, time.Second, func() bool {
+			actx, acancel := context.WithTimeout(ctx, 8*time.Second)
+			defer acancel()
+			if st, err := announcer.n.Announce(actx, metainfo.Hash(ih), port, false); err != nil {
+				t.Logf("our announce: %v (stats %+v)", err, st)
+			}
+			wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+			defer wcancel()
+			_, err := lt.wait(wctx, mark, func(e ltEvent) bool {
+				return e.Event == "incoming_announce" && e.InfoHash == hexIH
+			})
+			return err == nil
+		})
+		if err != nil {
+			fail(t, "libtorrent never accepted our announce_peer for %s: %v", hexIH, err)
+		}
+		ev, _ := lt.wait(ctx, mark, func(e ltEvent) bool { return e.Event == "incoming_announce" && e.InfoHash == hexIH })
+		if ev.IP != announcer.addr.Addr().String() || ev.Port != port {
+			fail(t, "libtorrent recorded the announce as %s:%d, want %v:%d", ev.IP, ev.Port, announcer.addr.Addr(), port)
+		}
+	})
+
+	t.Run("libtorrent's lookup finds our announce", func(t *testing.T) {
+		w := ours[3]
+		ih := nearHash(w.n.ID())
+		announcer := ours[7]
+		const port = 7501
+		if st, err := announcer.n.Announce(ctx, metainfo.Hash(ih), port, false); err != nil {
+			fail(t, "our announce: %v (stats %+v)", err, st)
+		}
+		peer := netip.AddrPortFrom(announcer.addr.Addr(), port)
+		// The peer may also come from anacrolix servers among the k
+		// closest; our closest node must have served it too.
+		var peers []netip.AddrPort
+		err := waitFor(ctx, 500*time.Millisecond, func() bool {
+			var err error
+			peers, err = lt.getPeers(ctx, ih)
+			return err == nil && contains(peers, peer) && lt.gotValues(w.addr, peer)
+		})
+		if err != nil {
+			fail(t, "libtorrent's get_peers: want %v, also in the values of a reply from our closest node %v; last reply %v: %v", peer, w.addr, peers, err)
+		}
+	})
+}
