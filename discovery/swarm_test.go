@@ -122,3 +122,33 @@ func BenchmarkFindLocalSwarm(b *testing.B) {
 	b.ReportMetric(float64(last.Microseconds())/float64(b.N)/1000, "ms-all-peers")
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms-complete")
 }
+
+func TestFindHybridSwarm(t *testing.T) {
+	sw := startSwarm(t, swarmtest.Config{Nodes: 48, Peers: 24, Hybrid: true})
+	sum := search(t, sw, discovery.Config{}, nil)
+	if len(sum.Swarms) != 2 {
+		t.Fatalf("searched swarms %v, want v1 and v2", sum.Swarms)
+	}
+	got := map[netip.AddrPort][]string{}
+	for _, p := range sum.Peers {
+		var hs []string
+		for _, h := range p.Swarms {
+			hs = append(hs, h.String())
+		}
+		slices.Sort(hs)
+		got[p.Addr] = hs
+	}
+	for _, p := range sw.Peers {
+		var want []string
+		for _, h := range p.Swarms {
+			want = append(want, h.String())
+		}
+		slices.Sort(want)
+		if !slices.Equal(got[p.Addr], want) {
+			t.Errorf("peer %v found in swarms %v, want %v", p.Addr, got[p.Addr], want)
+		}
+	}
+	if len(sum.Peers) != len(sw.Peers) {
+		t.Errorf("found %d peers, want %d", len(sum.Peers), len(sw.Peers))
+	}
+}

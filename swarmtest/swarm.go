@@ -60,6 +60,10 @@ type Config struct {
 	Name string
 	// Private marks the torrent private (BEP 27).
 	Private bool
+	// Hybrid makes a hybrid v1+v2 torrent (BEP 52), whose peers are split
+	// across its two swarms: peer i is announced under the v1 info hash
+	// unless i%3 == 2, and under the truncated v2 hash unless i%3 == 0.
+	Hybrid bool
 	// Seed makes the torrent's content and the node ids reproducible. If
 	// zero, 1.
 	Seed uint64
@@ -77,8 +81,9 @@ const (
 
 // Peer is one peer of the swarm.
 type Peer struct {
-	Addr netip.AddrPort
-	On   int // OnHTTP | OnUDP | OnDHT
+	Addr   netip.AddrPort
+	On     int             // OnHTTP | OnUDP | OnDHT
+	Swarms []metainfo.Hash // the swarm keys it was announced under
 }
 
 // Swarm is a running local swarm. Close stops it.
@@ -87,8 +92,11 @@ type Swarm struct {
 	Torrent []byte
 	// MetaInfo is Torrent parsed by metainfo.Parse.
 	MetaInfo *metainfo.MetaInfo
-	// InfoHash is the swarm's key.
+	// InfoHash is the swarm's key: the v1 info hash (BEP 3).
 	InfoHash metainfo.Hash
+	// InfoHashV2 is the v2 swarm's key (the SHA-256 info hash truncated,
+	// BEP 52) of a hybrid torrent; zero otherwise.
+	InfoHashV2 metainfo.Hash
 	// HTTPTracker and UDPTracker are the announce URLs of the trackers.
 	HTTPTracker, UDPTracker string
 	// Bootstrap are a few DHT nodes to start from (also in the torrent's
@@ -164,7 +172,17 @@ func Start(ctx context.Context, cfg Config) (s *Swarm, err error) {
 		return s, err
 	}
 	for i := range nPeers {
-		p := Peer{Addr: peerAddr(i)}
+		p := Peer{Addr: peerAddr(i), Swarms: []metainfo.Hash{s.InfoHash}}
+		if cfg.Hybrid {
+			switch i % 3 {
+			case 0:
+				p.Swarms = []metainfo.Hash{s.InfoHash}
+			case 1:
+				p.Swarms = []metainfo.Hash{s.InfoHash, s.InfoHashV2}
+			case 2:
+				p.Swarms = []metainfo.Hash{s.InfoHashV2}
+			}
+		}
 		switch i % 4 {
 		case 0:
 			p.On = OnHTTP
@@ -181,11 +199,13 @@ func Start(ctx context.Context, cfg Config) (s *Swarm, err error) {
 				p.On = OnHTTP // no DHT: keep every peer findable
 			}
 		}
-		if p.On&OnHTTP != 0 {
-			s.HTTPServer.AddPeer(s.InfoHash, p.Addr, i%2 == 0)
-		}
-		if p.On&OnUDP != 0 {
-			s.UDPServer.AddPeer(s.InfoHash, p.Addr, i%2 == 0)
+		for _, h := range p.Swarms {
+			if p.On&OnHTTP != 0 {
+				s.HTTPServer.AddPeer(h, p.Addr, i%2 == 0)
+			}
+			if p.On&OnUDP != 0 {
+				s.UDPServer.AddPeer(h, p.Addr, i%2 == 0)
+			}
 		}
 		s.Peers = append(s.Peers, p)
 	}
@@ -323,7 +343,7 @@ func (s *Swarm) announceDHT(ctx context.Context) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := s.announceOne(ctx, p.Addr); err != nil {
+			if err := s.announceOne(ctx, p.Addr, p.Swarms); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("swarmtest: DHT announce of %v: %w", p.Addr, err))
 				mu.Unlock()
@@ -335,7 +355,7 @@ func (s *Swarm) announceDHT(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Swarm) announceOne(ctx context.Context, peer netip.AddrPort) error {
+func (s *Swarm) announceOne(ctx context.Context, peer netip.AddrPort, swarms []metainfo.Hash) error {
 	conn, err := net.ListenPacket("udp4", netip.AddrPortFrom(peer.Addr(), 0).String())
 	if err != nil {
 		return err
@@ -353,8 +373,12 @@ func (s *Swarm) announceOne(ctx context.Context, peer netip.AddrPort) error {
 	if _, err := nd.Bootstrap(ctx); err != nil {
 		return err
 	}
-	_, err = nd.Announce(ctx, s.InfoHash, peer.Port(), false)
-	return err
+	for _, h := range swarms {
+		if _, err := nd.Announce(ctx, h, peer.Port(), false); err != nil {
+			return fmt.Errorf("swarm %v: %w", h, err)
+		}
+	}
+	return nil
 }
 
 // torrentFile is the .torrent as written (BEP 3, BEP 12, BEP 5 "nodes").
@@ -373,6 +397,9 @@ type infoDict struct {
 	PieceLength int64  `bencode:"piece length"`
 	Pieces      []byte `bencode:"pieces"`
 	Private     int    `bencode:"private,omitempty"`
+	// BEP 52 keys of a hybrid torrent.
+	FileTree    map[string]any `bencode:"file tree,omitempty"`
+	MetaVersion int            `bencode:"meta version,omitempty"`
 }
 
 const pieceLength = 1 << 14
@@ -397,6 +424,18 @@ func (s *Swarm) makeTorrent(cfg Config, rng *rand.Rand) error {
 	if cfg.Private {
 		tf.Info.Private = 1
 	}
+	if cfg.Hybrid {
+		// One file, the v1 single file, described again as a v2 file tree.
+		// Its pieces root would be the Merkle root of the content; the
+		// content is imaginary, so any non-zero 32 bytes do. Piece layers
+		// may be omitted (BEP 52 clients fetch them from peers).
+		root := make([]byte, 32)
+		for i := range root {
+			root[i] = byte(rng.Uint32()) | 1
+		}
+		tf.Info.MetaVersion = 2
+		tf.Info.FileTree = map[string]any{name: map[string]any{"": map[string]any{"length": tf.Info.Length, "pieces root": root}}}
+	}
 	for _, b := range s.Bootstrap {
 		tf.Nodes = append(tf.Nodes, []any{b.Addr().String(), int64(b.Port())})
 	}
@@ -409,6 +448,12 @@ func (s *Swarm) makeTorrent(cfg Config, rng *rand.Rand) error {
 		return fmt.Errorf("swarmtest: parsing the generated torrent: %w", err)
 	}
 	s.Torrent, s.MetaInfo, s.InfoHash = data, mi, mi.InfoHash
+	if cfg.Hybrid {
+		if mi.InfoHashV2.IsZero() {
+			return errors.New("swarmtest: the hybrid torrent parsed without a v2 info hash")
+		}
+		s.InfoHashV2 = mi.InfoHashV2.Truncate()
+	}
 	return nil
 }
 

@@ -104,3 +104,20 @@ func TestSwarmWithoutDHT(t *testing.T) {
 		t.Errorf("%d tracker peers, want 8", n)
 	}
 }
+
+func TestSwarmHybrid(t *testing.T) {
+	sw, err := Start(context.Background(), Config{Nodes: -1, Peers: 9, Hybrid: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	hs := sw.MetaInfo.SwarmHashes()
+	if sw.InfoHashV2.IsZero() || len(hs) != 2 || hs[0] != sw.InfoHash || hs[1] != sw.InfoHashV2 {
+		t.Fatalf("swarm hashes %v, v1 %v, v2 %v", hs, sw.InfoHash, sw.InfoHashV2)
+	}
+	n1 := len(sw.HTTPServer.Peers(sw.InfoHash)) + len(sw.UDPServer.Peers(sw.InfoHash))
+	n2 := len(sw.HTTPServer.Peers(sw.InfoHashV2)) + len(sw.UDPServer.Peers(sw.InfoHashV2))
+	if n1 == 0 || n2 == 0 {
+		t.Errorf("%d peers in the v1 swarm, %d in the v2 swarm; want some in each", n1, n2)
+	}
+}
