@@ -29,14 +29,25 @@ func bep42Prefix(ip netip.Addr, r byte) (crc uint32, ok bool) {
 		a := ip.As4()
 		v := binary.BigEndian.Uint32(a[:])&bep42Mask4 | uint32(r&7)<<29
 		binary.BigEndian.PutUint32(buf[:4], v)
-		return crc32.Checksum(buf[:4], castagnoli), true
+		return crc32c(buf[:4]), true
 	case ip.Is6():
 		a := ip.As16()
 		v := binary.BigEndian.Uint64(a[:8])&bep42Mask6 | uint64(r&7)<<61
 		binary.BigEndian.PutUint64(buf[:], v)
-		return crc32.Checksum(buf[:], castagnoli), true
+		return crc32c(buf[:]), true
 	}
 	return 0, false
+}
+
+// crc32c is crc32.Checksum(b, castagnoli) for the 4 or 8 bytes BEP 42
+// hashes, computed bytewise from the table: hash/crc32 lets b escape to the
+// heap, and verification runs for every node we hear from.
+func crc32c(b []byte) uint32 {
+	crc := ^uint32(0)
+	for _, x := range b {
+		crc = castagnoli[byte(crc)^x] ^ crc>>8
+	}
+	return ^crc
 }
 
 // NodeIDForIP returns a BEP 42-conforming node id for the external address

@@ -3,6 +3,7 @@ package dht
 import (
 	"bytes"
 	"encoding/hex"
+	"hash/crc32"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -186,5 +187,20 @@ func BenchmarkVerifyNodeID(b *testing.B) {
 	id, _ := hex.DecodeString(bep42Vectors[0].id)
 	for b.Loop() {
 		VerifyNodeID(ID(id), ip)
+	}
+}
+
+func TestCRC32C(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for n := range 9 {
+		b := make([]byte, n)
+		for range 100 {
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			if got, want := crc32c(b), crc32.Checksum(b, castagnoli); got != want {
+				t.Fatalf("crc32c(% x) = %#x, want %#x", b, got, want)
+			}
+		}
 	}
 }

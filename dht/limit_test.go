@@ -133,14 +133,23 @@ func TestRateLimiterConcurrent(t *testing.T) {
 }
 
 func BenchmarkRateLimiterAllow(b *testing.B) {
-	rl := NewRateLimiter(1e9, 1<<30, 1024, nil)
-	addrs := make([]netip.Addr, 2048)
-	for i := range addrs {
-		addrs[i] = netip.AddrFrom4([4]byte{1, 2, byte(i >> 8), byte(i)})
-	}
-	i := 0
-	for b.Loop() {
-		rl.Allow(addrs[i%len(addrs)])
-		i++
+	// hit: the addresses fit in the limiter; evict: twice as many
+	// addresses as keys, so every call forgets one and adds one.
+	for _, tc := range []struct {
+		name  string
+		addrs int
+	}{{"hit", 512}, {"evict", 2048}} {
+		b.Run(tc.name, func(b *testing.B) {
+			rl := NewRateLimiter(1e9, 1<<30, 1024, nil)
+			addrs := make([]netip.Addr, tc.addrs)
+			for i := range addrs {
+				addrs[i] = netip.AddrFrom4([4]byte{1, 2, byte(i >> 8), byte(i)})
+			}
+			i := 0
+			for b.Loop() {
+				rl.Allow(addrs[i%len(addrs)])
+				i++
+			}
+		})
 	}
 }
