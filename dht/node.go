@@ -221,10 +221,14 @@ type Node struct {
 	packetsIn, packetsOut, dropped, queriesIn atomic.Uint64
 
 	closeOnce sync.Once
-	closing   <-chan struct{} // life.Done()
-	life      context.Context // cancelled by Close
-	endLife   context.CancelFunc
-	wg        sync.WaitGroup
+	// goMu makes starting a goroutine of the node and closing it exclusive,
+	// so wg.Add never races with Close's wg.Wait.
+	goMu    sync.Mutex
+	closed  bool
+	closing <-chan struct{} // life.Done()
+	life    context.Context // cancelled by Close
+	endLife context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // New starts a node on the sockets of cfg. It does not contact anybody:
@@ -332,6 +336,9 @@ func (n *Node) newTable(self ID) *Table {
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
+		n.goMu.Lock()
+		n.closed = true
+		n.goMu.Unlock()
 		n.endLife()
 		for _, s := range n.socks {
 			if e := s.conn.Close(); e != nil && err == nil {
@@ -783,18 +790,27 @@ func (n *Node) Ping(ctx context.Context, addr netip.AddrPort) (ID, error) {
 // AddNode pings addr in the background and adds it to the routing table if
 // it answers. It returns at once; the ping ends with Close at the latest.
 func (n *Node) AddNode(addr netip.AddrPort) {
-	select {
-	case <-n.closing:
-		return
-	default:
+	n.spawn(func() {
+		ctx, cancel := n.closingContext(context.Background())
+		defer cancel()
+		n.Ping(ctx, addr)
+	})
+}
+
+// spawn runs f on a goroutine that Close waits for, unless the node is
+// closed already.
+func (n *Node) spawn(f func()) bool {
+	n.goMu.Lock()
+	defer n.goMu.Unlock()
+	if n.closed {
+		return false
 	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		ctx, cancel := n.closingContext(context.Background())
-		defer cancel()
-		n.Ping(ctx, addr)
+		f()
 	}()
+	return true
 }
 
 // closingContext derives a context that is also cancelled by Close.

@@ -3,6 +3,7 @@ package dht
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -54,7 +55,9 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 	for {
 		qs, wake, done := l.next(n.now(), n.softTimeout())
 		if done {
-			l.stats.Converged = true
+			// Exhausting the shortlist without one answer is no
+			// convergence: every node we knew is gone.
+			l.stats.Converged = l.stats.Answered > 0
 			break
 		}
 		for _, c := range qs {
@@ -186,6 +189,9 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, onReply 
 	if len(lookups) == 0 {
 		return total, nil, ErrNoNodes
 	}
+	if total.Answered == 0 && ctx.Err() == nil {
+		return total, lookups, fmt.Errorf("%w: none of the %d nodes queried answered", ErrNoNodes, total.Queried)
+	}
 	if !total.Converged {
 		if err := ctx.Err(); err != nil {
 			select {
@@ -205,9 +211,10 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, onReply 
 // node; calls are serialised, may come from different goroutines, and must
 // not block long. Peers are not deduplicated.
 //
-// The error is nil when the lookup converged, ctx.Err() when ctx ended it
-// first (the stats and the peers delivered so far are still valid),
-// ErrNoNodes when the routing table is empty, ErrClosed after Close.
+// The error is nil when the lookup ran its course, ctx.Err() when ctx ended
+// it first (the stats and the peers delivered so far are still valid), one
+// wrapping ErrNoNodes when the routing table is empty or no node answered,
+// and ErrClosed after Close.
 func (n *Node) GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(PeerFound)) (LookupStats, error) {
 	var fnMu sync.Mutex
 	st, _, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), func(_ bool, _ *lookup, c *candidate, r *reply) {
