@@ -284,3 +284,41 @@ func deadUDP(t *testing.T) string {
 	t.Cleanup(func() { pc.Close() })
 	return "udp://" + pc.LocalAddr().String()
 }
+
+func TestAnnounceAllStreams(t *testing.T) {
+	// A silent tracker first in the list must not hold back the live one,
+	// and breaking out of the loop ends the silent announce at once.
+	live := startServer(t)
+	c := &Client{UDPTimeout: 10 * time.Second, StopTimeout: -1}
+	defer c.Close()
+	tiers := [][]string{{deadUDP(t)}, {live.udp4}}
+	start := time.Now()
+	for res, err := range c.AnnounceAll(context.Background(), tiers, AnnounceRequest{InfoHash: hashN(1), Left: 1}, PolicyAll) {
+		if err != nil || res.URL != live.udp4 || res.Tier != 1 {
+			t.Errorf("first result %+v, %v; want the live tracker", res, err)
+		}
+		break
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("first result and break took %v: the silent tracker held it back", d)
+	}
+}
+
+func TestAnnounceAllCanceled(t *testing.T) {
+	// Every tracker yields exactly one item even when ctx ends first.
+	c := &Client{UDPTimeout: 10 * time.Second, StopTimeout: -1, MaxConcurrent: 1}
+	defer c.Close()
+	tiers := [][]string{{deadUDP(t), deadUDP(t), deadUDP(t)}}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	n := 0
+	for _, err := range c.AnnounceAll(ctx, tiers, AnnounceRequest{InfoHash: hashN(1), Left: 1}, PolicyAll) {
+		n++
+		if !errors.Is(err, ErrTimeout) {
+			t.Errorf("error %v, want ErrTimeout", err)
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d results, want 3", n)
+	}
+}
