@@ -248,7 +248,6 @@ func nodeConfig(conn net.PacketConn, id dht.ID, boot []netip.AddrPort) dht.Confi
 		QueryRate:        -1,
 		PerIPRate:        -1,
 		ReplyRate:        -1,
-		QueryTimeout:     time.Second,
 		Table:            dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1},
 	}
 }
@@ -374,12 +373,23 @@ func (s *Swarm) announceOne(ctx context.Context, peer netip.AddrPort, swarms []m
 		return err
 	}
 	for _, h := range swarms {
-		if _, err := nd.Announce(ctx, h, peer.Port(), false); err != nil {
-			return fmt.Errorf("swarm %v: %w", h, err)
+		// A loaded machine (tests under -race on two cores) can make a
+		// query time out; a real peer re-announces, and so does this one.
+		for try := 1; ; try++ {
+			_, err := nd.Announce(ctx, h, peer.Port(), false)
+			if err == nil {
+				break
+			}
+			if try == announceTries || ctx.Err() != nil {
+				return fmt.Errorf("swarm %v: %w", h, err)
+			}
 		}
 	}
 	return nil
 }
+
+// announceTries bounds the announces of one peer to one swarm.
+const announceTries = 3
 
 // torrentFile is the .torrent as written (BEP 3, BEP 12, BEP 5 "nodes").
 type torrentFile struct {
