@@ -449,6 +449,57 @@ func TestRealTrackerAnnounceAll(t *testing.T) {
 	}
 }
 
+// TestRealTrackerAnnounceBEP12 follows BEP 12 over a dead first tier and a
+// second tier holding a real tracker of each kind and a dead one. The dead
+// tier yields its error, then the second tier is walked in its shuffled
+// order until a real tracker answers, which ends the walk. On the next call
+// the tracker that answered has been moved to the front of its tier: it
+// answers again and the dead one of that tier is not asked.
+func TestRealTrackerAnnounceBEP12(t *testing.T) {
+	t.Parallel()
+	h := testHash(t, "swarm")
+	ot := startOpentracker(t, h)
+	bt := startNodeTracker(t, time.Minute)
+	deadHTTP, deadUDP := deadURLs(t)
+	c := newClient(t)
+	c.UDPTimeout, c.UDPRetries = 300*time.Millisecond, 1
+
+	tiers := [][]string{{deadUDP}, {deadHTTP, ot.UDP, bt.HTTP}}
+	me := newPeer("me", "127.0.0.1", 17000)
+	req := tracker.AnnounceRequest{InfoHash: h, PeerID: me.id, Port: me.port, Left: 1, Event: tracker.EventStarted}
+	var answered string
+	for call := range 2 {
+		var errs, oks []string
+		for res, err := range c.AnnounceAll(ctxT(t, 20*time.Second), tiers, req, tracker.PolicyBEP12) {
+			if err != nil {
+				checkError(t, err, res.URL)
+				errs = append(errs, res.URL)
+				continue
+			}
+			oks = append(oks, res.URL)
+			if res.Tier != 1 {
+				t.Errorf("call %d: %s answered in tier %d, want 1", call, res.URL, res.Tier)
+			}
+			checkPeers(t, res.Response.Peers, []peer{me}, nil, []peer{me})
+		}
+		t.Logf("call %d: errors from %v, answer from %v", call, errs, oks)
+		if len(oks) != 1 || (oks[0] != ot.UDP && oks[0] != bt.HTTP) {
+			t.Fatalf("call %d: answers from %v, want one of the real trackers", call, oks)
+		}
+		switch {
+		case len(errs) == 0 || errs[0] != deadUDP:
+			t.Errorf("call %d: errors from %v; the dead first tier %s must come first", call, errs, deadUDP)
+		case call == 0 && len(errs) > 2, call == 0 && len(errs) == 2 && errs[1] != deadHTTP:
+			t.Errorf("call 0: errors from %v, want %s and perhaps %s", errs, deadUDP, deadHTTP)
+		case call == 1 && len(errs) != 1:
+			t.Errorf("call 1: errors from %v; the promoted %s should have been asked before %s", errs, answered, deadHTTP)
+		case call == 1 && oks[0] != answered:
+			t.Errorf("call 1 answered by %s, want the promoted %s", oks[0], answered)
+		}
+		answered = oks[0]
+	}
+}
+
 // TestRealTrackerCloseStops checks, on the trackers themselves, that Close
 // sends `stopped` for every started announce, so a finder leaves no
 // phantom peer behind.
