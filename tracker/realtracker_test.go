@@ -252,7 +252,8 @@ func TestRealTrackerIPv6(t *testing.T) {
 	t.Parallel()
 	rt := startNodeTracker(t, time.Minute)
 	if rt.HTTP6 == "" || rt.UDP6 == "" {
-		t.Fatalf("bittorrent-tracker has no ::1 side: %+v", rt)
+		// tracker-server.mjs leaves out ::1 only when it cannot bind it.
+		t.Skip("no IPv6 loopback (::1) on this host")
 	}
 
 	t.Run("http", func(t *testing.T) {
