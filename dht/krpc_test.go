@@ -236,3 +236,31 @@ func TestParseCaptured(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkParseMsg(b *testing.B) {
+	data, err := os.ReadFile("testdata/krpc/lt-r-get_peers-values.bin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		m, err := ParseMsg(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		decodeReply(m)
+	}
+}
+
+func BenchmarkAppendMsg(b *testing.B) {
+	m := &Msg{T: "aa", Y: "q", Q: "get_peers", A: &Args{ID: idA, InfoHash: idB, Want: []string{"n4"}}, V: "PF\x00\x01"}
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = AppendMsg(buf[:0], m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

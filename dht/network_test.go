@@ -112,6 +112,50 @@ func TestNetworkGetPeers(t *testing.T) {
 		}
 		t.Logf("trial %d: %+v", trial, st)
 	}
+
+	// 30% of the nodes die (none of the announcers): lookups still
+	// find every peer, and dead nodes cost soft timeouts, not stalls.
+	alive := map[int]bool{}
+	for i := range size {
+		alive[i] = true
+	}
+	for p := range want {
+		for i := range size {
+			if netIP(i) == p.Addr().String() {
+				alive[i] = false // keep: not a candidate to kill
+			}
+		}
+	}
+	killed := 0
+	for _, i := range r.Perm(size) {
+		if killed == size*3/10 {
+			break
+		}
+		if alive[i] {
+			nodes[i].Close()
+			alive[i] = false
+			killed++
+		}
+	}
+	var dead LookupStats
+	for _, i := range r.Perm(size) {
+		if !alive[i] {
+			continue
+		}
+		got := map[netip.AddrPort]bool{}
+		st, err := nodes[i].GetPeers(ctx, ih, func(p PeerFound) { got[p.Peer] = true })
+		if err != nil {
+			t.Fatalf("GetPeers with dead nodes: %v", err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("with %d dead nodes found %d of %d peers (stats %+v)", killed, len(got), len(want), st)
+		}
+		t.Logf("with %d dead nodes: %+v", killed, st)
+		dead.add(st)
+		if dead.Queried-dead.Answered >= 3 {
+			break // met dead nodes and got past them
+		}
+	}
 }
 
 // BenchmarkLookup measures get_peers lookups on a 300-node loopback network
