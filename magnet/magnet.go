@@ -272,7 +272,11 @@ func (m *Magnet) String() string {
 		param("ws", w)
 	}
 	for _, p := range m.Peers {
-		param("x.pe", p)
+		// libtorrent 2.0 does not percent-decode x.pe, so an escaped
+		// "[::1]:6881" would be lost on it: keep the brackets of IPv6
+		// addresses literal (Parse accepts both forms).
+		b.WriteString(sep + "x.pe=" + strings.NewReplacer("%5B", "[", "%5D", "]").Replace(escape(p)))
+		sep = "&"
 	}
 	if len(m.Extra) > 0 {
 		// Encode sorts by key; the keys are ours to escape too.

@@ -159,7 +159,7 @@ func TestString(t *testing.T) {
 	}
 	want := "magnet:?xt=urn:btih:" + sintelHex + "&xt=urn:btmh:1220" + v2Hex +
 		"&dn=Sintel%20%26%20friends%2F1&xl=42&tr=udp:%2F%2Ft.example:6969%2Fannounce%3Fa%3Db%26c" +
-		"&ws=https:%2F%2Fws.example%2Fx%20y&x.pe=%5B::1%5D:6881&so=1"
+		"&ws=https:%2F%2Fws.example%2Fx%20y&x.pe=[::1]:6881&so=1"
 	if got := m.String(); got != want {
 		t.Errorf("String()\n got %s\nwant %s", got, want)
 	}

@@ -1,0 +1,213 @@
+package metainfo_test
+
+// Interop with libtorrent 2.0 (Debian python3-libtorrent): libtorrent creates
+// v1, v2 and hybrid torrents of random content, and peerfind must read them
+// exactly as libtorrent does: same hashes, names, files, pieces, trackers,
+// nodes and web seeds. Magnet links are checked both ways in the magnet
+// package's own tests; here libtorrent's make_magnet_uri output is parsed.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/magnet"
+	"github.com/peerfind/peerfind/metainfo"
+)
+
+// python is Debian's interpreter: the only one that can import the packaged
+// libtorrent bindings (see INTEROP.md).
+const python = "/usr/bin/python3"
+
+// requireLibtorrent skips the test, visibly, when python3-libtorrent is not
+// installed (scripts/test.sh installs it).
+func requireLibtorrent(t *testing.T) {
+	t.Helper()
+	if err := exec.Command(python, "-c", "import libtorrent").Run(); err != nil {
+		t.Skipf("python3-libtorrent not available (%v): skipping the libtorrent interop test", err)
+	}
+}
+
+// ltTorrent is what libtorrent reports about a torrent it created.
+type ltTorrent struct {
+	File   string
+	V1, V2 string
+	Name   string
+	Files  []struct {
+		Path   string
+		Length int64
+		Pad    bool
+	}
+	NumPieces   int   `json:"num_pieces"`
+	PieceLength int64 `json:"piece_length"`
+	Private     bool
+	Comment     string
+	Creator     string
+	Trackers    [][]any // [url, tier]
+	Nodes       []string
+	WebSeeds    []string `json:"web_seeds"`
+	Magnet      string
+}
+
+// writeContent creates a directory tree of random files under parent/name.
+func writeContent(t *testing.T, parent, name string, sizes map[string]int) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for p, n := range sizes {
+		full := filepath.Join(parent, name, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		if err := os.WriteFile(full, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLibtorrentCreated(t *testing.T) {
+	requireLibtorrent(t)
+	parent := t.TempDir()
+	out := t.TempDir()
+	writeContent(t, parent, "multi dir", map[string]int{
+		"a.bin":              100000,
+		"empty.txt":          0,
+		"sub/b.bin":          40000,
+		"sub/deeper/ç ü.dat": 16384,
+		"z.bin":              200001,
+	})
+	writeContent(t, parent, "single.bin", nil)
+	if err := os.WriteFile(filepath.Join(parent, "single.bin"), bytes.Repeat([]byte("peerfind"), 30000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var lts []ltTorrent
+	for _, name := range []string{"multi dir", "single.bin"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, python, "testdata/interop/lt_helper.py", "create", parent, name, out)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		stdout, err := cmd.Output()
+		cancel()
+		if err != nil {
+			t.Fatalf("libtorrent create %q: %v\n%s", name, err, stderr.String())
+		}
+		sc := bufio.NewScanner(bytes.NewReader(stdout))
+		for sc.Scan() {
+			var lt ltTorrent
+			if err := json.Unmarshal(sc.Bytes(), &lt); err != nil {
+				t.Fatalf("bad helper output %q: %v", sc.Text(), err)
+			}
+			lts = append(lts, lt)
+		}
+	}
+	if len(lts) != 12 {
+		t.Fatalf("libtorrent created %d torrents, want 12", len(lts))
+	}
+	for _, lt := range lts {
+		t.Run(filepath.Base(lt.File), func(t *testing.T) {
+			m, err := metainfo.Load(lt.File)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareLibtorrent(t, m, lt)
+		})
+	}
+}
+
+func compareLibtorrent(t *testing.T, m *metainfo.MetaInfo, lt ltTorrent) {
+	t.Helper()
+	if got := hexIfSet(m.InfoHash.IsZero(), m.InfoHash.String()); got != lt.V1 {
+		t.Errorf("v1 hash %q, libtorrent %q", got, lt.V1)
+	}
+	if got := hexIfSet(m.InfoHashV2.IsZero(), m.InfoHashV2.String()); got != lt.V2 {
+		t.Errorf("v2 hash %q, libtorrent %q", got, lt.V2)
+	}
+	in := m.Info
+	if in.Name != lt.Name || in.PieceLength != lt.PieceLength || in.NumPieces != lt.NumPieces || in.Private != lt.Private {
+		t.Errorf("name %q, piece length %d, pieces %d, private %v; libtorrent %q %d %d %v",
+			in.Name, in.PieceLength, in.NumPieces, in.Private, lt.Name, lt.PieceLength, lt.NumPieces, lt.Private)
+	}
+	if m.Comment != lt.Comment || m.CreatedBy != lt.Creator {
+		t.Errorf("comment %q, created by %q; libtorrent %q %q", m.Comment, m.CreatedBy, lt.Comment, lt.Creator)
+	}
+	// Files, pad files aside (libtorrent adds v2 alignment pads to its own
+	// file list even for v2-only torrents, where the file has none).
+	// libtorrent paths include the torrent name for multi-file torrents.
+	var got, want []string
+	var total int64
+	for _, f := range lt.Files {
+		if !f.Pad {
+			want = append(want, f.Path+":"+itoa(f.Length))
+			total += f.Length
+		}
+	}
+	for _, f := range in.Files {
+		if f.Pad {
+			continue
+		}
+		p := strings.Join(f.Path, "/")
+		if len(want) > 1 {
+			p = in.Name + "/" + p
+		}
+		got = append(got, p+":"+itoa(f.Length))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("files %q, libtorrent %q", got, want)
+	}
+	if in.TotalLength != total {
+		t.Errorf("total length %d, libtorrent %d (pads aside)", in.TotalLength, total)
+	}
+	var tiers [][]string
+	for _, tr := range lt.Trackers {
+		url, tier := tr[0].(string), int(tr[1].(float64))
+		for len(tiers) <= tier {
+			tiers = append(tiers, nil)
+		}
+		tiers[tier] = append(tiers[tier], url)
+	}
+	// libtorrent shuffles the trackers of a tier when it loads a torrent
+	// (BEP 12); Trackers keeps the file's order. Compare tiers as sets.
+	g := m.Trackers()
+	for _, tier := range append(slices.Clone(g), tiers...) {
+		slices.Sort(tier)
+	}
+	if !slices.EqualFunc(g, tiers, slices.Equal) {
+		t.Errorf("trackers %q, libtorrent %q", g, tiers)
+	}
+	if !slices.Equal(m.Nodes, lt.Nodes) || !slices.Equal(m.URLList, lt.WebSeeds) {
+		t.Errorf("nodes %q web seeds %q; libtorrent %q %q", m.Nodes, m.URLList, lt.Nodes, lt.WebSeeds)
+	}
+	// libtorrent's own magnet link names the same swarm.
+	mg, err := magnet.Parse(lt.Magnet)
+	if err != nil {
+		t.Fatalf("libtorrent magnet %q: %v", lt.Magnet, err)
+	}
+	if !slices.Equal(mg.SwarmHashes(), m.SwarmHashes()) || mg.Name != in.Name {
+		t.Errorf("libtorrent magnet %q gives %v %q; torrent %v", lt.Magnet, mg.SwarmHashes(), mg.Name, m.SwarmHashes())
+	}
+	if len(m.Warnings) != 0 {
+		t.Errorf("warnings on a clean torrent: %q", m.Warnings)
+	}
+}
+
+func hexIfSet(zero bool, s string) string {
+	if zero {
+		return ""
+	}
+	return s
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
