@@ -452,7 +452,7 @@ func TestUDPEveryAddress(t *testing.T) {
 	// trackers are often reachable on only some of their records).
 	ts := startServer(t)
 	port := strings.TrimSuffix(ts.udp4[strings.LastIndexByte(ts.udp4, ':')+1:], "/announce")
-	c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: 0, StopTimeout: -1}
+	c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: -1, StopTimeout: -1}
 	defer c.Close()
 	c.Resolver = fakeResolver{"multi.test": {netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}}
 	if _, err := c.Announce(ctxT(t, 5*time.Second), "udp://multi.test:"+port, AnnounceRequest{InfoHash: hashN(1), Left: 1}); err != nil {

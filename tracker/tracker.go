@@ -477,11 +477,19 @@ func (c *Client) Close() error {
 	c.udpClosed = true
 	c.udpMu.Unlock()
 	var first error
-	for _, t := range []*udpTransport{t4, t6} {
-		if t != nil {
-			if err := t.close(); err != nil && first == nil {
-				first = err
-			}
+	for _, tc := range []struct {
+		t     *udpTransport
+		given net.PacketConn
+	}{{t4, c.Conn4}, {t6, c.Conn6}} {
+		var err error
+		switch {
+		case tc.t != nil:
+			err = tc.t.close()
+		case tc.given != nil: // given but never used: still ours to close
+			err = tc.given.Close()
+		}
+		if err != nil && first == nil {
+			first = err
 		}
 	}
 	return first

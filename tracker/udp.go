@@ -62,13 +62,22 @@ func newUDPTransport(conn net.PacketConn) *udpTransport {
 func (t *udpTransport) read() {
 	defer close(t.done)
 	buf := make([]byte, udpReadBuf)
+	failures := 0
 	for {
 		n, from, err := t.conn.ReadFrom(buf)
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, net.ErrClosed):
+			case errors.As(err, &ne) && ne.Timeout():
 				// A deadline set by someone else; keep the socket served.
 				t.conn.SetReadDeadline(time.Time{})
+				continue
+			case failures < 100:
+				// An ICMP error reported on the socket (ECONNREFUSED from
+				// one dead tracker) must not end the reading for all the
+				// others; a socket that only fails is given up.
+				failures++
 				continue
 			}
 			t.mu.Lock()
@@ -76,6 +85,7 @@ func (t *udpTransport) read() {
 			t.mu.Unlock()
 			return
 		}
+		failures = 0
 		h, err := parseUDPHeader(buf[:n])
 		if err != nil {
 			continue
