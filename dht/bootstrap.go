@@ -52,13 +52,16 @@ func (r *BootstrapReport) Warnings() []error {
 	return out
 }
 
+// maxSavedPings bounds the background pings of saved nodes at start.
+const maxSavedPings = 256
+
 // routerTimeout bounds the resolution of one router name.
 const routerTimeout = 5 * time.Second
 
 // Bootstrap fills the routing tables, trying in order the saved nodes, the
 // given nodes, then the routers (BEP 5): each step runs a find_node lookup
-// for our own id seeded with its nodes, and the routers are skipped when
-// the earlier steps already gave K good nodes in every family. Router
+// for our own id seeded with its nodes, and a step is skipped when the
+// earlier ones already gave K good nodes in every family. Router
 // resolution errors are warnings in the report. It returns an error
 // wrapping ErrNoNodes when it ends with no good node at all, so a stuck
 // node is never silent.
@@ -68,31 +71,38 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 	ctx, cancel := n.closingContext(ctx)
 	defer cancel()
 
-	var seeds []seed
+	// Step 1: the saved nodes, which know us and sit in every part of the
+	// id space.
+	var saved, given []seed
 	if st := n.cfg.State; st != nil {
 		for _, ni := range st.Nodes {
-			seeds = append(seeds, seed{addr: ni.Addr, id: ni.ID, saved: true})
+			saved = append(saved, seed{addr: ni.Addr, id: ni.ID, saved: true})
 		}
 	}
 	for _, a := range n.cfg.BootstrapNodes {
-		seeds = append(seeds, seed{addr: a})
+		given = append(given, seed{addr: a})
 	}
-	answered := n.seedLookups(ctx, seeds, &rep)
-	for _, sd := range seeds {
-		if sd.saved {
-			rep.Saved++
-		} else {
-			rep.Given++
-		}
-		if answered[sd.addr] {
-			if sd.saved {
-				rep.SavedAnswered++
-			} else {
-				rep.GivenAnswered++
-			}
+	rep.Saved, rep.Given = len(saved), len(given)
+	answered := n.seedLookups(ctx, saved, &rep)
+	rep.SavedAnswered = len(answered)
+	// The self lookup asks only the saved nodes near our id; the others go
+	// back into the table in the background as they answer a ping, so the
+	// far buckets are warm too without delaying the bootstrap.
+	pinged := 0
+	for _, sd := range saved {
+		if !answered[sd.addr] && pinged < maxSavedPings {
+			n.AddNode(sd.addr)
+			pinged++
 		}
 	}
 
+	// Step 2: the torrent's and the user's nodes.
+	if !n.enoughNodes() && ctx.Err() == nil {
+		answered := n.seedLookups(ctx, given, &rep)
+		rep.GivenAnswered = len(answered)
+	}
+
+	// Step 3: the routers.
 	if !n.enoughNodes() && ctx.Err() == nil {
 		routers := n.cfg.BootstrapRouters
 		if routers == nil {

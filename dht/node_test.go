@@ -260,6 +260,7 @@ func TestBootstrapOrderAndRouters(t *testing.T) {
 	cfg2 := testConfig(8)
 	cfg2.State = st
 	cfg2.BootstrapRouters = []string{"router.test:1"}
+	cfg2.BootstrapNodes = []netip.AddrPort{ra} // not needed either
 	cfg2.Resolver = failingResolver{}
 	n.Close()
 	warm := newTestNode(t, "127.0.3.1", cfg2)
@@ -270,8 +271,8 @@ func TestBootstrapOrderAndRouters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("warm bootstrap: %v", err)
 	}
-	if rep2.SavedAnswered < K || len(rep2.Routers) != 0 {
-		t.Fatalf("warm bootstrap report %+v: want saved nodes answering and no routers", rep2)
+	if rep2.SavedAnswered < K || rep2.GivenAnswered != 0 || len(rep2.Routers) != 0 {
+		t.Fatalf("warm bootstrap report %+v: want saved nodes answering, given nodes and routers skipped", rep2)
 	}
 }
 
