@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -748,4 +749,79 @@ func TestTableBadNodeFreesItsIP(t *testing.T) {
 		t.Errorf("old node still present, Len %d", tb.Len())
 	}
 	checkInvariants(t, tb)
+}
+
+func TestTablePreferVerifiedSparesLocalNodes(t *testing.T) {
+	// Nodes on local addresses cannot be verified (BEP 42 exempts them),
+	// so they are not "unverified" and a verified node does not displace
+	// them.
+	cfg := TableConfig{MaxPerIP: -1, MaxPerSubnet: -1, PreferVerified: true}
+	tb := NewTable(ID{}, cfg)
+	for i := range K + 1 {
+		tb.Seen(NodeInfo{ID: ID{0x80, byte(i)}, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 168, 0, byte(i + 1)}), 1)}, SeenReply)
+	}
+	ip := netip.MustParseAddr("124.31.75.21")
+	var v NodeInfo
+	for r := byte(0); ; r++ {
+		if v = (NodeInfo{ID: NodeIDForIP(ip, r, nil), Addr: netip.AddrPortFrom(ip, 1)}); v.ID[0]&0x80 != 0 {
+			break
+		}
+	}
+	if tb.Seen(v, SeenReply) {
+		t.Errorf("verified node displaced a node on a local address")
+	}
+}
+
+// FuzzTable applies a sequence of operations decoded from the input to a
+// table with a tiny id space and address pool, so that splits, conflicts,
+// limits and replacements all happen, and checks the invariants after each.
+func FuzzTable(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 0, 3, 4, 1, 1, 2, 2, 0, 0})
+	f.Add(bytes.Repeat([]byte{0, 0x81, 5, 1, 0x81, 5, 2, 0x81, 5}, 10))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		clk := newFakeClock()
+		cfg := TableConfig{Now: clk.Now, PreferVerified: len(data)%2 == 0}
+		if len(data)%3 == 0 {
+			cfg.MaxPerIP, cfg.MaxPerSubnet = -1, -1
+		}
+		tb := NewTable(ID{0x55, 0x55}, cfg)
+		for len(data) >= 3 {
+			op, x, y := data[0], data[1], data[2]
+			data = data[3:]
+			// Ids vary in their first two bytes only (bits 0-15), close
+			// to and far from self; addresses come from a pool of 64
+			// spread over four /24s.
+			id := ID{x, y &^ 0x3f, 0x55}
+			addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{11, 0, y & 3, y >> 2 & 15}), 1+uint16(op>>4))
+			switch op % 8 {
+			case 0, 1, 2:
+				tb.Seen(NodeInfo{ID: id, Addr: addr}, SeenReply)
+			case 3:
+				tb.Seen(NodeInfo{ID: id, Addr: addr}, SeenQuery)
+			case 4:
+				tb.Failed(addr)
+			case 5:
+				tb.Remove(addr)
+			case 6:
+				clk.Advance(time.Duration(x) * 10 * time.Second)
+				tb.Questionable(int(y % 4))
+				tb.StaleBucketsN(GoodFor, int(y%3))
+			case 7:
+				got := tb.Closest(id, int(y%20))
+				for i := 1; i < len(got); i++ {
+					if Closer(id, got[i].ID, got[i-1].ID) {
+						t.Fatalf("Closest out of order at %d", i)
+					}
+				}
+			}
+			checkInvariants(t, tb)
+			if t.Failed() {
+				t.FailNow()
+			}
+		}
+		c := tb.Counts()
+		if c.Good+c.Questionable+c.Bad != tb.Len() {
+			t.Fatalf("Counts %+v, Len %d", c, tb.Len())
+		}
+	})
 }
