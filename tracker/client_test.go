@@ -21,6 +21,7 @@ import (
 type testServer struct {
 	srv                *Server
 	http, udp4, udp6   string
+	http6              string
 	udpConn4, udpConn6 net.PacketConn
 }
 
@@ -30,6 +31,14 @@ func startServer(t *testing.T) *testServer {
 	hs := httptest.NewServer(ts.srv)
 	t.Cleanup(hs.Close)
 	ts.http = hs.URL + "/announce"
+	if l6, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		hs6 := httptest.NewUnstartedServer(ts.srv)
+		hs6.Listener.Close()
+		hs6.Listener = l6
+		hs6.Start()
+		t.Cleanup(hs6.Close)
+		ts.http6 = hs6.URL + "/announce"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	n := 0
@@ -87,6 +96,9 @@ func TestClientServer(t *testing.T) {
 	if ts.udp6 != "" {
 		urls["udp6"] = ts.udp6
 	}
+	if ts.http6 != "" {
+		urls["http6"] = ts.http6
+	}
 	for name, u := range urls {
 		t.Run(name, func(t *testing.T) {
 			c := newTestClient(t)
@@ -101,7 +113,7 @@ func TestClientServer(t *testing.T) {
 			}
 			var want []netip.AddrPort
 			switch name {
-			case "http":
+			case "http", "http6":
 				want = []netip.AddrPort{v4, v6}
 			case "udp4":
 				want = []netip.AddrPort{v4}
