@@ -334,3 +334,32 @@ func TestAnnounceAllCanceled(t *testing.T) {
 		t.Errorf("%d results, want 3", n)
 	}
 }
+
+func TestScrapeManyHashes(t *testing.T) {
+	// 100 hashes: two UDP packets (BEP 15 fits about 74), one HTTP request.
+	ts := startServer(t)
+	var hashes []metainfo.Hash
+	for i := range 100 {
+		h := hashN(byte(i))
+		hashes = append(hashes, h)
+		for j := range i % 3 {
+			ts.srv.AddPeer(h, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(j)}), 1), true)
+		}
+	}
+	c := newTestClient(t)
+	for _, u := range []string{ts.udp4, ts.http} {
+		m, err := c.Scrape(ctxT(t, 5*time.Second), u, hashes...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m) != 100 {
+			t.Errorf("%s: %d swarms, want 100", u, len(m))
+		}
+		for i, h := range hashes {
+			if m[h].Seeders != i%3 {
+				t.Errorf("%s: swarm %d has %d seeders, want %d", u, i, m[h].Seeders, i%3)
+				break
+			}
+		}
+	}
+}
