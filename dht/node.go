@@ -390,6 +390,7 @@ func (n *Node) sockFor(addr netip.AddrPort) *sock {
 func (n *Node) readLoop(s *sock) {
 	defer n.wg.Done()
 	buf := make([]byte, maxPacket)
+	fails := 0
 	for {
 		nr, from, err := s.conn.ReadFrom(buf)
 		if err != nil {
@@ -399,12 +400,25 @@ func (n *Node) readLoop(s *sock) {
 				return
 			default:
 			}
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
 				n.failAll()
 				return
 			}
-			continue // e.g. ICMP-induced errors on some systems
+			// Transient errors (ICMP port unreachable surfacing on some
+			// systems) are skipped; a socket that keeps failing is backed
+			// off so the loop never spins.
+			fails++
+			if fails > 10 {
+				t := time.NewTimer(min(time.Duration(fails)*time.Millisecond, 100*time.Millisecond))
+				select {
+				case <-t.C:
+				case <-n.closing:
+					t.Stop()
+				}
+			}
+			continue
 		}
+		fails = 0
 		addr, ok := addrPortOf(from)
 		if !ok || nr == 0 {
 			continue
@@ -451,7 +465,7 @@ func (n *Node) handlePacket(s *sock, from netip.AddrPort, b []byte) {
 		// if it looks like a query, so garbage is not answered.
 		if errors.As(err, &me) && me.T != "" && n.ro == 0 && (n.replyLim == nil || n.replyLim.Allow(from.Addr())) {
 			if y, ok := peekString(b, "y"); ok && y == kindQuery {
-				n.sendError(s, from, me.T, ErrCodeProtocol, me.Msg, len(b))
+				n.sendError(s, from, me.T, ErrCodeProtocol, me.Msg)
 			}
 		}
 		return

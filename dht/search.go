@@ -249,6 +249,14 @@ func (n *Node) FindNode(ctx context.Context, target ID) ([]compact.Node, LookupS
 // during the lookup; the error is nil if at least one announce was
 // accepted.
 func (n *Node) Announce(ctx context.Context, infoHash metainfo.Hash, port uint16, impliedPort bool) (LookupStats, error) {
+	if port == 0 {
+		if !impliedPort {
+			return LookupStats{}, errors.New("dht: announce of port 0")
+		}
+		// BEP 5 requires the "port" key even when implied_port makes
+		// receivers ignore it.
+		port = 1
+	}
 	st, ls, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), nil)
 	if len(ls) == 0 {
 		return st, err

@@ -43,13 +43,13 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 	case methodPing:
 	case methodFindNode:
 		if len(m.A.Target) != compact.IDLen {
-			n.sendError(s, from, m.T, ErrCodeProtocol, "find_node: target must be 20 bytes", size)
+			n.sendError(s, from, m.T, ErrCodeProtocol, "find_node: target must be 20 bytes")
 			return
 		}
 		n.fillNodes(r, ID([]byte(m.A.Target)), from, m.A.Want)
 	case methodGetPeers:
 		if len(m.A.InfoHash) != compact.IDLen {
-			n.sendError(s, from, m.T, ErrCodeProtocol, "get_peers: info_hash must be 20 bytes", size)
+			n.sendError(s, from, m.T, ErrCodeProtocol, "get_peers: info_hash must be 20 bytes")
 			return
 		}
 		ih := metainfo.Hash([]byte(m.A.InfoHash))
@@ -63,11 +63,11 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 		n.fillNodes(r, ID(ih), from, m.A.Want)
 	case methodAnnouncePeer:
 		if len(m.A.InfoHash) != compact.IDLen {
-			n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: info_hash must be 20 bytes", size)
+			n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: info_hash must be 20 bytes")
 			return
 		}
 		if !n.tokens.valid(m.A.Token, from.Addr()) {
-			n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: bad token", size)
+			n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: bad token")
 			return
 		}
 		port := from.Port()
@@ -75,17 +75,17 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 			// BEP 5: implied_port non-zero means use the UDP source port
 			// (the peer is behind a NAT that maps both alike).
 			if m.A.Port <= 0 || m.A.Port > 65535 {
-				n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: port out of range", size)
+				n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: port out of range")
 				return
 			}
 			port = uint16(m.A.Port)
 		}
 		if !n.store.add(metainfo.Hash([]byte(m.A.InfoHash)), netip.AddrPortFrom(from.Addr(), port)) {
-			n.sendError(s, from, m.T, ErrCodeServer, "announce_peer: peer store full", size)
+			n.sendError(s, from, m.T, ErrCodeServer, "announce_peer: peer store full")
 			return
 		}
 	default:
-		n.sendError(s, from, m.T, ErrCodeMethodUnknown, "method unknown", size)
+		n.sendError(s, from, m.T, ErrCodeMethodUnknown, "method unknown")
 		return
 	}
 	r.ID = string(n.idBytes())
@@ -164,7 +164,7 @@ func (n *Node) sendBounded(s *sock, to netip.AddrPort, reply *Msg, budget int) {
 
 // sendError answers a query with a KRPC error; it is always small.
 // The caller has applied the reply rate limit.
-func (n *Node) sendError(s *sock, to netip.AddrPort, t string, code int, msg string, size int) {
+func (n *Node) sendError(s *sock, to netip.AddrPort, t string, code int, msg string) {
 	if len(msg) > 64 {
 		msg = msg[:64]
 	}
