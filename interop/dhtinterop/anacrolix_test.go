@@ -94,12 +94,15 @@ func quietLogger() analog.Logger {
 // tb.Cleanup.
 func startAnacrolix(tb testing.TB, ip netip.Addr, seeds func() []netip.AddrPort) *anaNode {
 	tb.Helper()
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
-	if err != nil {
-		tb.Fatalf("listen %v: %v", ip, err)
-	}
+	return startAnacrolixConn(tb, listenLoopback(tb, ip), seeds)
+}
+
+// startAnacrolixConn is startAnacrolix on a given socket, which the server
+// owns from then on.
+func startAnacrolixConn(tb testing.TB, conn net.PacketConn, seeds func() []netip.AddrPort) *anaNode {
+	tb.Helper()
 	n := &anaNode{
-		addr:  conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+		addr:  netip.MustParseAddrPort(conn.LocalAddr().String()),
 		store: &peerStore{},
 	}
 	cfg := &anadht.ServerConfig{
@@ -250,6 +253,29 @@ func (n *anaNode) queryGetPeers(ctx context.Context, addr netip.AddrPort, ih [20
 		out = append(out, toAddrPort(p))
 	}
 	return out, nil
+}
+
+// announceTo announces ih with port to the single node at addr, as BEP 5
+// describes it: get_peers for a token, then announce_peer with it. The node
+// records this server's IP with port.
+func (n *anaNode) announceTo(ctx context.Context, addr netip.AddrPort, ih [20]byte, port int) error {
+	to := anadht.NewAddr(net.UDPAddrFromAddrPort(addr))
+	gp := n.srv.GetPeers(ctx, to, int160.FromByteArray(ih), false, anadht.QueryRateLimiting{})
+	if err := gp.ToError(); err != nil {
+		return fmt.Errorf("get_peers to %v: %w", addr, err)
+	}
+	if gp.Reply.R == nil || gp.Reply.R.Token == nil {
+		return fmt.Errorf("get_peers to %v: no token in reply", addr)
+	}
+	res := n.srv.Query(ctx, to, "announce_peer", anadht.QueryInput{MsgArgs: krpc.MsgArgs{
+		InfoHash: ih,
+		Port:     &port,
+		Token:    *gp.Reply.R.Token,
+	}})
+	if err := res.ToError(); err != nil {
+		return fmt.Errorf("announce_peer to %v: %w", addr, err)
+	}
+	return nil
 }
 
 // toAddrPort converts an anacrolix address; IPv4 comes out unmapped. The

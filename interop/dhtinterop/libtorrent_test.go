@@ -26,7 +26,7 @@ func TestLibtorrent(t *testing.T) {
 	requireLibtorrent(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 55*time.Second)
 	defer cancel()
-	m := startMixed(ctx, t, 400, 8, 8)
+	m := startMixed(ctx, t, mixedConfig{first: 400, nAna: 8, nOurs: 8})
 	ours := m.ours
 	lt := startLibtorrent(ctx, t, loopbackIP(450),
 		[]netip.AddrPort{ours[0].addr},

@@ -18,24 +18,39 @@ type mixedNet struct {
 	ours []*ourNode
 }
 
-// startMixed starts nAna anacrolix servers and nOurs of our nodes on
-// loopbackIP(first...) and bootstraps them all, twice: a node that
-// bootstraps early sees only part of the network, the second round fills
-// its table. Every node's seeds are the first three of each kind.
-func startMixed(ctx context.Context, tb testing.TB, first, nAna, nOurs int) *mixedNet {
+// mixedConfig describes a mixed network.
+type mixedConfig struct {
+	first       int // index of the first node's loopbackIP
+	nAna, nOurs int
+	// rounds is how often every node bootstraps; if zero, 2. A node that
+	// bootstraps early sees only part of the network, later rounds fill
+	// its table: lookups find the true k closest nodes more often.
+	rounds int
+	// wrap, if not nil, wraps every node's socket (to add latency).
+	wrap func(net.PacketConn) net.PacketConn
+}
+
+// startMixed starts cfg.nAna anacrolix servers and cfg.nOurs of our nodes
+// on loopbackIP(cfg.first...) and bootstraps them all cfg.rounds times.
+// Every node's seeds are the first three of each kind.
+func startMixed(ctx context.Context, tb testing.TB, cfg mixedConfig) *mixedNet {
 	tb.Helper()
 	m := &mixedNet{}
+	first, nAna, nOurs, wrap := cfg.first, cfg.nAna, cfg.nOurs, cfg.wrap
+	if wrap == nil {
+		wrap = func(c net.PacketConn) net.PacketConn { return c }
+	}
 	// Our sockets first, so that their addresses can seed anacrolix.
-	conns := make([]*net.UDPConn, nOurs)
+	conns := make([]net.PacketConn, nOurs)
 	var seeds seedList
 	for i := range conns {
-		conns[i] = listenLoopback(tb, loopbackIP(first+nAna+i))
+		conns[i] = wrap(listenLoopback(tb, loopbackIP(first+nAna+i)))
 		if i < 3 {
-			seeds.add(conns[i].LocalAddr().(*net.UDPAddr).AddrPort())
+			seeds.add(netip.MustParseAddrPort(conns[i].LocalAddr().String()))
 		}
 	}
 	for i := range nAna {
-		a := startAnacrolix(tb, loopbackIP(first+i), seeds.get)
+		a := startAnacrolixConn(tb, wrap(listenLoopback(tb, loopbackIP(first+i))), seeds.get)
 		m.ana = append(m.ana, a)
 		if i < 3 {
 			seeds.add(a.addr)
@@ -51,7 +66,7 @@ func startMixed(ctx context.Context, tb testing.TB, first, nAna, nOurs int) *mix
 	for _, o := range m.ours {
 		fns = append(fns, o.bootstrap)
 	}
-	for round := range 2 {
+	for round := range max(cfg.rounds, 2) {
 		for i, err := range runAll(ctx, 16, fns) {
 			if err != nil {
 				tb.Fatalf("bootstrap round %d, node %d: %v", round, i, err)
@@ -110,7 +125,7 @@ func nearHash(id [20]byte) [20]byte {
 func TestMixedNetwork(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
 	defer cancel()
-	m := startMixed(ctx, t, 100, 20, 20)
+	m := startMixed(ctx, t, mixedConfig{first: 100, nAna: 20, nOurs: 20})
 	anaKnow, oursKnow := m.crossLinks()
 	t.Logf("after bootstrap: %d/20 anacrolix servers know one of ours, %d/20 of ours know an anacrolix server", anaKnow, oursKnow)
 	if anaKnow < 10 || oursKnow < 10 {

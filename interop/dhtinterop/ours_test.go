@@ -25,6 +25,7 @@ func listenLoopback(tb testing.TB, ip netip.Addr) *net.UDPConn {
 	if err != nil {
 		tb.Fatalf("listen %v: %v", ip, err)
 	}
+	tb.Cleanup(func() { conn.Close() })
 	return conn
 }
 
@@ -37,7 +38,7 @@ var loopbackTable = dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1}
 // from no router. It is closed in tb.Cleanup.
 func startOurs(tb testing.TB, conn net.PacketConn, seeds []netip.AddrPort) *ourNode {
 	tb.Helper()
-	self := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	self := netip.MustParseAddrPort(conn.LocalAddr().String())
 	var bs []netip.AddrPort
 	for _, s := range seeds {
 		if s != self {
@@ -65,10 +66,11 @@ func (o *ourNode) bootstrap(ctx context.Context) error {
 
 // ourLookup is the outcome of one GetPeers of ours.
 type ourLookup struct {
-	stats    dht.LookupStats
-	peers    map[netip.AddrPort]bool
-	from     map[netip.AddrPort]map[netip.AddrPort]bool // peer → nodes that returned it
-	allPeers time.Duration                              // when the last of want arrived; zero if not all
+	stats     dht.LookupStats
+	peers     map[netip.AddrPort]bool
+	from      map[netip.AddrPort]map[netip.AddrPort]bool // peer → nodes that returned it
+	allPeers  time.Duration                              // when the last of want arrived; zero if not all
+	firstPeer time.Duration                              // when the first peer arrived; zero if none
 }
 
 // getPeers runs our GetPeers for ih, recording which node returned which
@@ -84,6 +86,9 @@ func (o *ourNode) getPeers(ctx context.Context, ih [20]byte, want []netip.AddrPo
 	st, err := o.n.GetPeers(ctx, metainfo.Hash(ih), func(p dht.PeerFound) {
 		mu.Lock()
 		defer mu.Unlock()
+		if len(res.peers) == 0 {
+			res.firstPeer = time.Since(start)
+		}
 		res.peers[p.Peer] = true
 		if res.from[p.Peer] == nil {
 			res.from[p.Peer] = make(map[netip.AddrPort]bool)

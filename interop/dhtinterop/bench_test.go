@@ -1,0 +1,257 @@
+package dhtinterop
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/peerfind/peerfind/dht"
+)
+
+// Benchmark network: benchNodes nodes, half anacrolix/dht servers and half
+// ours, in one loopback network; benchPeers peers announced per info hash.
+const (
+	benchNodes = 200
+	benchPeers = 8
+)
+
+// lookupSample is one lookup's measurements.
+type lookupSample struct {
+	queries     int
+	first, all  time.Duration // zero if none / not all
+	found, want int
+}
+
+// benchTotals accumulates the samples of one implementation.
+type benchTotals struct {
+	n, queries       int
+	firsts, alls     []time.Duration
+	found, wantPeers int
+}
+
+func (t *benchTotals) add(s lookupSample) {
+	t.n++
+	t.queries += s.queries
+	t.found += s.found
+	t.wantPeers += s.want
+	if s.first > 0 {
+		t.firsts = append(t.firsts, s.first)
+	}
+	if s.all > 0 {
+		t.alls = append(t.alls, s.all)
+	}
+}
+
+func (t *benchTotals) queriesPerOp() float64 { return float64(t.queries) / float64(max(t.n, 1)) }
+
+// median returns the median of ds in milliseconds (0 if empty): lookups on
+// 2 shared cores have long scheduling outliers that would swamp a mean.
+func median(ds []time.Duration) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[len(s)/2]) / float64(time.Millisecond)
+}
+
+func (t *benchTotals) foundPct() float64 {
+	return 100 * float64(t.found) / float64(max(t.wantPeers, 1))
+}
+
+// BenchmarkLookup compares our get_peers lookup with anacrolix/dht's on the
+// same network of 100 anacrolix servers and 100 of our nodes, once on bare
+// loopback and once with 10 ms ± 5 ms added to every datagram (a ~20 ms
+// round trip). Each round places benchPeers peers for a fresh info hash,
+// one at each of the k closest nodes (placeSwarm, outside the timer), then
+// looks it up once from one of our nodes and once from an anacrolix server,
+// in alternating order; neither searcher is among the 2k closest nodes.
+// Both lookups run to their natural end (ours: the k closest nodes known
+// answered; anacrolix: the traversal stalled).
+//
+// Metrics, for each implementation: queries sent per lookup (ours:
+// LookupStats.Queried; anacrolix: the server's OutboundQueriesAttempted
+// delta), median ms to the first peer and to the last of the placed peers
+// (over lookups that found them), the percentage of placed peers found, and
+// the ours/anacrolix ratios of the three.
+func BenchmarkLookup(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		first int
+		wrap  func(net.PacketConn) net.PacketConn
+	}{
+		{"loopback", 500, nil},
+		{"rtt=20ms", 800, withDelay(10*time.Millisecond, 10*time.Millisecond)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx, cancel := context.WithTimeout(b.Context(), 10*time.Minute)
+			defer cancel()
+			m := startMixed(ctx, b, mixedConfig{first: bc.first, nAna: benchNodes / 2, nOurs: benchNodes / 2, rounds: 4, wrap: bc.wrap})
+			injector := startAnacrolix(b, loopbackIP(bc.first-1), func() []netip.AddrPort { return nil })
+			benchLookups(ctx, b, m, injector)
+		})
+	}
+}
+
+func benchLookups(ctx context.Context, b *testing.B, m *mixedNet, injector *anaNode) {
+	var ours, ana benchTotals
+	round := 0
+	for b.Loop() {
+		b.StopTimer()
+		ih, want, near := placeSwarm(ctx, b, m, injector)
+		// The searchers are outside the 2k closest nodes: a lookup does not
+		// consult its own node's store, and a searcher next to the hash
+		// would have nothing to search.
+		o := m.ours[(round*7+3)%len(m.ours)]
+		for near[o.addr] {
+			o = m.ours[(slices.Index(m.ours, o)+1)%len(m.ours)]
+		}
+		a := m.ana[(round*7+3)%len(m.ana)]
+		for near[a.addr] {
+			a = m.ana[(slices.Index(m.ana, a)+1)%len(m.ana)]
+		}
+		b.StartTimer()
+		runOurs := func() {
+			lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
+			defer lcancel()
+			res, err := o.getPeers(lctx, ih, want)
+			if err != nil {
+				b.Logf("our lookup from %v: %v", o.addr, err)
+			}
+			if os.Getenv("DHTINTEROP_DEBUG") != "" {
+				fmt.Fprintf(os.Stderr, "ours %v: missing %v first %v all %v stats %+v\n", o.addr, missingRanks(res.peers, want), res.firstPeer, res.allPeers, res.stats)
+			}
+			ours.add(lookupSample{queries: res.stats.Queried, first: res.firstPeer, all: res.allPeers,
+				found: countFound(res.peers, want), want: len(want)})
+		}
+		runAna := func() {
+			lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
+			defer lcancel()
+			before := a.srv.Stats().OutboundQueriesAttempted
+			res, err := a.lookup(lctx, ih, 0, want, false)
+			if err != nil {
+				b.Logf("anacrolix lookup from %v: %v", a.addr, err)
+			}
+			if os.Getenv("DHTINTEROP_DEBUG") != "" {
+				fmt.Fprintf(os.Stderr, "ana %v: missing %v queried %d first %v all %v elapsed %v\n", a.addr, missingRanks(res.peers, want), res.queried, res.firstPeer, res.allPeers, res.elapsed)
+			}
+			ana.add(lookupSample{queries: int(a.srv.Stats().OutboundQueriesAttempted - before), first: res.firstPeer,
+				all: res.allPeers, found: countFound(res.peers, want), want: len(want)})
+		}
+		if round%2 == 0 {
+			runOurs()
+			runAna()
+		} else {
+			runAna()
+			runOurs()
+		}
+		round++
+	}
+	b.ReportMetric(ours.queriesPerOp(), "ours-queries/op")
+	b.ReportMetric(ana.queriesPerOp(), "ana-queries/op")
+	b.ReportMetric(median(ours.firsts), "ours-ms-first/op")
+	b.ReportMetric(median(ana.firsts), "ana-ms-first/op")
+	b.ReportMetric(median(ours.alls), "ours-ms-all/op")
+	b.ReportMetric(median(ana.alls), "ana-ms-all/op")
+	b.ReportMetric(ours.foundPct(), "ours-found-%")
+	b.ReportMetric(ana.foundPct(), "ana-found-%")
+	if ana.queries > 0 {
+		b.ReportMetric(ours.queriesPerOp()/ana.queriesPerOp(), "queries-ratio")
+	}
+	if median(ana.firsts) > 0 && median(ours.firsts) > 0 {
+		b.ReportMetric(median(ours.firsts)/median(ana.firsts), "first-ratio")
+	}
+	if median(ana.alls) > 0 && median(ours.alls) > 0 {
+		b.ReportMetric(median(ours.alls)/median(ana.alls), "all-ratio")
+	}
+}
+
+// placeSwarm stores benchPeers peers for a fresh info hash, peer i at the
+// node of rank i by XOR distance to the hash, so that every peer sits at
+// exactly one of the k closest nodes: a lookup has all of them only once it
+// has reached all k, which makes time-to-first and time-to-all differ.
+// Peers at anacrolix servers go straight into their stores; peers at our
+// nodes arrive through get_peers + announce_peer from the injector, an
+// anacrolix server outside the network. Each peer is the injector's IP with
+// its own port.
+//
+// near holds the addresses of the 2k nodes closest to the hash.
+func placeSwarm(ctx context.Context, tb testing.TB, m *mixedNet, injector *anaNode) (ih [20]byte, want []netip.AddrPort, near map[netip.AddrPort]bool) {
+	tb.Helper()
+	ih = randomHash()
+	type holder struct {
+		id  [20]byte
+		ana *anaNode
+		our *ourNode
+	}
+	var all []holder
+	for _, a := range m.ana {
+		all = append(all, holder{id: a.srv.ID(), ana: a})
+	}
+	for _, o := range m.ours {
+		all = append(all, holder{id: o.n.ID(), our: o})
+	}
+	slices.SortFunc(all, func(x, y holder) int { return dht.CompareDistance(dht.ID(ih), x.id, y.id) })
+	near = make(map[netip.AddrPort]bool)
+	for _, h := range all[:2*dht.K] {
+		if h.ana != nil {
+			near[h.ana.addr] = true
+		} else {
+			near[h.our.addr] = true
+		}
+	}
+	want = make([]netip.AddrPort, benchPeers)
+	if os.Getenv("DHTINTEROP_DEBUG") != "" {
+		var kinds []string
+		for _, h := range all[:benchPeers] {
+			if h.ana != nil {
+				kinds = append(kinds, "ana "+h.ana.addr.String())
+			} else {
+				kinds = append(kinds, "ours "+h.our.addr.String())
+			}
+		}
+		tb.Logf("holders: %v", kinds)
+	}
+	for i := range benchPeers {
+		port := 10000 + i
+		want[i] = netip.AddrPortFrom(injector.addr.Addr(), uint16(port))
+		h := all[i]
+		if h.ana != nil {
+			h.ana.store.AddPeer(ih, krpc.NodeAddr{IP: want[i].Addr().AsSlice(), Port: port})
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := injector.announceTo(actx, h.our.addr, ih, port)
+		cancel()
+		if err != nil {
+			tb.Fatalf("placing peer %d at our node %v: %v", i, h.our.addr, err)
+		}
+	}
+	return ih, want, near
+}
+
+func countFound(found map[netip.AddrPort]bool, want []netip.AddrPort) int {
+	n := 0
+	for _, w := range want {
+		if found[w] {
+			n++
+		}
+	}
+	return n
+}
+
+func missingRanks(found map[netip.AddrPort]bool, want []netip.AddrPort) []int {
+	var out []int
+	for i, w := range want {
+		if !found[w] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
