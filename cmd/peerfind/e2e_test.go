@@ -145,7 +145,7 @@ func TestE2EPeersTorrent(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	sameSet(t, "stdout", parsePeers(t, r.stdout), sw.PeersOn(swarmtest.OnHTTP|swarmtest.OnUDP|swarmtest.OnDHT))
-	for _, want := range []string{"32 peers in", "every source answered", sw.HTTPTracker, sw.UDPTracker, "dht"} {
+	for _, want := range []string{"32 peers in", "every source finished", sw.HTTPTracker, sw.UDPTracker, "dht"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}

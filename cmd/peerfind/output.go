@@ -266,7 +266,7 @@ func plainError(err error) string {
 // writeSummary writes the human summary of a search: one row per source.
 func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 	reason := map[discovery.StopReason]string{
-		discovery.StopComplete: "every source answered",
+		discovery.StopComplete: "every source finished",
 		discovery.StopTimeout:  "timeout",
 		discovery.StopMaxPeers: "--max-peers reached",
 		discovery.StopCanceled: "interrupted",

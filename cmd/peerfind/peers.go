@@ -42,8 +42,9 @@ repeating DHT lookups, printing only new peers, until interrupted.
 On Ctrl-C (SIGINT) or SIGTERM it stops cleanly: trackers are told we left,
 the DHT state is saved and the summary printed.
 
-The DHT routing table is saved between runs in --state-dir (default: the
-user's cache directory, e.g. ~/.cache/peerfind), so later runs start warm.
+The DHT routing table is saved between runs in --state-dir (default:
+$XDG_STATE_HOME/peerfind if set, else the user's cache directory, e.g.
+~/.cache/peerfind), so later runs start warm.
 
 With --json, standard output is NDJSON, one event per line: "peer" (a new
 peer: address, ip, port, sources, first_seen_ms), "seen" (a known peer named
@@ -74,17 +75,17 @@ found no peers.`,
 	fl := cmd.Flags()
 	o := &f.search
 	fl.DurationVar(&o.timeout, "timeout", discovery.DefaultTimeout, "give up after this long (with --follow: no limit unless given)")
-	fl.IntVar(&o.maxPeers, "max-peers", 0, "stop after this many peers (0: no limit)")
+	fl.IntVar(&o.maxPeers, "max-peers", 0, "stop after `N` peers (0: no limit)")
 	fl.BoolVar(&o.follow, "follow", false, "keep searching: re-announce at the trackers' intervals, repeat DHT lookups, print new peers")
 	fl.BoolVar(&o.noDHT, "no-dht", false, "do not use the DHT")
 	fl.BoolVar(&f.noTrackers, "no-trackers", false, "do not use the trackers (the torrent's, the magnet's or --tracker)")
-	fl.StringArrayVar(&f.trackers, "tracker", nil, "also announce to this tracker URL (repeatable)")
-	fl.StringArrayVar(&o.bootstrap, "bootstrap", nil, "bootstrap the DHT from host:port instead of the public routers (repeatable)")
+	fl.StringArrayVar(&f.trackers, "tracker", nil, "also announce to this tracker `URL` (repeatable)")
+	fl.StringArrayVar(&o.bootstrap, "bootstrap", nil, "bootstrap the DHT from `host:port` instead of the public routers (repeatable)")
 	fl.BoolVarP(&o.only4, "ipv4", "4", false, "IPv4 only")
 	fl.BoolVarP(&o.only6, "ipv6", "6", false, "IPv6 only")
-	fl.StringVar(&f.stateDir, "state-dir", "", "directory of the saved DHT state (default: the user cache dir + /peerfind)")
+	fl.StringVar(&f.stateDir, "state-dir", "", "`directory` of the saved DHT state (default: $XDG_STATE_HOME/peerfind, else the user cache dir + /peerfind)")
 	fl.BoolVar(&f.noState, "no-state", false, "neither load nor save the DHT state")
-	fl.Uint16Var(&o.port, "port", discovery.DefaultPort, "the port announced to trackers")
+	fl.Uint16Var(&o.port, "port", discovery.DefaultPort, "the `port` announced to trackers")
 	fl.BoolVar(&o.allowDHTPrivate, "allow-dht-private", false, "use the DHT even for a private torrent (BEP 27 says not to)")
 	fl.BoolVar(&o.json, "json", false, "print NDJSON events instead of bare addresses")
 	return cmd
