@@ -532,3 +532,46 @@ func TestNormalizeURL(t *testing.T) {
 		}
 	}
 }
+
+func TestUDPClosedPort(t *testing.T) {
+	// Nothing listens: the shared socket cannot see the ICMP error, so the
+	// tracker times out (ErrTimeout), and the socket stays usable.
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "udp://" + pc.LocalAddr().String() + "/announce"
+	pc.Close()
+	ts := startServer(t)
+	c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: -1, StopTimeout: -1}
+	defer c.Close()
+	if err := announceErr(t, c, u, 2*time.Second); !errors.Is(err, ErrTimeout) {
+		t.Errorf("error %v, want ErrTimeout", err)
+	}
+	if _, err := c.Announce(ctxT(t, 2*time.Second), ts.udp4, AnnounceRequest{InfoHash: hashN(1), Left: 1}); err != nil {
+		t.Errorf("the shared socket died with the dead tracker: %v", err)
+	}
+}
+
+func TestUDPDeadIPv6Path(t *testing.T) {
+	// The host has an AAAA record whose path is dead: the IPv4 answer is
+	// returned after at most the family grace period, not a full timeout.
+	ts := startServer(t)
+	ap := netip.MustParseAddrPort(strings.TrimSuffix(strings.TrimPrefix(ts.udp4, "udp://"), "/announce"))
+	h := hashN(6)
+	ts.srv.AddPeer(h, netip.MustParseAddrPort("10.6.6.6:6"), true)
+	c := &Client{UDPTimeout: 5 * time.Second, StopTimeout: -1}
+	defer c.Close()
+	c.Resolver = fakeResolver{"half.test": {netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")}}
+	start := time.Now()
+	r, err := c.Announce(ctxT(t, 10*time.Second), fmt.Sprintf("udp://half.test:%d", ap.Port()), AnnounceRequest{InfoHash: h, Left: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Peers) != 1 {
+		t.Errorf("peers %v", r.Peers)
+	}
+	if d := time.Since(start); d > familyGrace+2*time.Second {
+		t.Errorf("took %v: the dead IPv6 path held the IPv4 answer back", d)
+	}
+}
