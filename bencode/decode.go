@@ -3,6 +3,8 @@ package bencode
 import (
 	"reflect"
 	"strconv"
+	"sync"
+	"unsafe"
 )
 
 // Default limits, used when the DecodeOptions fields are zero.
@@ -89,35 +91,38 @@ func (o DecodeOptions) Unmarshal(data []byte, v any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return &InvalidUnmarshalError{Type: reflect.TypeOf(v)}
 	}
-	end, err := o.validate(data)
+	end, small, err := o.validate(data)
 	if err != nil {
 		return err
 	}
-	return decodeInto(data[:end], 0, v, rv)
+	return decodeInto(data[:end], 0, small, v, rv)
 }
 
 // validate checks the value at the start of data against the grammar and the
-// options and returns its end.
-func (o DecodeOptions) validate(data []byte) (int, error) {
+// options and returns its end, and the total length of the short strings in
+// it (see smallString).
+func (o DecodeOptions) validate(data []byte) (end, small int, err error) {
 	if max := o.maxSize(); int64(len(data)) > max {
-		return 0, &SyntaxError{Offset: max, Msg: "input of " + itoa(int64(len(data))) + " bytes exceeds size limit " + itoa(max), Err: ErrTooLarge}
+		return 0, 0, &SyntaxError{Offset: max, Msg: "input of " + itoa(int64(len(data))) + " bytes exceeds size limit " + itoa(max), Err: ErrTooLarge}
 	}
 	s := getScanner(data, o)
-	end, err := s.scan()
+	end, err = s.scan()
+	small = s.small
 	putScanner(s)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if end < len(data) && !o.AllowTrailing {
-		return 0, trailingError(end, len(data))
+		return 0, 0, trailingError(end, len(data))
 	}
-	return end, nil
+	return end, small, nil
 }
 
 // decodeInto stores the validated value data (which starts at stream offset
-// base) into v, whose reflect.Value is rv.
-func decodeInto(data []byte, base int64, v any, rv reflect.Value) error {
-	d := decodeState{data: data, base: base}
+// base) into v, whose reflect.Value is rv. small is the scanner's count of
+// short-string bytes.
+func decodeInto(data []byte, base int64, small int, v any, rv reflect.Value) error {
+	d := decodeState{data: data, base: base, small: small}
 	switch p := v.(type) {
 	case *any:
 		*p = d.anyValue()
@@ -126,6 +131,7 @@ func decodeInto(data []byte, base int64, v any, rv reflect.Value) error {
 	default:
 		decoderFor(rv.Type().Elem())(&d, rv.Elem())
 	}
+	d.putScratch()
 	if te, ok := d.err.(*UnmarshalTypeError); ok && te.Field == "" {
 		te.Field = pathAt(data, int(te.Offset-base))
 	}
@@ -134,10 +140,45 @@ func decodeInto(data []byte, base int64, v any, rv reflect.Value) error {
 
 // decodeState walks bencode that the scanner has accepted.
 type decodeState struct {
-	data []byte
-	off  int
-	base int64 // stream offset of data[0], for error offsets
-	err  error // first error; decoding carries on past type errors
+	data  []byte
+	off   int
+	base  int64 // stream offset of data[0], for error offsets
+	err   error // first error; decoding carries on past type errors
+	small int   // total bytes of strings up to smallString long in data
+	arena []byte
+	// scratch and keys hold the elements of the lists and dicts being
+	// decoded generically.
+	scratch []any
+	keys    []string
+	sb      *scratchBuf // pooled owner of scratch and keys, once taken
+}
+
+// smallString is the longest string generic decoding copies into the shared
+// arena rather than allocating on its own.
+const smallString = 512
+
+// string returns b as a string that does not alias the input. Generic
+// decoding produces thousands of short keys and values per torrent; rather
+// than one allocation each, they are copied into one arena sized by the
+// scanner, and the strings point into it. The arena is never appended to past
+// its capacity, so it never moves, and bytes handed out are never written
+// again. Keeping one such string alive keeps the arena (the document's short
+// strings, typically a few KiB) alive.
+func (d *decodeState) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) <= smallString {
+		if d.arena == nil {
+			d.arena = make([]byte, 0, d.small)
+		}
+		if len(d.arena)+len(b) <= cap(d.arena) {
+			start := len(d.arena)
+			d.arena = append(d.arena, b...)
+			return unsafe.String(&d.arena[start], len(b))
+		}
+	}
+	return string(b)
 }
 
 func (d *decodeState) saveError(err error) {
@@ -158,8 +199,35 @@ func (d *decodeState) mismatch(t reflect.Type, detail string) {
 	d.off = skipValue(d.data, d.off)
 }
 
+// scratchBuf is the reusable part of generic decoding.
+type scratchBuf struct {
+	vals []any
+	keys []string
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratchBuf) }}
+
+// putScratch recycles the scratch buffers, if generic decoding took any;
+// anyValue has already cleared the references they held.
+func (d *decodeState) putScratch() {
+	if d.sb == nil {
+		return
+	}
+	if cap(d.scratch) <= 1<<16 && cap(d.keys) <= 1<<16 {
+		d.sb.vals, d.sb.keys = d.scratch[:0], d.keys[:0]
+		scratchPool.Put(d.sb)
+	}
+	d.sb, d.scratch, d.keys = nil, nil, nil
+}
+
 // anyValue decodes the value at d.off generically, without reflection.
+// List elements and dict entries are gathered on d.scratch first, so each
+// slice and map is allocated once at its final size.
 func (d *decodeState) anyValue() any {
+	if d.sb == nil {
+		d.sb = scratchPool.Get().(*scratchBuf)
+		d.scratch, d.keys = d.sb.vals, d.sb.keys
+	}
 	data := d.data
 	switch c := data[d.off]; {
 	case c == 'i':
@@ -168,26 +236,40 @@ func (d *decodeState) anyValue() any {
 		return n
 	case c == 'l':
 		d.off++
-		list := []any{}
+		base := len(d.scratch)
 		for data[d.off] != 'e' {
-			list = append(list, d.anyValue())
+			v := d.anyValue()
+			d.scratch = append(d.scratch, v)
 		}
 		d.off++
+		list := make([]any, len(d.scratch)-base)
+		copy(list, d.scratch[base:])
+		clear(d.scratch[base:])
+		d.scratch = d.scratch[:base]
 		return list
 	case c == 'd':
 		d.off++
-		m := make(map[string]any)
+		base, kbase := len(d.scratch), len(d.keys)
 		for data[d.off] != 'e' {
 			ks, ke := readStr(data, d.off)
 			d.off = ke
-			m[string(data[ks:ke])] = d.anyValue()
+			d.keys = append(d.keys, d.string(data[ks:ke]))
+			v := d.anyValue()
+			d.scratch = append(d.scratch, v)
 		}
 		d.off++
+		m := make(map[string]any, len(d.keys)-kbase)
+		for i, k := range d.keys[kbase:] {
+			m[k] = d.scratch[base+i]
+		}
+		clear(d.scratch[base:])
+		d.scratch = d.scratch[:base]
+		d.keys = d.keys[:kbase]
 		return m
 	}
 	s, e := readStr(data, d.off)
 	d.off = e
-	return string(data[s:e])
+	return d.string(data[s:e])
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

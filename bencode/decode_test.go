@@ -283,3 +283,35 @@ func TestRawMessageExact(t *testing.T) {
 		t.Errorf("strict: %v", err)
 	}
 }
+
+// TestConcurrentTypeCache: first use of a type from many goroutines at once.
+func TestConcurrentTypeCache(t *testing.T) {
+	type rec struct {
+		Name string `bencode:"name"`
+		Kids []rec  `bencode:"kids"`
+	}
+	in := []byte("d4:kidsld4:kidsle4:name1:bee4:name1:ae")
+	done := make(chan error)
+	for range 8 {
+		go func() {
+			var r rec
+			err := Unmarshal(in, &r)
+			if err == nil && (r.Name != "a" || r.Kids[0].Name != "b") {
+				err = errors.New("wrong value")
+			}
+			if err == nil {
+				var out []byte
+				out, err = Marshal(r)
+				if err == nil && !bytes.Equal(out, in) {
+					err = errors.New("wrong encoding " + string(out))
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -22,7 +22,7 @@ func (m RawMessage) MarshalBencode() ([]byte, error) {
 	if len(m) == 0 {
 		return nil, &SyntaxError{Msg: "empty RawMessage"}
 	}
-	if _, err := (DecodeOptions{}).validate(m); err != nil {
+	if _, _, err := (DecodeOptions{}).validate(m); err != nil {
 		return nil, err
 	}
 	return m, nil

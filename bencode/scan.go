@@ -47,6 +47,7 @@ type scanner struct {
 	maxSize  int64 // while streaming: the largest value, checked against string length prefixes
 	stack    []frame
 	keys     []span // keys of open unsorted dicts, for duplicate detection
+	small    int    // total length of strings up to smallString bytes, to size decodeState.arena
 
 	// findKey support for DictValue: the span of the value stored under
 	// find in the top-level dict.
@@ -91,6 +92,7 @@ func (s *scanner) reset(pos int) {
 	s.pos = pos
 	s.stack = s.stack[:0]
 	s.keys = s.keys[:0]
+	s.small = 0
 	s.found = span{-1, -1}
 	s.inFound = false
 }
@@ -336,6 +338,9 @@ func (s *scanner) str(i int) (int, int, error) {
 		}
 		s.pos = i
 		return 0, 0, errNeedMore
+	}
+	if n <= smallString {
+		s.small += int(n)
 	}
 	return start, start + int(n), nil
 }

@@ -60,7 +60,7 @@ func (dec *Decoder) Decode(v any) error {
 	if err != nil {
 		return err
 	}
-	return decodeInto(raw, base, v, rv)
+	return decodeInto(raw, base, dec.s.small, v, rv)
 }
 
 // next returns the raw bytes of the next value and its stream offset.

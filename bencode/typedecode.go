@@ -250,7 +250,7 @@ func decodeMapAny(d *decodeState, v reflect.Value) {
 	for data[d.off] != 'e' {
 		ks, ke := readStr(data, d.off)
 		d.off = ke
-		m[string(data[ks:ke])] = d.anyValue()
+		m[d.string(data[ks:ke])] = d.anyValue()
 	}
 	d.off++
 }
