@@ -471,6 +471,9 @@ func (c *Client) Close() error {
 		wg.Wait()
 		cancel()
 	}
+	if c.HTTP == nil {
+		c.http.CloseIdleConnections() // our own transport: leave no keep-alive behind
+	}
 	c.udpMu.Lock()
 	t4, t6 := c.udp4, c.udp6
 	c.udp4, c.udp6 = nil, nil
