@@ -77,6 +77,9 @@ func (o DecodeOptions) maxSize() int64 {
 // exact field name; unknown keys are ignored; embedded structs are flattened
 // as in encoding/json.
 //
+// Short strings decoded into interface values (any, map[string]any, []any)
+// share one allocation per call, which stays alive while any of them is.
+//
 // The whole input is validated before anything is stored, so a syntax error
 // leaves v untouched. A value that does not fit its Go type produces an
 // *UnmarshalTypeError; decoding continues with the rest and the first such
@@ -122,13 +125,24 @@ func (o DecodeOptions) validate(data []byte) (end, small int, err error) {
 // base) into v, whose reflect.Value is rv. small is the scanner's count of
 // short-string bytes.
 func decodeInto(data []byte, base int64, small int, v any, rv reflect.Value) error {
-	d := decodeState{data: data, base: base, small: small}
+	d := decodeState{data: data, base: base}
 	switch p := v.(type) {
 	case *any:
-		*p = d.anyValue()
+		if *p == nil || reflect.TypeOf(*p).Kind() != reflect.Pointer {
+			d.small = small
+			*p = d.anyValue()
+			break
+		}
+		decodeInterface(&d, rv.Elem()) // decode into the pointer it holds
 	case *RawMessage:
 		*p = append(RawMessage(nil), data...)
 	default:
+		if t := rv.Type().Elem(); t == mapAnyType || t == sliceAnyType {
+			// The whole document is decoded generically: worth an arena.
+			// Elsewhere (an any field in a struct) it would hold strings
+			// that are never decoded.
+			d.small = small
+		}
 		decoderFor(rv.Type().Elem())(&d, rv.Elem())
 	}
 	d.putScratch()
@@ -144,7 +158,7 @@ type decodeState struct {
 	off   int
 	base  int64 // stream offset of data[0], for error offsets
 	err   error // first error; decoding carries on past type errors
-	small int   // total bytes of strings up to smallString long in data
+	small int   // arena size: bytes of strings up to smallString long in data; 0 for no arena
 	arena []byte
 	// scratch and keys hold the elements of the lists and dicts being
 	// decoded generically.
@@ -168,7 +182,7 @@ func (d *decodeState) string(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if len(b) <= smallString {
+	if len(b) <= smallString && d.small > 0 {
 		if d.arena == nil {
 			d.arena = make([]byte, 0, d.small)
 		}
@@ -263,6 +277,7 @@ func (d *decodeState) anyValue() any {
 			m[k] = d.scratch[base+i]
 		}
 		clear(d.scratch[base:])
+		clear(d.keys[kbase:])
 		d.scratch = d.scratch[:base]
 		d.keys = d.keys[:kbase]
 		return m

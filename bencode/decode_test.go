@@ -315,3 +315,27 @@ func TestConcurrentTypeCache(t *testing.T) {
 		}
 	}
 }
+
+// TestInterfaceHoldingPointer: as in encoding/json, a non-nil pointer in an
+// interface is decoded into.
+func TestInterfaceHoldingPointer(t *testing.T) {
+	var n int
+	var v any = &n
+	if err := Unmarshal([]byte("i42e"), &v); err != nil || n != 42 || v != &n {
+		t.Errorf("got %v %v %v", n, v, err)
+	}
+	var s struct {
+		X any `bencode:"x"`
+	}
+	var inner struct {
+		A string `bencode:"a"`
+	}
+	s.X = &inner
+	if err := Unmarshal([]byte("d1:xd1:a1:bee"), &s); err != nil || inner.A != "b" {
+		t.Errorf("got %+v %v", inner, err)
+	}
+	var stale any = "old"
+	if err := Unmarshal([]byte("i1e"), &stale); err != nil || stale != int64(1) {
+		t.Errorf("got %v %v", stale, err)
+	}
+}

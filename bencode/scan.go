@@ -110,8 +110,14 @@ func (s *scanner) eof(tokStart int, what string) error {
 	return s.errorf(len(s.data), io.ErrUnexpectedEOF, "unexpected end of input %s", what)
 }
 
-// quoteByte renders a found byte for messages.
-func quoteByte(c byte) string { return strconv.QuoteRune(rune(c)) }
+// quoteByte renders a found byte for messages: 'x' when printable ASCII,
+// else its hex value.
+func quoteByte(c byte) string {
+	if c >= 0x20 && c < 0x7f {
+		return strconv.QuoteRune(rune(c))
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
+}
 
 // scan validates from s.pos until one complete value has been read and
 // returns the offset just after it.
