@@ -451,3 +451,34 @@ func TestE2EPrivate(t *testing.T) {
 	}
 	sameSet(t, "private, --allow-dht-private", parsePeers(t, r.stdout), sw.PeersOn(swarmtest.OnHTTP|swarmtest.OnUDP|swarmtest.OnDHT))
 }
+
+// TestE2EClosedPipe reads one peer and closes the pipe, as `| head -1`
+// does: peerfind must end cleanly (summary, status 0), not die of SIGPIPE.
+func TestE2EClosedPipe(t *testing.T) {
+	sw := startSwarm(t, swarmtest.Config{Nodes: -1, Peers: 200})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, peerfindBin, "peers", sw.InfoHash.String(), "--no-dht", "--json",
+		"--tracker", sw.HTTPTracker, "--tracker", sw.UDPTracker, "--follow", "--timeout", "20s")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"type":"peer"`) {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	stdout.Close()
+	err = cmd.Wait()
+	if err != nil {
+		t.Errorf("after the pipe closed: %v; stderr:\n%s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "peers in") {
+		t.Errorf("no summary:\n%s", errb.String())
+	}
+}

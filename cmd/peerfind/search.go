@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -60,6 +62,12 @@ func isTerminal(w io.Writer) bool {
 // NDJSON events) on stdout, status and summary on stderr. It returns the
 // summary and the number of peers shown.
 func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*discovery.Summary, int, error) {
+	// A reader that goes away (`peerfind peers x | head -5`) is an ordinary
+	// end of the search, not a crash: with SIGPIPE caught, writes return
+	// EPIPE and the search stops cleanly — trackers told, state saved.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
 	tc := &tracker.Client{}
 	defer tc.Close()
 	cfg := &discovery.Config{
@@ -138,7 +146,7 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		}
 	}
 	p.summary(sum)
-	if stopErr != nil {
+	if stopErr != nil && !errors.Is(stopErr, syscall.EPIPE) {
 		return sum, p.shown, withStatus(exitError, fmt.Errorf("writing the results: %w", stopErr))
 	}
 	if !o.noSummary {
