@@ -81,12 +81,18 @@ func (r *RateLimiter) Allow(key netip.Addr) bool {
 		}
 	} else {
 		if r.lru.Len() >= r.maxKeys {
-			oldest := r.lru.Back()
-			r.lru.Remove(oldest)
-			delete(r.buckets, oldest.Value.(*tokenBucket).key)
+			// Recycle the least recently used bucket for the new key, so a
+			// flood of new addresses costs no allocations.
+			el := r.lru.Back()
+			b = el.Value.(*tokenBucket)
+			delete(r.buckets, b.key)
+			*b = tokenBucket{key: key, tokens: r.burst, last: now}
+			r.lru.MoveToFront(el)
+			r.buckets[key] = el
+		} else {
+			b = &tokenBucket{key: key, tokens: r.burst, last: now}
+			r.buckets[key] = r.lru.PushFront(b)
 		}
-		b = &tokenBucket{key: key, tokens: r.burst, last: now}
-		r.buckets[key] = r.lru.PushFront(b)
 	}
 	if b.tokens < 1 {
 		return false
