@@ -69,6 +69,8 @@ var corpusExceptions = map[string]string{
 	"transmission/tests/libtransmission/assets/dup-files.torrent": "duplicate path accepted with a warning (libtorrent policy)",
 	// libtorrent's limit on renamed duplicates (max_duplicate_filenames) is
 	// a policy of its own, not a format rule; the manifest flags it so.
+	// libtorrent 2.0.8's torrent_info loads both files of this list
+	// (TestLibtorrentCorpus).
 	"libtorrent/test/test_torrents/duplicate_files2.torrent": "duplicate paths accepted with warnings (no renaming limit)",
 }
 

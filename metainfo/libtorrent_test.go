@@ -211,3 +211,93 @@ func hexIfSet(zero bool, s string) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// libtorrentDisagrees lists the corpus files on which libtorrent 2.0.8's
+// torrent_info loader and Parse differ, with the reason; in each case Parse
+// follows the outcome the source's own tests state (MANIFEST.tsv).
+var libtorrentDisagrees = map[string]string{
+	// libtorrent's piece-layer checks run when a torrent is added to a
+	// session (load_torrent_file, add_torrent), not in torrent_info; its
+	// tests list these three as invalid, and BEP 52 says a layer that does
+	// not hash to its root makes the torrent invalid.
+	"libtorrent/test/test_torrents/v2_invalid_piece_layer_root.torrent":  "bad piece layer",
+	"libtorrent/test/test_torrents/v2_invalid_root_hash.torrent":         "bad piece layer",
+	"libtorrent/test/test_torrents/v2_unknown_piece_layer_entry.torrent": "bad piece layer",
+	// A dict with the same key twice: libtorrent keeps one value,
+	// Transmission rejects the file, and so does bencode (different readers
+	// would see different torrents behind one info hash).
+	"transmission/tests/libtransmission/assets/dup-pieces-key.torrent": "duplicate key",
+}
+
+// TestLibtorrentCorpus loads every file of the shared corpus with libtorrent
+// and with Parse: both must accept or reject it (but for the documented
+// disagreements above) and agree on the hashes.
+func TestLibtorrentCorpus(t *testing.T) {
+	requireLibtorrent(t)
+	const corpus = "../../shared/corpus"
+	var paths []string
+	filepath.WalkDir(corpus, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".torrent") {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if len(paths) == 0 {
+		t.Skipf("corpus not found at %s: skipping", corpus)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "testdata/interop/lt_helper.py", "load")
+	cmd.Stdin = strings.NewReader(strings.Join(paths, "\n") + "\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("libtorrent load: %v\n%s", err, stderr.String())
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	n, agree := 0, 0
+	for sc.Scan() {
+		var lt struct {
+			File, V1, V2, Error string
+			OK                  bool
+		}
+		if err := json.Unmarshal(sc.Bytes(), &lt); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		rel, _ := filepath.Rel(corpus, lt.File)
+		rel = filepath.ToSlash(rel)
+		data, err := os.ReadFile(lt.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := metainfo.Parse(data)
+		if reason, ok := libtorrentDisagrees[rel]; ok {
+			if lt.OK == (err == nil) {
+				t.Errorf("%s: listed as a disagreement (%s) but both now say ok=%v", rel, reason, lt.OK)
+			}
+			continue
+		}
+		switch {
+		case lt.OK && err != nil:
+			t.Errorf("%s: libtorrent loads it, Parse: %v", rel, err)
+		case !lt.OK && err == nil:
+			t.Errorf("%s: Parse accepts it, libtorrent: %s", rel, lt.Error)
+		case lt.OK:
+			if v1 := hexIfSet(m.InfoHash.IsZero(), m.InfoHash.String()); v1 != lt.V1 {
+				t.Errorf("%s: v1 %q, libtorrent %q", rel, v1, lt.V1)
+			}
+			if v2 := hexIfSet(m.InfoHashV2.IsZero(), m.InfoHashV2.String()); v2 != lt.V2 {
+				t.Errorf("%s: v2 %q, libtorrent %q", rel, v2, lt.V2)
+			}
+			agree++
+		default:
+			agree++
+		}
+	}
+	if n != len(paths) {
+		t.Errorf("libtorrent answered for %d of %d files", n, len(paths))
+	}
+	t.Logf("%d corpus files: %d agree with libtorrent %s, %d documented disagreements", n, agree, "2.0", len(libtorrentDisagrees))
+}

@@ -3,6 +3,7 @@ torrents and parse magnet links, and prints what libtorrent sees, as JSON lines.
 
   lt_helper.py create CONTENT_PARENT NAME OUT_DIR   one line per created torrent
   lt_helper.py magnets < links                      one line per magnet link
+  lt_helper.py load < paths                         one line per .torrent: loads or not, hashes
 """
 import json
 import os
@@ -70,8 +71,24 @@ def magnets():
         }))
 
 
+def load():
+    for line in sys.stdin:
+        path = line.rstrip("\n")
+        if not path:
+            continue
+        try:
+            with open(path, "rb") as f:
+                ti = lt.torrent_info(f.read())
+            v1, v2 = hexes(ti.info_hashes())
+            print(json.dumps({"file": path, "ok": True, "v1": v1, "v2": v2}))
+        except Exception as e:  # libtorrent raises RuntimeError with its message
+            print(json.dumps({"file": path, "ok": False, "error": str(e)}))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "create":
         create(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "load":
+        load()
     else:
         magnets()
