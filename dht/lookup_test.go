@@ -281,3 +281,50 @@ func TestLookupErrorsAndExhaustion(t *testing.T) {
 		t.Fatal("unsolicited answer accepted")
 	}
 }
+
+// TestLookupValuesWithoutNodes: a node answering get_peers with values and
+// no nodes (anacrolix/dht, bittorrent-dht) is asked once more with
+// find_node, and its token survives.
+func TestLookupValuesWithoutNodes(t *testing.T) {
+	l := newLookup(ID{}, ID{0xff}, K, 3, time.Unix(0, 0))
+	l.wantNodes = true
+	a := netip.MustParseAddrPort("10.0.0.1:1")
+	l.add(ID{1}, a, 1)
+	qs, _, _ := l.next(l.start, time.Second)
+	if len(qs) != 1 || qs[0].needNodes {
+		t.Fatalf("first round %v", qs)
+	}
+	l.handle(a, &reply{ID: ID{1}, Token: "tok", Peers: []netip.AddrPort{netip.MustParseAddrPort("10.1.1.1:1")}}, l.start)
+	qs, _, done := l.next(l.start, time.Second)
+	if done || len(qs) != 1 || !qs[0].needNodes {
+		t.Fatalf("no find_node follow-up: %v done %v", qs, done)
+	}
+	b := netip.MustParseAddrPort("10.0.0.2:1")
+	c, added := l.handle(a, &reply{ID: ID{1}, Nodes: []compact.Node{{ID: [20]byte{0, 2}, Addr: b}}}, l.start)
+	if c == nil || added != 1 || c.token != "tok" {
+		t.Fatalf("follow-up answer: %v, %d added", c, added)
+	}
+	// b, closer still, answers with values only too, then its follow-up
+	// times out: it still counts as answered, with its token.
+	l.next(l.start, time.Second)
+	l.handle(b, &reply{ID: ID{0, 2}, Token: "tb", Peers: []netip.AddrPort{netip.MustParseAddrPort("10.1.1.2:1")}}, l.start)
+	l.next(l.start, time.Second)
+	l.fail(b, true)
+	if _, _, done := l.next(l.start, time.Second); !done {
+		t.Fatal("not done")
+	}
+	if got := l.closestAnswered(K); len(got) != 2 || got[0].token != "tb" {
+		t.Fatalf("answered %v", got)
+	}
+	if l.stats.Queried != 4 || l.stats.Answered != 3 || l.stats.TimedOut != 1 {
+		t.Fatalf("stats %+v", l.stats)
+	}
+	// Behind the frontier (a closer node answered), no follow-up.
+	d := netip.MustParseAddrPort("10.0.0.4:1")
+	l.add(ID{3}, d, 2)
+	l.next(l.start, time.Second)
+	l.handle(d, &reply{ID: ID{3}, Peers: []netip.AddrPort{netip.MustParseAddrPort("10.1.1.3:1")}}, l.start)
+	if qs, _, done := l.next(l.start, time.Second); len(qs) != 0 || !done {
+		t.Fatalf("follow-up behind the frontier: %v", qs)
+	}
+}

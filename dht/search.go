@@ -63,15 +63,19 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 		for _, c := range qs {
 			inflight++
 			wg.Add(1)
+			method := s.method
+			if c.needNodes {
+				method = methodFindNode
+			}
 			go func(addr netip.AddrPort) {
 				defer wg.Done()
 				a := &Args{Want: s.want}
-				if s.method == methodFindNode {
+				if method == methodFindNode {
 					a.Target = string(s.target[:])
 				} else {
 					a.InfoHash = string(s.target[:])
 				}
-				m, err := n.query(ctx, addr, s.method, a)
+				m, err := n.query(ctx, addr, method, a)
 				o := outcome{addr: addr, err: err}
 				if err == nil {
 					o.r = decodeReply(m)
@@ -171,6 +175,7 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, onReply 
 		if len(l.cands) == 0 {
 			continue
 		}
+		l.wantNodes = method == methodGetPeers
 		lookups = append(lookups, l)
 		s := &search{n: n, method: method, target: target, want: wantFor(v4)}
 		if onReply != nil {
