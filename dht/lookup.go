@@ -85,7 +85,7 @@ type lookup struct {
 	// wantNodes enables the find_node follow-up of get_peers answers that
 	// carry values and no nodes.
 	wantNodes bool
-	stats  LookupStats
+	stats     LookupStats
 }
 
 func newLookup(target, self ID, k, alpha int, now time.Time) *lookup {
