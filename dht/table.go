@@ -52,7 +52,8 @@ type NodeInfo struct {
 	Verified bool
 }
 
-// SeenKind says how we heard from a node.
+// SeenKind says how we heard from a node. Values other than SeenReply
+// count as SeenQuery, the weaker evidence.
 type SeenKind int
 
 const (
