@@ -21,11 +21,12 @@ type DHTSource struct {
 	// already bootstrapped does not need it.
 	Bootstrap bool
 
-	mu     sync.Mutex // held while bootstrapping, so lookups wait for it
-	extra  []netip.AddrPort
-	booted bool
-	report dht.BootstrapReport
-	err    error
+	mu       sync.Mutex // held while bootstrapping, so lookups wait for it
+	extra    []netip.AddrPort
+	booted   bool
+	failedAt time.Time
+	report   dht.BootstrapReport
+	err      error
 }
 
 // NewDHTSource returns a DHTSource for n that bootstraps it first if
@@ -46,7 +47,7 @@ func (s *DHTSource) BootstrapReport() (rep dht.BootstrapReport, ran bool, err er
 func (s *DHTSource) bootstrap(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.Bootstrap || s.booted {
+	if !s.Bootstrap || s.booted && (s.err == nil || time.Since(s.failedAt) < RebootstrapAfter) {
 		return s.err
 	}
 	// Nodes given through AddNode (a torrent's "nodes") are pinged first
@@ -67,11 +68,18 @@ func (s *DHTSource) bootstrap(ctx context.Context) error {
 	}
 	s.booted = true
 	s.report = rep
+	s.err = nil
 	if err != nil {
 		s.err = fmt.Errorf("DHT bootstrap: %w", err)
+		s.failedAt = time.Now()
 	}
 	return s.err
 }
+
+// RebootstrapAfter is how long a failed bootstrap stands: lookups within it
+// fail at once with its error (the swarms of a hybrid torrent do not wait
+// for it twice); a lookup after it (a follow-mode repeat) bootstraps again.
+const RebootstrapAfter = time.Minute
 
 // GetPeers implements PeerLookup.
 func (s *DHTSource) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, from netip.AddrPort)) (LookupStats, error) {
