@@ -36,6 +36,10 @@ type realTracker struct {
 	UDP     string // announce URL, udp://127.0.0.1:PORT/announce
 	HTTP6   string // announce URL on [::1]; empty when the tracker has no IPv6 side
 	UDP6    string // announce URL on [::1]; empty when the tracker has no IPv6 side
+
+	// restart stops the tracker and starts a fresh process on the same
+	// ports, forgetting every swarm; nil when not supported.
+	restart func(t *testing.T)
 }
 
 // lockedBuffer collects a child's stderr; exec copies into it from its own
@@ -120,27 +124,21 @@ func startOpentracker(t *testing.T, hashes ...metainfo.Hash) *realTracker {
 	if err := os.WriteFile(whitelist, []byte(wl.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	launch := func(tcp, udp int) (*otProc, error) {
+		return launchOpentracker(bin, dir, filepath.Base(whitelist), tcp, udp, hashes)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		tcp, udp := freePorts(t)
-		stderr := &lockedBuffer{}
-		cmd := exec.Command(bin, "-i", "127.0.0.1", "-p", fmt.Sprint(tcp), "-P", fmt.Sprint(udp),
-			"-d", dir, "-w", filepath.Base(whitelist))
-		cmd.Dir = dir
-		cmd.Stdout = stderr
-		cmd.Stderr = stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start opentracker: %v", err)
-		}
-		exited := make(chan struct{})
-		var waitErr error
-		go func() {
-			waitErr = cmd.Wait()
-			close(exited)
-		}()
-		stop := func() {
-			_ = cmd.Process.Kill()
-			<-exited
+		p, err := launch(tcp, udp)
+		if err != nil {
+			lastErr = err
+			if errors.Is(err, errExited) {
+				// A port taken in between makes opentracker exit at once
+				// with "socket_bind6_reuse: Address already in use".
+				continue
+			}
+			break
 		}
 		rt := &realTracker{
 			Name:    "opentracker",
@@ -148,27 +146,69 @@ func startOpentracker(t *testing.T, hashes ...metainfo.Hash) *realTracker {
 			HTTP:    fmt.Sprintf("http://127.0.0.1:%d/announce", tcp),
 			UDP:     fmt.Sprintf("udp://127.0.0.1:%d/announce", udp),
 		}
-		err := waitOpentracker(exited, tcp, udp, hashes)
-		if err == nil {
-			t.Cleanup(func() {
-				stop()
-				if t.Failed() {
-					t.Logf("opentracker output:\n%s", stderr.String())
-				}
-			})
-			t.Logf("opentracker %s: %s %s", rt.Version, rt.HTTP, rt.UDP)
-			return rt
+		var mu sync.Mutex // guards p: restart and Cleanup
+		rt.restart = func(t *testing.T) {
+			t.Helper()
+			mu.Lock()
+			defer mu.Unlock()
+			p.stop()
+			np, err := launch(tcp, udp)
+			if err != nil {
+				t.Fatalf("restart opentracker on ports %d, %d: %v", tcp, udp, err)
+			}
+			p = np
 		}
-		stop()
-		lastErr = fmt.Errorf("%w (%v); output: %s", err, waitErr, strings.TrimSpace(stderr.String()))
-		if !errors.Is(err, errExited) {
-			break
-		}
-		// A port taken in between makes opentracker exit at once with
-		// "socket_bind6_reuse: Address already in use"; try other ports.
+		t.Cleanup(func() {
+			mu.Lock()
+			defer mu.Unlock()
+			p.stop()
+			if t.Failed() {
+				t.Logf("opentracker output:\n%s", p.output.String())
+			}
+		})
+		t.Logf("opentracker %s: %s %s", rt.Version, rt.HTTP, rt.UDP)
+		return rt
 	}
 	t.Fatalf("opentracker did not start: %v", lastErr)
 	return nil
+}
+
+// otProc is one opentracker process.
+type otProc struct {
+	cmd    *exec.Cmd
+	output *lockedBuffer
+	exited chan struct{} // closed when the process has been waited for
+}
+
+// stop kills the process and waits for it; it may be called again.
+func (p *otProc) stop() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// launchOpentracker starts opentracker on 127.0.0.1 with the given ports,
+// chroot directory and whitelist (a name inside dir), and waits until it
+// serves. On error the process has been stopped.
+func launchOpentracker(bin, dir, whitelist string, tcp, udp int, hashes []metainfo.Hash) (*otProc, error) {
+	p := &otProc{output: &lockedBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, "-i", "127.0.0.1", "-p", fmt.Sprint(tcp), "-P", fmt.Sprint(udp),
+		"-d", dir, "-w", whitelist)
+	p.cmd.Dir = dir
+	p.cmd.Stdout = p.output
+	p.cmd.Stderr = p.output
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start opentracker: %w", err)
+	}
+	var waitErr error
+	go func() {
+		waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	if err := waitOpentracker(p.exited, tcp, udp, hashes); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("%w (%v); output: %s", err, waitErr, strings.TrimSpace(p.output.String()))
+	}
+	return p, nil
 }
 
 // errExited is waitOpentracker's error when the tracker exits by itself.
@@ -253,28 +293,60 @@ func escapeBytes(b []byte) string {
 // udpConnectProbe sends one BEP 15 connect request and waits up to 200 ms
 // for a matching connect reply.
 func udpConnectProbe(addr string) error {
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	_, err := udpRawConnect(addr)
+	return err
+}
+
+// udpRawConnect runs one BEP 15 connect exchange by hand and returns the
+// connection id, waiting up to 200 ms for the reply.
+func udpRawConnect(addr string) (uint64, error) {
 	var req [16]byte
 	binary.BigEndian.PutUint64(req[0:], 0x41727101980) // BEP 15 protocol id
 	binary.BigEndian.PutUint32(req[8:], 0)             // action connect
 	binary.BigEndian.PutUint32(req[12:], 0x5eed)       // transaction id
-	if _, err := c.Write(req[:]); err != nil {
-		return err
+	resp, err := udpRawExchange(addr, req[:])
+	if err != nil {
+		return 0, err
+	}
+	if len(resp) < 16 || binary.BigEndian.Uint32(resp[0:]) != 0 || binary.BigEndian.Uint32(resp[4:]) != 0x5eed {
+		return 0, fmt.Errorf("udp %s: not a BEP 15 connect reply: % x", addr, resp)
+	}
+	return binary.BigEndian.Uint64(resp[8:]), nil
+}
+
+// udpRawScrape sends one BEP 15 scrape of h with connection id id by hand
+// and returns the action of the reply (2 scrape, 3 error).
+func udpRawScrape(addr string, id uint64, h metainfo.Hash) (uint32, error) {
+	req := binary.BigEndian.AppendUint64(nil, id)
+	req = binary.BigEndian.AppendUint32(req, 2) // action scrape
+	req = binary.BigEndian.AppendUint32(req, 0x5eee)
+	req = append(req, h[:]...)
+	resp, err := udpRawExchange(addr, req)
+	if err != nil {
+		return 0, err
+	}
+	if len(resp) < 8 || binary.BigEndian.Uint32(resp[4:]) != 0x5eee {
+		return 0, fmt.Errorf("udp %s: not a reply to our scrape: % x", addr, resp)
+	}
+	return binary.BigEndian.Uint32(resp), nil
+}
+
+func udpRawExchange(addr string, req []byte) ([]byte, error) {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if _, err := c.Write(req); err != nil {
+		return nil, err
 	}
 	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	var resp [64]byte
-	n, err := c.Read(resp[:])
+	resp := make([]byte, 2048)
+	n, err := c.Read(resp)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if n < 16 || binary.BigEndian.Uint32(resp[0:]) != 0 || binary.BigEndian.Uint32(resp[4:]) != 0x5eed {
-		return fmt.Errorf("udp %s: not a BEP 15 connect reply: % x", addr, resp[:n])
-	}
-	return nil
+	return resp[:n], nil
 }
 
 var opentrackerVersion = sync.OnceValue(func() string {

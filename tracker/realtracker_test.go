@@ -528,6 +528,49 @@ func TestRealTrackerCloseStops(t *testing.T) {
 	}
 }
 
+// TestRealTrackerRestart restarts opentracker between two UDP announces of
+// one Client. The new process no longer knows the connection id the
+// Client cached and answers it with an error packet ("Connection ID
+// missmatch"); the Client must connect again and announce, not fail.
+func TestRealTrackerRestart(t *testing.T) {
+	t.Parallel()
+	h := testHash(t, "swarm")
+	ot := startOpentracker(t, h)
+	c := newClient(t)
+	a := newPeer("A", "127.0.0.1", 16881)
+	b := newPeer("B", "127.0.0.1", 16882)
+
+	announce(t, c, ot.UDP, h, a, 1, tracker.EventStarted)
+	addr := strings.TrimSuffix(strings.TrimPrefix(ot.UDP, "udp://"), "/announce")
+	oldID, err := udpRawConnect(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// opentracker's ids are bound to the client's IP, not its port, so
+	// this id, got on another socket, stands for the Client's.
+	if action, err := udpRawScrape(addr, oldID, h); err != nil || action != 2 {
+		t.Fatalf("opentracker answered its own connection id with action %d (%v), want a scrape (2)", action, err)
+	}
+	// The case under test: the new process refuses an id of the old one.
+	// Observed: a restart within the same second keeps the old ids valid
+	// (opentracker draws its id key from random(), seemingly seeded with
+	// the time in seconds); then restart again a second later.
+	for try := 0; ; try++ {
+		ot.restart(t)
+		action, err := udpRawScrape(addr, oldID, h)
+		if err == nil && action == 3 {
+			break
+		}
+		if try == 2 {
+			t.Fatalf("restarted opentracker answered an old connection id with action %d (%v), want an error packet (3)", action, err)
+		}
+		time.Sleep(1100 * time.Millisecond)
+	}
+	r := announce(t, c, ot.UDP, h, b, 1, tracker.EventStarted)
+	checkPeers(t, r.Peers, []peer{b}, []peer{a}, []peer{a, b}) // A went with the old process
+	checkScrape(t, c, ot.UDP, h, tracker.ScrapeStats{Leechers: 1})
+}
+
 // TestRealTrackerRefusal asks opentracker about a hash that is not on its
 // whitelist. Over HTTP it answers with a failure reason, which must reach
 // the caller; over UDP it answers with a bare 8-byte announce header, which
