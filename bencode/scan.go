@@ -33,7 +33,8 @@ type frame struct {
 	dict     bool // dict rather than list
 	wantKey  bool // dict: the next token is a key (or the closing 'e')
 	prev     span // dict: previous key's bytes; prev.end == 0 means none yet
-	keysBase int  // dict: index in scanner.keys of this dict's keys once it turned out unsorted, else -1
+	unsorted bool // dict: a key arrived out of order (lenient mode)
+	keysBase int  // dict: index in scanner.keys of this dict's first key
 }
 
 // scanner validates one bencode value in data.
@@ -46,7 +47,7 @@ type scanner struct {
 	maxDepth int
 	maxSize  int64 // while streaming: the largest value, checked against string length prefixes
 	stack    []frame
-	keys     []span // keys of open unsorted dicts, for duplicate detection
+	keys     []span // keys of the open dicts, for duplicate detection
 	small    int    // total length of strings up to smallString bytes, to size decodeState.arena
 
 	// findKey support for DictValue: the span of the value stored under
@@ -81,7 +82,7 @@ func getScanner(data []byte, o DecodeOptions) *scanner {
 // putScanner returns s to the pool, dropping its reference to the input.
 func putScanner(s *scanner) {
 	s.data, s.find = nil, ""
-	if cap(s.stack) > 1024 || cap(s.keys) > 1024 {
+	if cap(s.stack) > 1024 || cap(s.keys) > 1<<16 {
 		return // let an outsized one go
 	}
 	scanners.Put(s)
@@ -138,12 +139,12 @@ func (s *scanner) scan() (int, error) {
 		}
 		if top != nil && top.dict && top.wantKey {
 			if c == 'e' {
-				if top.keysBase >= 0 {
+				if top.unsorted {
 					if err := s.checkDuplicates(top.keysBase); err != nil {
 						return 0, err
 					}
-					s.keys = s.keys[:top.keysBase]
 				}
+				s.keys = s.keys[:top.keysBase]
 				i++
 				s.stack = s.stack[:len(s.stack)-1]
 				if done, end := s.valueDone(i); done {
@@ -188,7 +189,7 @@ func (s *scanner) scan() (int, error) {
 				return 0, s.errorf(i, ErrDepth, "nesting depth exceeds %d", s.maxDepth)
 			}
 			s.markValueStart(i)
-			s.stack = append(s.stack, frame{start: i, dict: c == 'd', wantKey: c == 'd', keysBase: -1})
+			s.stack = append(s.stack, frame{start: i, dict: c == 'd', wantKey: c == 'd', keysBase: len(s.keys)})
 			i++
 			continue
 		case c == 'e':
@@ -356,16 +357,17 @@ func (s *scanner) str(i int) (int, int, error) {
 // strings)". Strict mode rejects any disorder; lenient mode accepts it, because
 // real torrents (aria2's test files, libtorrent's unordered.torrent) have it and
 // their info-hash is over the bytes as they are. Duplicates are rejected in
-// both modes.
+// both modes: in sorted order a duplicate is always next to its twin, so one
+// comparison finds it; once a dict is out of order its keys are sorted at the
+// closing 'e' to look for them.
+//
+// Every key of every open dict is remembered for that, not only those of
+// dicts already known to be unsorted: finding the earlier keys again when the
+// first disorder shows up would mean rescanning the dict, and nested unsorted
+// dicts would then rescan the same bytes once per level.
 func (s *scanner) key(f *frame, off int, k span) error {
 	data := s.data
-	if f.keysBase >= 0 {
-		// Already unsorted: remember every key, check at the closing 'e'.
-		s.keys = append(s.keys, k)
-		f.prev = k
-		return nil
-	}
-	if f.prev.end != 0 {
+	if f.prev.end != 0 && !f.unsorted {
 		switch bytes.Compare(data[f.prev.start:f.prev.end], data[k.start:k.end]) {
 		case 0:
 			return s.errorf(off, ErrDuplicateKey, "duplicate dict key %q", string(data[k.start:k.end]))
@@ -373,26 +375,12 @@ func (s *scanner) key(f *frame, off int, k span) error {
 			if s.strict {
 				return s.errorf(off, ErrUnsorted, "dict keys not sorted (%q after %q)", string(data[k.start:k.end]), string(data[f.prev.start:f.prev.end]))
 			}
-			// First disorder in this dict: the keys so far were strictly
-			// ascending; collect them once so duplicates can be found by sorting
-			// at the end. Only unsorted dicts pay for this.
-			f.keysBase = len(s.keys)
-			s.collectKeys(f.start+1, off)
-			s.keys = append(s.keys, k)
+			f.unsorted = true
 		}
 	}
+	s.keys = append(s.keys, k)
 	f.prev = k
 	return nil
-}
-
-// collectKeys appends the spans of the dict keys between from and to (both at
-// key boundaries of one already validated dict) to s.keys.
-func (s *scanner) collectKeys(from, to int) {
-	for i := from; i < to; {
-		ks, ke := readStr(s.data, i)
-		s.keys = append(s.keys, span{ks, ke})
-		i = skipValue(s.data, ke)
-	}
 }
 
 // checkDuplicates sorts s.keys[base:] and reports the later occurrence of any

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // syntaxCases covers the BEP 3 grammar: every input either decodes to want or
@@ -238,5 +239,38 @@ func TestUnsortedLarge(t *testing.T) {
 	dup := b.String() + "4:1500i0ee"
 	if err := Unmarshal([]byte(dup), new(any)); !errors.Is(err, ErrDuplicateKey) {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestNestedUnsortedLinear: nested dicts, each out of order only after a
+// large value, cost one pass, not one per level (an earlier design rescanned
+// each dict when its disorder showed up: 100 levels meant 100 passes).
+func TestNestedUnsortedLinear(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large input")
+	}
+	build := func(first, second string) []byte {
+		var b strings.Builder
+		for range 99 {
+			b.WriteString("d1:" + first)
+		}
+		b.WriteString("l" + strings.Repeat("i0e", 2<<20) + "e")
+		for range 99 {
+			b.WriteString("1:" + second + "i0ee")
+		}
+		return []byte(b.String())
+	}
+	unsorted, sorted := build("b", "a"), build("a", "b")
+	measure := func(in []byte) time.Duration {
+		start := time.Now()
+		if err := Unmarshal(in, new(RawMessage)); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	measure(sorted) // warm up
+	ts, tu := measure(sorted), measure(unsorted)
+	if tu > 10*ts+time.Second {
+		t.Errorf("unsorted nesting took %v, sorted %v", tu, ts)
 	}
 }
