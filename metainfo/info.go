@@ -20,8 +20,11 @@ func (p *parser) info(d map[string]any, raw []byte, top map[string]any) error {
 		// BEP 52: check the version first, before anything whose meaning
 		// depends on it.
 		n, isInt := v.(int64)
-		if !isInt || n != 2 {
-			return fieldErr("info.meta version", ErrUnsupported, "meta version %v is not supported (want 2)", v)
+		if !isInt {
+			return fieldErr("info.meta version", ErrUnsupported, "not an integer")
+		}
+		if n != 2 {
+			return fieldErr("info.meta version", ErrUnsupported, "meta version %d is not supported (want 2)", n)
 		}
 		in.MetaVersion = 2
 	}
@@ -68,7 +71,7 @@ func (p *parser) info(d map[string]any, raw []byte, top map[string]any) error {
 		}
 	}
 	if v2 {
-		if v2Files, err = p.fileTree(raw, name); err != nil {
+		if v2Files, err = p.fileTree(raw); err != nil {
 			return err
 		}
 	}

@@ -61,7 +61,7 @@ type Info struct {
 	PieceLength int64
 	NumPieces   int    // number of pieces of the torrent (v1: len(pieces)/20; v2-only: from the file sizes)
 	Private     bool   // "private" = 1 (BEP 27)
-	Files       []File // every file including v1 pad files; a single-file torrent has one File whose Path is [Name]
+	Files       []File // every file in torrent order, v1 pad files included
 	TotalLength int64  // sum of the lengths of the files that are not pad files
 	MetaVersion int    // 2 for v2 and hybrid torrents (BEP 52), else 1
 	// Pieces holds the v1 piece hashes, 20 bytes each; nil for v2-only torrents.
@@ -69,7 +69,9 @@ type Info struct {
 }
 
 // File is one file of a torrent. Path is relative to the torrent's directory
-// (Info.Name) for multi-file torrents; for a single-file torrent it is [Name].
+// (Info.Name) for multi-file torrents; a single-file torrent has one File
+// whose Path is its file name: [Name] for v1, the one key of the v2 file tree
+// (normally equal to Name) for v2.
 type File struct {
 	Path       []string
 	Length     int64

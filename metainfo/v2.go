@@ -17,7 +17,7 @@ const blockSize = 16 << 10
 // mode: its dict keys are file names whose order is the file order, so
 // unsorted keys there make the file order ambiguous, and libtorrent rejects
 // them (its v2_unordered_files test torrent).
-func (p *parser) fileTree(info []byte, name string) ([]File, error) {
+func (p *parser) fileTree(info []byte) ([]File, error) {
 	raw, ok, err := decodeOptions.DictValue(info, "file tree")
 	if err != nil {
 		return nil, err
