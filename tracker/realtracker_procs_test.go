@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,19 +181,34 @@ type otProc struct {
 	exited chan struct{} // closed when the process has been waited for
 }
 
-// stop kills the process and waits for it; it may be called again.
+// stop ends the process and waits for it; it may be called again. The
+// timeout wrapper passes SIGTERM on to opentracker, which exits on it.
 func (p *otProc) stop() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
 }
+
+// otLifetime bounds an opentracker's life: it does not notice when the test
+// binary dies (a -timeout panic skips Cleanup), so it runs under coreutils
+// timeout. Each test needs it for seconds.
+const otLifetime = "300"
 
 // launchOpentracker starts opentracker on 127.0.0.1 with the given ports,
 // chroot directory and whitelist (a name inside dir), and waits until it
 // serves. On error the process has been stopped.
 func launchOpentracker(bin, dir, whitelist string, tcp, udp int, hashes []metainfo.Hash) (*otProc, error) {
 	p := &otProc{output: &lockedBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "-i", "127.0.0.1", "-p", fmt.Sprint(tcp), "-P", fmt.Sprint(udp),
-		"-d", dir, "-w", whitelist)
+	args := []string{bin, "-i", "127.0.0.1", "-p", fmt.Sprint(tcp), "-P", fmt.Sprint(udp),
+		"-d", dir, "-w", whitelist}
+	if timeout, err := exec.LookPath("timeout"); err == nil {
+		args = append([]string{timeout, "--kill-after=5", otLifetime}, args...)
+	}
+	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout = p.output
 	p.cmd.Stderr = p.output
