@@ -527,8 +527,8 @@ func TestNormalizeURL(t *testing.T) {
 		"https://t.example:443/a?Key=V":           "https://t.example/a?Key=V",
 		"http://[::1]:80/announce":                "http://[::1]/announce",
 	} {
-		if got := normalizeURL(in); got != want {
-			t.Errorf("normalizeURL(%q) = %q, want %q", in, got, want)
+		if got := NormalizeURL(in); got != want {
+			t.Errorf("NormalizeURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -573,5 +573,26 @@ func TestUDPDeadIPv6Path(t *testing.T) {
 	}
 	if d := time.Since(start); d > familyGrace+2*time.Second {
 		t.Errorf("took %v: the dead IPv6 path held the IPv4 answer back", d)
+	}
+}
+
+func TestHTTPS(t *testing.T) {
+	srv := &Server{}
+	srv.AddPeer(hashN(1), netip.MustParseAddrPort("192.0.2.9:9"), true)
+	hs := httptest.NewTLSServer(srv)
+	defer hs.Close()
+	c := newTestClient(t)
+	c.HTTP = hs.Client() // trusts the test certificate
+	r, err := c.Announce(ctxT(t, 5*time.Second), hs.URL+"/announce", AnnounceRequest{InfoHash: hashN(1), Left: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Peers) != 1 {
+		t.Errorf("peers %v", r.Peers)
+	}
+	// Our own client does not trust it: a clear TLS error, not a panic.
+	c2 := newTestClient(t)
+	if _, err := c2.Announce(ctxT(t, 5*time.Second), hs.URL+"/announce", AnnounceRequest{InfoHash: hashN(1), Left: 1}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("untrusted certificate: %v", err)
 	}
 }

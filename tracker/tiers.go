@@ -66,7 +66,7 @@ func dedupe(tiers [][]string) []tierURL {
 	for i, tier := range tiers {
 		for _, u := range tier {
 			u = strings.TrimSpace(u)
-			n := normalizeURL(u)
+			n := NormalizeURL(u)
 			if u == "" || seen[n] {
 				continue
 			}
@@ -137,7 +137,7 @@ func (c *Client) announceBEP12(ctx context.Context, tiers [][]string, req Announ
 		for ti, tier := range tiers {
 			order := c.tierOrderFor(tier)
 			for _, u := range order {
-				n := normalizeURL(u)
+				n := NormalizeURL(u)
 				if u == "" || seen[n] {
 					continue
 				}

@@ -498,9 +498,12 @@ func (c *Client) Close() error {
 	return first
 }
 
-// normalizeURL returns the form of a tracker URL used to spot duplicates:
-// scheme and host lower-cased, default ports and a trailing "/" removed.
-func normalizeURL(s string) string {
+// NormalizeURL returns the form of a tracker URL used to spot duplicates
+// (AnnounceAll asks each normalized URL once): scheme and host lower-cased,
+// default ports and a trailing "/" removed; path and query kept as they are,
+// since passkeys are case-sensitive. A URL that does not parse is returned
+// trimmed.
+func NormalizeURL(s string) string {
 	u, err := parseTrackerURL(s)
 	if err != nil {
 		return strings.TrimSpace(s)

@@ -172,8 +172,8 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 	seen := map[string]bool{}
 	for i, tier := range tiers {
 		for _, u := range tier {
-			if u = strings.TrimSpace(u); u != "" && !seen[u] {
-				seen[u] = true
+			if u = strings.TrimSpace(u); u != "" && !seen[tracker.NormalizeURL(u)] {
+				seen[tracker.NormalizeURL(u)] = true
 				jobs = append(jobs, job{u, i})
 			}
 		}
