@@ -344,13 +344,21 @@ func writeInfo(w io.Writer, v *infoView) error {
 		line("Metadata", "not included (fetched from peers when needed)")
 	}
 	line("Magnet", v.Magnet)
-	list("Warnings", v.Warnings)
+	warnings := v.Warnings
+	if len(warnings) > infoListWarnings {
+		more := len(warnings) - infoListWarnings
+		warnings = append(warnings[:infoListWarnings:infoListWarnings], "... and "+groupDigits(int64(more))+" more (--json lists them all)")
+	}
+	list("Warnings", warnings)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// infoListFiles is how many files the text output lists; --json lists all.
-const infoListFiles = 10
+// How many files and warnings the text output lists; --json lists all.
+const (
+	infoListFiles    = 10
+	infoListWarnings = 20
+)
 
 // writeFileList lists the first files of a multi-file torrent, pad files
 // aside, with their sizes.

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/peerfind/peerfind/bencode"
 )
 
 // The -update flag rewrites the golden files of `peerfind info`:
@@ -220,5 +222,34 @@ func TestInfoSizes(t *testing.T) {
 	}
 	if got := printable("a\x1b[2Jb\tc"); got != "a\uFFFD[2Jb\uFFFDc" {
 		t.Errorf("printable = %q", got)
+	}
+}
+
+func TestInfoLongLists(t *testing.T) {
+	var files []any
+	for range 30 {
+		files = append(files, map[string]any{"length": int64(1000), "path": []any{"same.txt"}})
+	}
+	data, err := bencode.Marshal(map[string]any{"info": map[string]any{
+		"name": "dups", "piece length": int64(16384), "pieces": strings.Repeat("h", 40), "files": files,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "dups.torrent")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runInfo(t, "", "info", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"Files:        30\n", "  ... and 20 more (--json lists them all)\n", "              ... and 9 more (--json lists them all)\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, `duplicate path "same.txt"`); n != infoListWarnings {
+		t.Errorf("%d warnings shown, want %d", n, infoListWarnings)
 	}
 }
