@@ -17,6 +17,11 @@ package tracker_test
 //     8-byte announce header with no counts and no peers.
 //   - opentracker answers `stopped` with an empty peer list and hands out a
 //     randomised interval (about 27 to 33 minutes).
+//   - opentracker decodes only %XX in a query: "+" stays a "+", not a space.
+//     Its HTTP scrape leaves out swarms it does not know, answers at most 64
+//     hashes a request (the rest silently dropped), and returns HTTP 500 for
+//     a request of about 200. Its UDP connection ids are bound to the
+//     client's IP (not port) and survive a restart within the same second.
 //   - bittorrent-tracker's UDP connection id is always the BEP 15 protocol
 //     id, and it drops packets carrying any other; over UDP it sends only
 //     IPv4 peers, even to an IPv6 client (its IPv6 peers go nowhere).
@@ -63,7 +68,8 @@ type peer struct {
 func newPeer(name string, ip string, port uint16) peer {
 	p := peer{name: name, ip: netip.MustParseAddr(ip), port: port}
 	// Printable, so the trackers' logs can be read; no bytes that need
-	// escaping (TestRealTrackerEscaping covers those).
+	// escaping (TestRealTrackerEscaping in realtracker_bugs_test.go covers
+	// those).
 	copy(p.id[:], "-PF0001-............")
 	copy(p.id[8:], name)
 	return p
@@ -129,8 +135,8 @@ func checkScrape(t *testing.T, c *tracker.Client, url string, h metainfo.Hash, w
 	}
 }
 
-// lowHash returns a fresh info hash whose bytes are all below 0x80, the
-// hashes whose keys bittorrent-tracker's HTTP scrape writes correctly (see
+// lowHash is testHash with every byte brought below 0x80: the hashes whose
+// keys bittorrent-tracker's HTTP scrape writes correctly (see
 // TestRealTrackerNodeScrapeKeys for the others).
 func lowHash(t *testing.T, label string) metainfo.Hash {
 	h := testHash(t, label)
@@ -290,7 +296,10 @@ func TestRealTrackerIPv6(t *testing.T) {
 
 		// With an IPv4 member in the swarm, the reply to an IPv6 client
 		// carries a 6-byte IPv4 entry where BEP 15 has 18-byte IPv6 ones.
-		// A client must not turn that into a bogus address or crash.
+		// One such entry cannot be a list of IPv6 entries: the client must
+		// give an error naming the tracker, or the real member, and not
+		// crash. (Three of them, 18 bytes, read as one bogus IPv6 peer; no
+		// client can tell.)
 		announce(t, c, rt.UDP, h, v4, 1000, tracker.EventStarted)
 		resp, err := c.Announce(ctxT(t, 10*time.Second), rt.UDP6, tracker.AnnounceRequest{
 			InfoHash: h, PeerID: a.id, Port: a.port, Left: 1000,
@@ -342,8 +351,8 @@ func TestRealTrackerTwoUDPOneIP(t *testing.T) {
 	targets := []target{{ot.UDP, 20000}, {bt.UDP, 30000}}
 	const rounds = 3
 	for round := range rounds {
-		// Both at once, then each again in turn, so the two connection
-		// ids are used interleaved and concurrently.
+		// Both at once, then a scrape of each in turn, so the two
+		// connection ids are used concurrently and interleaved.
 		var wg sync.WaitGroup
 		for _, tg := range targets {
 			wg.Go(func() {
