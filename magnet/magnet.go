@@ -47,7 +47,7 @@ type Error struct {
 
 // Error returns e.g. `magnet: xt "urn:btih:xyz": invalid info hash ...`.
 func (e *Error) Error() string {
-	return fmt.Sprintf("magnet: %s %q: %v", e.Param, e.Value, e.Err)
+	return fmt.Sprintf("magnet: %s %q: %v", truncate(e.Param), truncate(e.Value), e.Err)
 }
 
 // Unwrap returns the cause.
