@@ -458,6 +458,29 @@ func TestUDPEveryAddress(t *testing.T) {
 	if _, err := c.Announce(ctxT(t, 5*time.Second), "udp://multi.test:"+port, AnnounceRequest{InfoHash: hashN(1), Left: 1}); err != nil {
 		t.Fatal(err)
 	}
+	// With retries, the live address is started after the dead one's first
+	// retransmission interval, not after its whole retry budget (0.3 s +
+	// 0.6 s + 1.2 s), for announces and scrapes.
+	c2 := &Client{UDPTimeout: 300 * time.Millisecond, UDPRetries: 2, StopTimeout: -1, Resolver: c.Resolver}
+	defer c2.Close()
+	start := time.Now()
+	if _, err := c2.Announce(ctxT(t, 5*time.Second), "udp://multi.test:"+port, AnnounceRequest{InfoHash: hashN(1), Left: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Scrape(ctxT(t, 5*time.Second), "udp://multi.test:"+port, hashN(1)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("announce and scrape took %v: the dead address held the live one back", d)
+	}
+	// Every address dead: the error names the first.
+	c3 := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: -1, StopTimeout: -1,
+		Resolver: fakeResolver{"dead.test": {netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}}}
+	defer c3.Close()
+	err := announceErr(t, c3, "udp://dead.test:"+port, 2*time.Second)
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "127.0.0.2:"+port) {
+		t.Errorf("error %v, want a timeout naming 127.0.0.2", err)
+	}
 }
 
 func TestUDPDualStack(t *testing.T) {

@@ -4,10 +4,12 @@ package tracker
 // values out.
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/peerfind/peerfind/bencode"
 	"github.com/peerfind/peerfind/internal/compact"
@@ -193,7 +195,7 @@ func parseHTTPPeers(key string, v any) ([]netip.AddrPort, error) {
 }
 
 // parseHTTPScrape decodes a BEP 48 scrape response. Entries whose key is
-// not a 20-byte info hash are skipped.
+// not an info hash (see scrapeKey) are skipped.
 func parseHTTPScrape(b []byte) (map[metainfo.Hash]ScrapeStats, error) {
 	m, err := decodeDict("scrape", b)
 	if err != nil {
@@ -209,14 +211,45 @@ func parseHTTPScrape(b []byte) (map[metainfo.Hash]ScrapeStats, error) {
 	out := make(map[metainfo.Hash]ScrapeStats, len(files))
 	for k, v := range files {
 		d, ok := v.(map[string]any)
-		if len(k) != 20 || !ok {
+		h, hok := scrapeKey(k)
+		if !hok || !ok {
 			continue
 		}
-		out[metainfo.Hash([]byte(k))] = ScrapeStats{
+		out[h] = ScrapeStats{
 			Seeders:   countField(d, "complete"),
 			Completed: countField(d, "downloaded"),
 			Leechers:  countField(d, "incomplete"),
 		}
 	}
 	return out, nil
+}
+
+// scrapeKey reads the info hash a scrape entry is filed under: 20 raw bytes
+// as BEP 48 says, or two forms seen in the wild that are unambiguous
+// because they are longer than 20 bytes: 40 hex digits, and the raw bytes
+// each re-encoded as a UTF-8 character (bittorrent-tracker 11 writes hashes
+// with bytes >= 0x80 that way, having read them as Latin-1).
+func scrapeKey(k string) (metainfo.Hash, bool) {
+	var h metainfo.Hash
+	switch {
+	case len(k) == 20:
+		copy(h[:], k)
+		return h, true
+	case len(k) == 40:
+		if _, err := hex.Decode(h[:], []byte(k)); err == nil {
+			return h, true
+		}
+	}
+	if len(k) < 20 || len(k) > 40 || !utf8.ValidString(k) || utf8.RuneCountInString(k) != 20 {
+		return h, false
+	}
+	i := 0
+	for _, r := range k {
+		if r > 0xff {
+			return h, false
+		}
+		h[i] = byte(r)
+		i++
+	}
+	return h, true
 }

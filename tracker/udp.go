@@ -354,8 +354,8 @@ func splitFamilies(addrs []netip.Addr) (v4, v6 []netip.Addr) {
 
 // announceUDP announces over BEP 15. The host's IPv4 and IPv6 addresses
 // are tried as two families at once, since each family's tracker answer
-// lists that family's peers; within a family the addresses are tried in
-// turn until one answers.
+// lists that family's peers; within a family raceAddrs tries the addresses
+// in turn, staggered, until one answers.
 func (c *Client) announceUDP(ctx context.Context, u *url.URL, req AnnounceRequest) (*AnnounceResponse, error) {
 	tgt, err := parseUDPTarget(u)
 	if err != nil {
@@ -405,29 +405,92 @@ func (c *Client) announceUDP(ctx context.Context, u *url.URL, req AnnounceReques
 }
 
 func (c *Client) announceFamily(ctx context.Context, addrs []netip.Addr, tgt udpTarget, req AnnounceRequest) (*AnnounceResponse, error) {
-	var firstErr error
-	for _, a := range addrs {
+	return raceAddrs(ctx, addrs, c.udpTimeout(), func(ctx context.Context, a netip.Addr) (*AnnounceResponse, error) {
 		ap := netip.AddrPortFrom(a, tgt.port)
 		b, err := c.exchange(ctx, ap, actionAnnounce, func(id uint64, tx uint32) []byte {
 			return appendAnnounceRequest(nil, id, tx, req, tgt.urlData)
 		})
-		if err == nil {
-			peerLen := 6
-			if a.Is6() {
-				peerLen = 18
-			}
-			return parseAnnounceResponse(b, peerLen)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", ap, classify(err))
 		}
-		err = fmt.Errorf("%v: %w", ap, classify(err))
-		if firstErr == nil {
-			firstErr = err
+		// BEP 15 "IPv6": the entry size follows the family the tracker
+		// was reached over.
+		peerLen := 6
+		if a.Is6() {
+			peerLen = 18
 		}
-		var fe *FailureError
-		if errors.As(err, &fe) || ctx.Err() != nil {
-			return nil, err
+		r, err := parseAnnounceResponse(b, peerLen)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", ap, err)
+		}
+		return r, nil
+	})
+}
+
+// raceAddrs runs try on the addresses of one tracker host, starting the
+// next address when the previous has failed or has not answered within
+// stagger (its first retransmission time), and returns the first answer.
+// A dead first A record thus costs one retransmission interval, not the
+// whole retry budget. A *FailureError is an answer too: the tracker is
+// alive and said no. Every goroutine started has ended when it returns.
+func raceAddrs[T any](ctx context.Context, addrs []netip.Addr, stagger time.Duration, try func(context.Context, netip.Addr) (T, error)) (T, error) {
+	var zero T
+	if len(addrs) == 1 {
+		return try(ctx, addrs[0])
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		v   T
+		err error
+		i   int
+	}
+	ch := make(chan result, len(addrs))
+	next, running := 0, 0
+	start := func() {
+		i := next
+		next++
+		running++
+		go func() {
+			v, err := try(ctx, addrs[i])
+			ch <- result{v, err, i}
+		}()
+	}
+	drain := func() {
+		cancel()
+		for ; running > 0; running-- {
+			<-ch
 		}
 	}
-	return nil, firstErr
+	start()
+	timer := time.NewTimer(stagger)
+	defer timer.Stop()
+	var firstErr error
+	firstIdx := len(addrs)
+	for running > 0 {
+		select {
+		case r := <-ch:
+			running--
+			var fe *FailureError
+			if r.err == nil || errors.As(r.err, &fe) {
+				drain()
+				return r.v, r.err
+			}
+			if r.i < firstIdx { // report the error of the preferred address
+				firstErr, firstIdx = r.err, r.i
+			}
+			if next < len(addrs) && ctx.Err() == nil {
+				start()
+				timer.Reset(stagger)
+			}
+		case <-timer.C:
+			if next < len(addrs) {
+				start()
+				timer.Reset(stagger)
+			}
+		}
+	}
+	return zero, firstErr
 }
 
 // mergeResponses joins the answers of one tracker over IPv4 and IPv6.
@@ -443,8 +506,8 @@ func mergeResponses(a, b *AnnounceResponse) *AnnounceResponse {
 	return &r
 }
 
-// scrapeUDP scrapes over BEP 15, at most 74 hashes per packet, trying the
-// host's addresses in turn.
+// scrapeUDP scrapes over BEP 15, at most 74 hashes per packet, racing the
+// host's addresses as raceAddrs does.
 func (c *Client) scrapeUDP(ctx context.Context, u *url.URL, hashes []metainfo.Hash) (map[metainfo.Hash]ScrapeStats, error) {
 	tgt, err := parseUDPTarget(u)
 	if err != nil {
@@ -454,23 +517,14 @@ func (c *Client) scrapeUDP(ctx context.Context, u *url.URL, hashes []metainfo.Ha
 	if err != nil {
 		return nil, err
 	}
-	var firstErr error
-	for _, a := range addrs {
+	return raceAddrs(ctx, addrs, c.udpTimeout(), func(ctx context.Context, a netip.Addr) (map[metainfo.Hash]ScrapeStats, error) {
 		ap := netip.AddrPortFrom(a, tgt.port)
 		m, err := c.scrapeAddr(ctx, ap, hashes)
-		if err == nil {
-			return m, nil
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", ap, classify(err))
 		}
-		err = fmt.Errorf("%v: %w", ap, classify(err))
-		if firstErr == nil {
-			firstErr = err
-		}
-		var fe *FailureError
-		if errors.As(err, &fe) || ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, firstErr
+		return m, nil
+	})
 }
 
 func (c *Client) scrapeAddr(ctx context.Context, ap netip.AddrPort, hashes []metainfo.Hash) (map[metainfo.Hash]ScrapeStats, error) {

@@ -196,3 +196,29 @@ func TestParseHTTPDictPeers(t *testing.T) {
 		t.Errorf("absent counts: %d, %d; want -1", r.Seeders, r.Leechers)
 	}
 }
+
+func TestScrapeKey(t *testing.T) {
+	raw := string([]byte{0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 0x80})
+	var want metainfo.Hash
+	copy(want[:], raw)
+	latin1 := ""
+	for _, b := range []byte(raw) {
+		latin1 += string(rune(b))
+	}
+	for _, tc := range []struct {
+		key string
+		ok  bool
+	}{
+		{raw, true},
+		{hex.EncodeToString([]byte(raw)), true},
+		{latin1, true},
+		{"short", false},
+		{strings.Repeat("\u0100", 20), false},
+		{strings.Repeat("z", 40), false},
+	} {
+		h, ok := scrapeKey(tc.key)
+		if ok != tc.ok || ok && h != want {
+			t.Errorf("scrapeKey(%q) = %x, %v; want %v", tc.key, h, ok, tc.ok)
+		}
+	}
+}
