@@ -87,8 +87,11 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 			}(c.addr)
 		}
 		if inflight == 0 {
-			break // nothing to wait for and nothing to send (next said not done only if slow ones pend, which are in flight)
+			// Unreachable in practice: next reports done whenever nothing
+			// is fresh or in flight. A guard against waiting forever.
+			break
 		}
+		timer.Stop() // Go 1.23+: Stop leaves no stale tick behind
 		if !wake.IsZero() {
 			timer.Reset(max(wake.Sub(n.now()), time.Millisecond))
 		}
@@ -121,7 +124,6 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 			l.stats.Duration = n.now().Sub(l.start)
 			return l.stats
 		}
-		timer.Stop() // Go 1.23+: no stale tick survives Stop
 	}
 	l.stats.Duration = n.now().Sub(l.start)
 	return l.stats
