@@ -58,7 +58,7 @@ func BenchmarkUnmarshalCorpus(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			for _, f := range files {
-				if _, _, err := (DecodeOptions{}).validate(f); err != nil {
+				if _, err := (DecodeOptions{}).validate(f); err != nil {
 					b.Fatal(err)
 				}
 			}

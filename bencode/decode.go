@@ -3,7 +3,6 @@ package bencode
 import (
 	"reflect"
 	"strconv"
-	"sync"
 	"unsafe"
 )
 
@@ -94,46 +93,70 @@ func (o DecodeOptions) Unmarshal(data []byte, v any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return &InvalidUnmarshalError{Type: reflect.TypeOf(v)}
 	}
-	end, small, err := o.validate(data)
+	if err := o.checkSize(data); err != nil {
+		return err
+	}
+	s := getScanner(data, o)
+	defer putScanner(s)
+	s.counting = generic(v)
+	end, err := o.scanOne(s)
 	if err != nil {
 		return err
 	}
-	return decodeInto(data[:end], 0, small, v, rv)
+	return decodeInto(data[:end], 0, s, v, rv)
+}
+
+// generic reports whether v is a *any that will receive a generic value.
+func generic(v any) bool {
+	p, ok := v.(*any)
+	return ok && (*p == nil || reflect.TypeOf(*p).Kind() != reflect.Pointer)
+}
+
+func (o DecodeOptions) checkSize(data []byte) error {
+	if max := o.maxSize(); int64(len(data)) > max {
+		return &SyntaxError{Offset: max, Msg: "input of " + itoa(int64(len(data))) + " bytes exceeds size limit " + itoa(max), Err: ErrTooLarge}
+	}
+	return nil
+}
+
+// scanOne validates the value at the start of s.data and returns its end.
+func (o DecodeOptions) scanOne(s *scanner) (int, error) {
+	end, err := s.scan()
+	if err != nil {
+		return 0, err
+	}
+	if end < len(s.data) && !o.AllowTrailing {
+		return 0, trailingError(end, len(s.data))
+	}
+	return end, nil
 }
 
 // validate checks the value at the start of data against the grammar and the
-// options and returns its end, and the total length of the short strings in
-// it (see smallString).
-func (o DecodeOptions) validate(data []byte) (end, small int, err error) {
-	if max := o.maxSize(); int64(len(data)) > max {
-		return 0, 0, &SyntaxError{Offset: max, Msg: "input of " + itoa(int64(len(data))) + " bytes exceeds size limit " + itoa(max), Err: ErrTooLarge}
+// options and returns its end.
+func (o DecodeOptions) validate(data []byte) (int, error) {
+	if err := o.checkSize(data); err != nil {
+		return 0, err
 	}
 	s := getScanner(data, o)
-	end, err = s.scan()
-	small = s.small
-	putScanner(s)
-	if err != nil {
-		return 0, 0, err
-	}
-	if end < len(data) && !o.AllowTrailing {
-		return 0, 0, trailingError(end, len(data))
-	}
-	return end, small, nil
+	defer putScanner(s)
+	return o.scanOne(s)
 }
 
 // decodeInto stores the validated value data (which starts at stream offset
-// base) into v, whose reflect.Value is rv. small is the scanner's count of
-// short-string bytes.
-func decodeInto(data []byte, base int64, small int, v any, rv reflect.Value) error {
+// base) into v, whose reflect.Value is rv. s is the scanner that validated it.
+func decodeInto(data []byte, base int64, s *scanner, v any, rv reflect.Value) error {
 	d := decodeState{data: data, base: base}
 	switch p := v.(type) {
 	case *any:
-		if *p == nil || reflect.TypeOf(*p).Kind() != reflect.Pointer {
-			d.small = small
-			*p = d.anyValue()
+		if !generic(v) {
+			decodeInterface(&d, rv.Elem()) // decode into the pointer it holds
 			break
 		}
-		decodeInterface(&d, rv.Elem()) // decode into the pointer it holds
+		d.small = s.small
+		if s.counting {
+			d.counts = s.counts
+		}
+		*p = d.anyValue()
 	case *RawMessage:
 		*p = append(RawMessage(nil), data...)
 	default:
@@ -141,11 +164,10 @@ func decodeInto(data []byte, base int64, small int, v any, rv reflect.Value) err
 			// The whole document is decoded generically: worth an arena.
 			// Elsewhere (an any field in a struct) it would hold strings
 			// that are never decoded.
-			d.small = small
+			d.small = s.small
 		}
 		decoderFor(rv.Type().Elem())(&d, rv.Elem())
 	}
-	d.putScratch()
 	if te, ok := d.err.(*UnmarshalTypeError); ok && te.Field == "" {
 		te.Field = pathAt(data, int(te.Offset-base))
 	}
@@ -160,11 +182,10 @@ type decodeState struct {
 	err   error // first error; decoding carries on past type errors
 	small int   // arena size: bytes of strings up to smallString long in data; 0 for no arena
 	arena []byte
-	// scratch and keys hold the elements of the lists and dicts being
-	// decoded generically.
-	scratch []any
-	keys    []string
-	sb      *scratchBuf // pooled owner of scratch and keys, once taken
+	// counts holds the element count of every container in data in
+	// document order, when the scanner recorded them; ci is the next one.
+	counts []int32
+	ci     int
 }
 
 // smallString is the longest string generic decoding copies into the shared
@@ -213,35 +234,10 @@ func (d *decodeState) mismatch(t reflect.Type, detail string) {
 	d.off = skipValue(d.data, d.off)
 }
 
-// scratchBuf is the reusable part of generic decoding.
-type scratchBuf struct {
-	vals []any
-	keys []string
-}
-
-var scratchPool = sync.Pool{New: func() any { return new(scratchBuf) }}
-
-// putScratch recycles the scratch buffers, if generic decoding took any;
-// anyValue has already cleared the references they held.
-func (d *decodeState) putScratch() {
-	if d.sb == nil {
-		return
-	}
-	if cap(d.scratch) <= 1<<16 && cap(d.keys) <= 1<<16 {
-		d.sb.vals, d.sb.keys = d.scratch[:0], d.keys[:0]
-		scratchPool.Put(d.sb)
-	}
-	d.sb, d.scratch, d.keys = nil, nil, nil
-}
-
-// anyValue decodes the value at d.off generically, without reflection.
-// List elements and dict entries are gathered on d.scratch first, so each
-// slice and map is allocated once at its final size.
+// anyValue decodes the value at d.off generically, without reflection. With
+// the scanner's container counts, each slice and map is allocated once at its
+// final size.
 func (d *decodeState) anyValue() any {
-	if d.sb == nil {
-		d.sb = scratchPool.Get().(*scratchBuf)
-		d.scratch, d.keys = d.sb.vals, d.sb.keys
-	}
 	data := d.data
 	switch c := data[d.off]; {
 	case c == 'i':
@@ -250,36 +246,36 @@ func (d *decodeState) anyValue() any {
 		return n
 	case c == 'l':
 		d.off++
-		base := len(d.scratch)
-		for data[d.off] != 'e' {
-			v := d.anyValue()
-			d.scratch = append(d.scratch, v)
+		var list []any
+		if d.counts != nil {
+			list = make([]any, d.counts[d.ci])
+			d.ci++
+			for i := range list {
+				list[i] = d.anyValue()
+			}
+		} else {
+			list = []any{}
+			for data[d.off] != 'e' {
+				list = append(list, d.anyValue())
+			}
 		}
 		d.off++
-		list := make([]any, len(d.scratch)-base)
-		copy(list, d.scratch[base:])
-		clear(d.scratch[base:])
-		d.scratch = d.scratch[:base]
 		return list
 	case c == 'd':
 		d.off++
-		base, kbase := len(d.scratch), len(d.keys)
+		var m map[string]any
+		if d.counts != nil {
+			m = make(map[string]any, d.counts[d.ci])
+			d.ci++
+		} else {
+			m = make(map[string]any)
+		}
 		for data[d.off] != 'e' {
 			ks, ke := readStr(data, d.off)
 			d.off = ke
-			d.keys = append(d.keys, d.string(data[ks:ke]))
-			v := d.anyValue()
-			d.scratch = append(d.scratch, v)
+			m[d.string(data[ks:ke])] = d.anyValue()
 		}
 		d.off++
-		m := make(map[string]any, len(d.keys)-kbase)
-		for i, k := range d.keys[kbase:] {
-			m[k] = d.scratch[base+i]
-		}
-		clear(d.scratch[base:])
-		clear(d.keys[kbase:])
-		d.scratch = d.scratch[:base]
-		d.keys = d.keys[:kbase]
 		return m
 	}
 	s, e := readStr(data, d.off)

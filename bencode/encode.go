@@ -271,7 +271,7 @@ func encodeMarshaler(e *encodeState, v reflect.Value) error {
 		return &MarshalerError{Type: v.Type(), Err: &SyntaxError{Msg: "empty output"}}
 	}
 	if v.Type() != rawMessageType { // RawMessage validated itself
-		if _, _, err := (DecodeOptions{}).validate(b); err != nil {
+		if _, err := (DecodeOptions{}).validate(b); err != nil {
 			return &MarshalerError{Type: v.Type(), Err: err}
 		}
 	}

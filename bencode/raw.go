@@ -22,7 +22,7 @@ func (m RawMessage) MarshalBencode() ([]byte, error) {
 	if len(m) == 0 {
 		return nil, &SyntaxError{Msg: "empty RawMessage"}
 	}
-	if _, _, err := (DecodeOptions{}).validate(m); err != nil {
+	if _, err := (DecodeOptions{}).validate(m); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -66,8 +66,8 @@ func DictValue(data []byte, key string) (raw []byte, ok bool, err error) {
 
 // DictValue is like the package-level DictValue with the options o.
 func (o DecodeOptions) DictValue(data []byte, key string) (raw []byte, ok bool, err error) {
-	if max := o.maxSize(); int64(len(data)) > max {
-		return nil, false, &SyntaxError{Offset: max, Msg: "input of " + itoa(int64(len(data))) + " bytes exceeds size limit " + itoa(max), Err: ErrTooLarge}
+	if err := o.checkSize(data); err != nil {
+		return nil, false, err
 	}
 	s := getScanner(data, o)
 	s.find, s.finding = key, true

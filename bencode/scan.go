@@ -33,8 +33,10 @@ type frame struct {
 	dict     bool // dict rather than list
 	wantKey  bool // dict: the next token is a key (or the closing 'e')
 	prev     span // dict: previous key's bytes; prev.end == 0 means none yet
-	unsorted bool // dict: a key arrived out of order (lenient mode)
-	keysBase int  // dict: index in scanner.keys of this dict's first key
+	unsorted bool  // dict: a key arrived out of order (lenient mode)
+	keysBase int   // dict: index in scanner.keys of this dict's first key
+	n        int32 // elements (list) or entries (dict) so far
+	ci       int32 // index in scanner.counts, or -1 when not counting
 }
 
 // scanner validates one bencode value in data.
@@ -49,6 +51,8 @@ type scanner struct {
 	stack    []frame
 	keys     []span // keys of the open dicts, for duplicate detection
 	small    int    // total length of strings up to smallString bytes, to size decodeState.arena
+	counting bool   // record container sizes in counts
+	counts   []int32 // element count of each list and dict, in order of their start
 
 	// findKey support for DictValue: the span of the value stored under
 	// find in the top-level dict.
@@ -75,6 +79,7 @@ func getScanner(data []byte, o DecodeOptions) *scanner {
 	s.maxDepth = o.maxDepth()
 	s.maxSize = o.maxSize()
 	s.find, s.finding = "", false
+	s.counting = false
 	s.reset(0)
 	return s
 }
@@ -82,7 +87,7 @@ func getScanner(data []byte, o DecodeOptions) *scanner {
 // putScanner returns s to the pool, dropping its reference to the input.
 func putScanner(s *scanner) {
 	s.data, s.find = nil, ""
-	if cap(s.stack) > 1024 || cap(s.keys) > 1<<16 {
+	if cap(s.stack) > 1024 || cap(s.keys) > 1<<16 || cap(s.counts) > 1<<16 {
 		return // let an outsized one go
 	}
 	scanners.Put(s)
@@ -94,6 +99,7 @@ func (s *scanner) reset(pos int) {
 	s.stack = s.stack[:0]
 	s.keys = s.keys[:0]
 	s.small = 0
+	s.counts = s.counts[:0]
 	s.found = span{-1, -1}
 	s.inFound = false
 }
@@ -145,6 +151,9 @@ func (s *scanner) scan() (int, error) {
 					}
 				}
 				s.keys = s.keys[:top.keysBase]
+				if top.ci >= 0 {
+					s.counts[top.ci] = top.n
+				}
 				i++
 				s.stack = s.stack[:len(s.stack)-1]
 				if done, end := s.valueDone(i); done {
@@ -189,7 +198,12 @@ func (s *scanner) scan() (int, error) {
 				return 0, s.errorf(i, ErrDepth, "nesting depth exceeds %d", s.maxDepth)
 			}
 			s.markValueStart(i)
-			s.stack = append(s.stack, frame{start: i, dict: c == 'd', wantKey: c == 'd', keysBase: len(s.keys)})
+			f := frame{start: i, dict: c == 'd', wantKey: c == 'd', keysBase: len(s.keys), ci: -1}
+			if s.counting {
+				f.ci = int32(len(s.counts))
+				s.counts = append(s.counts, 0)
+			}
+			s.stack = append(s.stack, f)
 			i++
 			continue
 		case c == 'e':
@@ -198,6 +212,9 @@ func (s *scanner) scan() (int, error) {
 			}
 			if top.dict {
 				return 0, s.errorf(i, nil, "missing value for dict key %q", string(data[top.prev.start:top.prev.end]))
+			}
+			if top.ci >= 0 {
+				s.counts[top.ci] = top.n
 			}
 			i++
 			s.stack = s.stack[:len(s.stack)-1]
@@ -233,6 +250,7 @@ func (s *scanner) valueDone(i int) (bool, int) {
 		return true, i
 	}
 	top := &s.stack[n-1]
+	top.n++
 	if top.dict {
 		top.wantKey = true
 		if s.inFound && n == 1 {

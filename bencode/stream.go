@@ -56,11 +56,12 @@ func (dec *Decoder) Decode(v any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return &InvalidUnmarshalError{Type: reflect.TypeOf(v)}
 	}
+	dec.s.counting = generic(v)
 	raw, base, err := dec.next()
 	if err != nil {
 		return err
 	}
-	return decodeInto(raw, base, dec.s.small, v, rv)
+	return decodeInto(raw, base, &dec.s, v, rv)
 }
 
 // next returns the raw bytes of the next value and its stream offset.
