@@ -29,10 +29,10 @@ type span struct{ start, end int }
 
 // frame is one open list or dict.
 type frame struct {
-	start    int  // offset of the 'l' or 'd'
-	dict     bool // dict rather than list
-	wantKey  bool // dict: the next token is a key (or the closing 'e')
-	prev     span // dict: previous key's bytes; prev.end == 0 means none yet
+	start    int   // offset of the 'l' or 'd'
+	dict     bool  // dict rather than list
+	wantKey  bool  // dict: the next token is a key (or the closing 'e')
+	prev     span  // dict: previous key's bytes; prev.end == 0 means none yet
 	unsorted bool  // dict: a key arrived out of order (lenient mode)
 	keysBase int   // dict: index in scanner.keys of this dict's first key
 	n        int32 // elements (list) or entries (dict) so far
@@ -49,9 +49,9 @@ type scanner struct {
 	maxDepth int
 	maxSize  int64 // while streaming: the largest value, checked against string length prefixes
 	stack    []frame
-	keys     []span // keys of the open dicts, for duplicate detection
-	small    int    // total length of strings up to smallString bytes, to size decodeState.arena
-	counting bool   // record container sizes in counts
+	keys     []span  // keys of the open dicts, for duplicate detection
+	small    int     // total length of strings up to smallString bytes, to size decodeState.arena
+	counting bool    // record container sizes in counts
 	counts   []int32 // element count of each list and dict, in order of their start
 
 	// findKey support for DictValue: the span of the value stored under
