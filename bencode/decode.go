@@ -184,7 +184,7 @@ type decodeState struct {
 	arena []byte
 	// counts holds the element count of every container in data in
 	// document order, when the scanner recorded them; ci is the next one.
-	counts []int32
+	counts []int
 	ci     int
 }
 

@@ -29,14 +29,14 @@ type span struct{ start, end int }
 
 // frame is one open list or dict.
 type frame struct {
-	start    int   // offset of the 'l' or 'd'
-	dict     bool  // dict rather than list
-	wantKey  bool  // dict: the next token is a key (or the closing 'e')
-	prev     span  // dict: previous key's bytes; prev.end == 0 means none yet
-	unsorted bool  // dict: a key arrived out of order (lenient mode)
-	keysBase int   // dict: index in scanner.keys of this dict's first key
-	n        int32 // elements (list) or entries (dict) so far
-	ci       int32 // index in scanner.counts, or -1 when not counting
+	start    int  // offset of the 'l' or 'd'
+	dict     bool // dict rather than list
+	wantKey  bool // dict: the next token is a key (or the closing 'e')
+	prev     span // dict: previous key's bytes; prev.end == 0 means none yet
+	unsorted bool // dict: a key arrived out of order (lenient mode)
+	keysBase int  // dict: index in scanner.keys of this dict's first key
+	n        int  // elements (list) or entries (dict) so far
+	ci       int  // index in scanner.counts, or -1 when not counting
 }
 
 // scanner validates one bencode value in data.
@@ -49,10 +49,10 @@ type scanner struct {
 	maxDepth int
 	maxSize  int64 // while streaming: the largest value, checked against string length prefixes
 	stack    []frame
-	keys     []span  // keys of the open dicts, for duplicate detection
-	small    int     // total length of strings up to smallString bytes, to size decodeState.arena
-	counting bool    // record container sizes in counts
-	counts   []int32 // element count of each list and dict, in order of their start
+	keys     []span // keys of the open dicts, for duplicate detection
+	small    int    // total length of strings up to smallString bytes, to size decodeState.arena
+	counting bool   // record container sizes in counts
+	counts   []int  // element count of each list and dict, in order of their start
 
 	// findKey support for DictValue: the span of the value stored under
 	// find in the top-level dict.
@@ -200,7 +200,7 @@ func (s *scanner) scan() (int, error) {
 			s.markValueStart(i)
 			f := frame{start: i, dict: c == 'd', wantKey: c == 'd', keysBase: len(s.keys), ci: -1}
 			if s.counting {
-				f.ci = int32(len(s.counts))
+				f.ci = len(s.counts)
 				s.counts = append(s.counts, 0)
 			}
 			s.stack = append(s.stack, f)
