@@ -619,3 +619,21 @@ func TestHTTPS(t *testing.T) {
 		t.Errorf("untrusted certificate: %v", err)
 	}
 }
+
+func TestHTTPEveryAddress(t *testing.T) {
+	// The first address refuses, the second answers: the announce works.
+	ts := startServer(t)
+	port := ts.http[strings.LastIndexByte(ts.http, ':')+1 : strings.LastIndexByte(ts.http, '/')]
+	c := newTestClient(t)
+	c.Resolver = fakeResolver{"multi.test": {netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}}
+	if _, err := c.Announce(ctxT(t, 5*time.Second), "http://multi.test:"+port+"/announce", AnnounceRequest{InfoHash: hashN(1), Left: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Both refuse: the error is ErrRefused. (A new Client: the first keeps
+	// its connection alive.)
+	c = newTestClient(t)
+	c.Resolver = fakeResolver{"multi.test": {netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}}
+	if err := announceErr(t, c, "http://multi.test:"+port+"/announce", 2*time.Second); !errors.Is(err, ErrRefused) {
+		t.Errorf("error %v, want ErrRefused", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -17,6 +18,9 @@ import (
 
 	"github.com/peerfind/peerfind/metainfo"
 )
+
+// dialStagger is RFC 8305's connection attempt delay.
+const dialStagger = 250 * time.Millisecond
 
 // maxRedirects bounds the redirects an HTTP tracker may send us through.
 const maxRedirects = 5
@@ -66,7 +70,10 @@ func (c *Client) defaultHTTPClient() *http.Client {
 }
 
 // dialContext resolves through the Client's Resolver, so tests can inject
-// names, and tries each address in turn.
+// names, and races the addresses Happy-Eyeballs style (RFC 8305): the next
+// address is dialled when the previous fails or has not connected within
+// dialStagger, so a blackholed first address does not cost the whole
+// timeout.
 func (c *Client) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -77,20 +84,9 @@ func (c *Client) dialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, err
 	}
 	var d net.Dialer
-	var firstErr error
-	for _, a := range addrs {
-		conn, err := d.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
-		if err == nil {
-			return conn, nil
-		}
-		if firstErr == nil {
-			firstErr = err
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, firstErr
+	return raceAddrsDiscard(ctx, addrs, dialStagger, func(ctx context.Context, a netip.Addr) (net.Conn, error) {
+		return d.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+	}, func(conn net.Conn) { conn.Close() })
 }
 
 // announceURL builds the BEP 3 announce GET URL. A query the announce URL

@@ -434,6 +434,12 @@ func (c *Client) announceFamily(ctx context.Context, addrs []netip.Addr, tgt udp
 // whole retry budget. A *FailureError is an answer too: the tracker is
 // alive and said no. Every goroutine started has ended when it returns.
 func raceAddrs[T any](ctx context.Context, addrs []netip.Addr, stagger time.Duration, try func(context.Context, netip.Addr) (T, error)) (T, error) {
+	return raceAddrsDiscard(ctx, addrs, stagger, try, nil)
+}
+
+// raceAddrsDiscard is raceAddrs calling discard on every successful result
+// that lost the race (a TCP connection to close).
+func raceAddrsDiscard[T any](ctx context.Context, addrs []netip.Addr, stagger time.Duration, try func(context.Context, netip.Addr) (T, error), discard func(T)) (T, error) {
 	var zero T
 	if len(addrs) == 1 {
 		return try(ctx, addrs[0])
@@ -459,7 +465,9 @@ func raceAddrs[T any](ctx context.Context, addrs []netip.Addr, stagger time.Dura
 	drain := func() {
 		cancel()
 		for ; running > 0; running-- {
-			<-ch
+			if r := <-ch; r.err == nil && discard != nil {
+				discard(r.v)
+			}
 		}
 	}
 	start()
