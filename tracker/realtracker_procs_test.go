@@ -90,9 +90,10 @@ func freePorts(t *testing.T) (tcp, udp int) {
 	return l.Addr().(*net.TCPAddr).Port, pc.LocalAddr().(*net.UDPAddr).Port
 }
 
-// deadPorts returns an http:// and a udp:// announce URL on 127.0.0.1 where
+// deadURLs returns an http:// and a udp:// announce URL on 127.0.0.1 where
 // nothing listens: ports that were bound and closed again.
 func deadURLs(t *testing.T) (httpURL, udpURL string) {
+	t.Helper()
 	tcp, udp := freePorts(t)
 	return fmt.Sprintf("http://127.0.0.1:%d/announce", tcp), fmt.Sprintf("udp://127.0.0.1:%d/announce", udp)
 }
