@@ -3,9 +3,12 @@ package bencode
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"reflect"
+	"slices"
 	"testing"
+	"testing/iotest"
 	"unsafe"
 )
 
@@ -65,11 +68,27 @@ func FuzzDecode(f *testing.F) {
 		if err != nil && derr == nil {
 			t.Fatalf("DictValue accepted what Unmarshal rejects: %v", err)
 		}
-		// The stream decoder sees the same first value.
-		var sv any
-		serr := NewDecoder(bytes.NewReader(data)).Decode(&sv)
-		if err == nil && (serr != nil || !reflect.DeepEqual(sv, v)) {
-			t.Fatalf("Decoder: %#v %v, Unmarshal: %#v", sv, serr, v)
+		// The stream decoder sees the same first value, even when fed one
+		// byte at a time (every token boundary is a resumption point), and
+		// then the same value again.
+		if len(data) < 4096 {
+			dec := NewDecoder(iotest.OneByteReader(bytes.NewReader(append(slices.Clip(data), data...))))
+			for i := range 2 {
+				var sv any
+				serr := dec.Decode(&sv)
+				if err == nil && (serr != nil || !reflect.DeepEqual(sv, v)) {
+					t.Fatalf("Decoder value %d: %#v %v, Unmarshal: %#v", i, sv, serr, v)
+				}
+				var se *SyntaxError
+				if serr != nil && !errors.As(serr, &se) && !errors.Is(serr, io.EOF) {
+					t.Fatalf("Decoder error %v (%T)", serr, serr)
+				}
+			}
+			if err == nil {
+				if serr := dec.Decode(new(any)); serr != io.EOF {
+					t.Fatalf("Decoder after two values: %v", serr)
+				}
+			}
 		}
 		if err != nil {
 			return
