@@ -69,7 +69,7 @@ Exit status: 0 if at least one tracker answered, 1 if none did, 2 usage error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.trackers, "tracker", nil, "add a tracker URL (repeatable)")
+	f.StringArrayVar(&o.trackers, "tracker", nil, "add a tracker `URL` (repeatable)")
 	f.BoolVar(&o.json, "json", false, "print one JSON object per tracker and swarm (NDJSON)")
 	f.DurationVar(&o.timeout, "timeout", 15*time.Second, "give up on trackers that have not answered after this long")
 	return cmd
