@@ -482,3 +482,44 @@ func TestE2EClosedPipe(t *testing.T) {
 		t.Errorf("no summary:\n%s", errb.String())
 	}
 }
+
+// TestE2EFollowNewPeer: with --follow, a peer that joins the swarm later is
+// printed after the tracker's next interval, and known peers are not
+// printed again.
+func TestE2EFollowNewPeer(t *testing.T) {
+	sw := startSwarm(t, swarmtest.Config{Nodes: -1, Peers: 8, TrackerInterval: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, peerfindBin, "peers", sw.InfoHash.String(), "--follow", "--no-dht", "--tracker", sw.HTTPTracker)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stdout)
+	var got []netip.AddrPort
+	for len(got) < len(sw.PeersOn(swarmtest.OnHTTP)) && sc.Scan() {
+		got = append(got, netip.MustParseAddrPort(sc.Text()))
+	}
+	sameSet(t, "before", got, sw.PeersOn(swarmtest.OnHTTP))
+	late := netip.MustParseAddrPort("127.0.1.250:7000")
+	sw.HTTPServer.AddPeer(sw.InfoHash, late, true)
+	if !sc.Scan() {
+		t.Fatal("no line after a peer joined")
+	}
+	if sc.Text() != late.String() {
+		t.Errorf("next line %q, want the late peer %v (and no repeat of a known one)", sc.Text(), late)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	for sc.Scan() {
+		t.Errorf("unexpected line %q", sc.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit: %v; stderr:\n%s", err, errb.String())
+	}
+}

@@ -289,7 +289,7 @@ func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", s.Name, s.Peers, firstPeer, sourceResult(s, sum.Reason))
 	}
 	tw.Flush()
-	if sum.DHTSkipped != "" && !strings.HasPrefix(sum.DHTSkipped, "no DHT") {
+	if strings.HasPrefix(sum.DHTSkipped, "private") {
 		fmt.Fprintf(w, "DHT not used: %s (--allow-dht-private overrides)\n", sum.DHTSkipped)
 	}
 }

@@ -136,6 +136,9 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		}
 		return nil, 0, withStatus(exitError, err)
 	}
+	if o.noDHT {
+		sum.DHTSkipped = "--no-dht"
+	}
 	if tg.Private && !o.allowDHTPrivate && !o.noDHT {
 		// No node was even started; say why as discovery would have.
 		sum.DHTSkipped = "private torrent (BEP 27): trackers only"
