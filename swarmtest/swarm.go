@@ -60,6 +60,9 @@ type Config struct {
 	Name string
 	// Private marks the torrent private (BEP 27).
 	Private bool
+	// IPv6Peers adds that many IPv6 peers, [::1] with distinct ports,
+	// announced to the HTTP tracker only (compact "peers6", BEP 7).
+	IPv6Peers int
 	// Hybrid makes a hybrid v1+v2 torrent (BEP 52), whose peers are split
 	// across its two swarms: peer i is announced under the v1 info hash
 	// unless i%3 == 2, and under the truncated v2 hash unless i%3 == 0.
@@ -142,7 +145,7 @@ func Start(ctx context.Context, cfg Config) (s *Swarm, err error) {
 	if nPeers == 0 {
 		nPeers = DefaultPeers
 	}
-	if nNodes > MaxNodes || nPeers > MaxPeers || nPeers < 0 {
+	if nNodes > MaxNodes || nPeers > MaxPeers || nPeers < 0 || cfg.IPv6Peers < 0 || cfg.IPv6Peers > MaxPeers {
 		return nil, fmt.Errorf("swarmtest: %d nodes and %d peers: at most %d and %d", nNodes, nPeers, MaxNodes, MaxPeers)
 	}
 	seed := cfg.Seed
@@ -207,6 +210,11 @@ func Start(ctx context.Context, cfg Config) (s *Swarm, err error) {
 				s.UDPServer.AddPeer(h, p.Addr, i%2 == 0)
 			}
 		}
+		s.Peers = append(s.Peers, p)
+	}
+	for i := range cfg.IPv6Peers {
+		p := Peer{Addr: netip.AddrPortFrom(netip.IPv6Loopback(), uint16(16881+i)), On: OnHTTP, Swarms: []metainfo.Hash{s.InfoHash}}
+		s.HTTPServer.AddPeer(s.InfoHash, p.Addr, false)
 		s.Peers = append(s.Peers, p)
 	}
 	if nNodes > 0 {

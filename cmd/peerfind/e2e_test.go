@@ -247,7 +247,7 @@ func TestE2EPeersJSON(t *testing.T) {
 }
 
 func TestE2EMagnetAndStdin(t *testing.T) {
-	sw := startSwarm(t, swarmtest.Config{Nodes: 48, Peers: 16})
+	sw := startSwarm(t, swarmtest.Config{Nodes: 48, Peers: 16, IPv6Peers: 3})
 	// A magnet link carries the trackers but no DHT node.
 	r := runPF(t, nil, append([]string{"peers", sw.Magnet(), "--no-state"}, bootstrapArgs(sw)...)...)
 	if r.code != exitOK {
@@ -261,11 +261,22 @@ func TestE2EMagnetAndStdin(t *testing.T) {
 	}
 	sameSet(t, "stdin, --no-dht", parsePeers(t, r.stdout), sw.PeersOn(swarmtest.OnHTTP|swarmtest.OnUDP))
 
-	// A bare hash with an explicit tracker and -6: the swarm is IPv4 only.
-	r = runPF(t, nil, "peers", sw.InfoHash.String(), "--no-dht", "--tracker", sw.HTTPTracker, "-6")
-	if r.code != exitNoPeers || r.stdout != "" {
-		t.Errorf("-6: exit %d, stdout %q; want %d and nothing", r.code, r.stdout, exitNoPeers)
+	// A bare hash with an explicit tracker, and -6 or -4.
+	var v4, v6 []netip.AddrPort
+	for _, p := range sw.PeersOn(swarmtest.OnHTTP) {
+		if p.Addr().Is6() {
+			v6 = append(v6, p)
+		} else {
+			v4 = append(v4, p)
+		}
 	}
+	r = runPF(t, nil, "peers", sw.InfoHash.String(), "--no-dht", "--tracker", sw.HTTPTracker, "-6")
+	if r.code != exitOK || !strings.HasPrefix(r.stdout, "[::1]:") {
+		t.Errorf("-6: exit %d, stdout %q", r.code, r.stdout)
+	}
+	sameSet(t, "-6", parsePeers(t, r.stdout), v6)
+	r = runPF(t, nil, "peers", sw.InfoHash.String(), "--no-dht", "--tracker", sw.HTTPTracker, "-4")
+	sameSet(t, "-4", parsePeers(t, r.stdout), v4)
 	r = runPF(t, nil, "peers", sw.InfoHash.String(), "--no-dht", "--tracker", sw.UDPTracker, "--max-peers", "3")
 	if r.code != exitOK || len(parsePeers(t, r.stdout)) != 3 {
 		t.Errorf("--max-peers 3: exit %d, stdout %q", r.code, r.stdout)
