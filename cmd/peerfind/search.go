@@ -102,6 +102,9 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 
 	p := &printer{out: c.stdout, json: o.json, only4: o.only4, only6: o.only6}
 	prog := &progress{trackersTotal: countTrackers(tg.Trackers), trackersDone: map[string]bool{}}
+	if node != nil {
+		prog.node = node
+	}
 	var status *statusLine
 	start := time.Now()
 	if isTerminal(c.stderr) {

@@ -9,6 +9,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/discovery"
 )
 
@@ -21,6 +22,8 @@ type progress struct {
 	dhtQueried    int
 	dhtLookups    int
 	peers         int
+	// node, if set, gives live DHT counters between lookups.
+	node interface{ Stats() dht.NodeStats }
 }
 
 func (p *progress) event(e discovery.Event, shown int) {
@@ -42,7 +45,12 @@ func (p *progress) line(start time.Time) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := fmt.Sprintf("trackers %d/%d", len(p.trackersDone), p.trackersTotal)
-	s += fmt.Sprintf(" · DHT %d nodes queried (%s)", p.dhtQueried, plural(p.dhtLookups, "lookup"))
+	if p.node != nil {
+		st := p.node.Stats()
+		s += fmt.Sprintf(" · DHT %d queries sent, %d answers, %d good nodes (%s done)", st.PacketsOut, st.PacketsIn, st.Good4+st.Good6, plural(p.dhtLookups, "lookup"))
+	} else if p.dhtLookups > 0 {
+		s += fmt.Sprintf(" · DHT %d nodes queried (%s)", p.dhtQueried, plural(p.dhtLookups, "lookup"))
+	}
 	s += fmt.Sprintf(" · %d peers · %s", p.peers, time.Since(start).Round(100*time.Millisecond))
 	return s
 }
