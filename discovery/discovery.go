@@ -149,6 +149,9 @@ const (
 	DefaultRetryInterval   = 2 * time.Minute
 	DefaultStopTimeout     = 3 * time.Second
 	DefaultPort            = 6881
+	// MaxTrackedPeers bounds the peer table when Config.MaxPeers is zero:
+	// far more than any real swarm, a few tens of MB at most.
+	MaxTrackedPeers = 1 << 18
 )
 
 // Config configures a search. The zero value searches the target's trackers
@@ -165,7 +168,9 @@ type Config struct {
 	// set negative.
 	Timeout time.Duration
 	// MaxPeers ends the search once that many distinct peers are found. If
-	// zero, no limit.
+	// zero, MaxTrackedPeers: the peer table, which dedupes, is the one
+	// thing that grows with what sources send, so it has a bound even in a
+	// follow-mode search that runs for days.
 	MaxPeers int
 	// Follow keeps the search going after the first answers: trackers are
 	// re-announced at their interval and the DHT is looked up again every
@@ -210,6 +215,13 @@ func (c *Config) timeout() time.Duration {
 		return DefaultTimeout
 	}
 	return c.Timeout
+}
+
+func (c *Config) maxPeers() int {
+	if c.MaxPeers <= 0 {
+		return MaxTrackedPeers
+	}
+	return c.MaxPeers
 }
 
 func (c *Config) port() uint16 {

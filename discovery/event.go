@@ -72,7 +72,7 @@ type StopReason string
 const (
 	StopComplete StopReason = "complete"  // every source finished
 	StopTimeout  StopReason = "timeout"   // Config.Timeout elapsed
-	StopMaxPeers StopReason = "max-peers" // Config.MaxPeers reached
+	StopMaxPeers StopReason = "max-peers" // Config.MaxPeers (or MaxTrackedPeers) reached
 	StopCanceled StopReason = "canceled"  // the context was cancelled
 )
 

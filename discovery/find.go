@@ -233,7 +233,7 @@ func (s *search) handle(r report, sum *Summary) {
 			src.FirstPeer = at
 		}
 		s.fn(&PeerEvent{Peer: p, Swarm: r.swarm, Source: r.source, Sources: slices.Clone(pi.Sources), New: isNew, At: at})
-		if s.cfg.MaxPeers > 0 && len(s.order) >= s.cfg.MaxPeers {
+		if len(s.order) >= s.cfg.maxPeers() {
 			sum.Reason = StopMaxPeers
 			break
 		}
