@@ -208,6 +208,7 @@ func newDHTNode(stderr io.Writer, o *searchOptions) (*dht.Node, error) {
 		// squeeze into three table slots.
 		cfg.Table = dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1}
 		cfg.PerIPRate = -1
+		cfg.QueryRate = -1 // the pacing protects Internet paths, not loopback
 	}
 	var errs []error
 	if !o.only6 {
