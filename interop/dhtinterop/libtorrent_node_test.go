@@ -374,7 +374,14 @@ func TestLibtorrentHarness(t *testing.T) {
 	defer cancel()
 	var seeds seedList
 	nodes := startAnaNetwork(ctx, t, 20, 10, &seeds)
-	lt := startLibtorrent(ctx, t, loopbackIP(40), seeds.get()[:1], []netip.AddrPort{nodes[4].addr, nodes[7].addr})
+	// Every server is also added as a node: anacrolix answers with short
+	// or empty node lists (see TestBootstrapFromAnacrolix), so a libtorrent
+	// bootstrap through one of them alone may find nobody.
+	var all []netip.AddrPort
+	for _, nd := range nodes {
+		all = append(all, nd.addr)
+	}
+	lt := startLibtorrent(ctx, t, loopbackIP(40), seeds.get()[:1], all)
 	t.Logf("libtorrent node %s at %v", lt.id, lt.addr)
 
 	if err := waitFor(ctx, 200*time.Millisecond, func() bool {
