@@ -3,6 +3,7 @@ package dht
 import (
 	"context"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -21,12 +22,21 @@ func netIP(i int) string {
 // buildNetwork starts size nodes and bootstraps each from up to three
 // random earlier ones, a few at a time, as nodes joining one by one would.
 func buildNetwork(tb testing.TB, size int, seed uint64) []*Node {
+	return buildNetworkWith(tb, size, seed, nil)
+}
+
+// buildNetworkWith is buildNetwork with each socket passed through wrap.
+func buildNetworkWith(tb testing.TB, size int, seed uint64, wrap func(int, net.PacketConn) net.PacketConn) []*Node {
 	tb.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
 	nodes := make([]*Node, size)
 	for i := range nodes {
 		cfg := testConfig(seed*100000 + uint64(i))
 		// Per-IP limits stay at their defaults: every node has its own IP.
+		cfg.Conn4 = listenUDP(tb, netIP(i))
+		if wrap != nil {
+			cfg.Conn4 = wrap(i, cfg.Conn4)
+		}
 		nodes[i] = newTestNode(tb, netIP(i), cfg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -65,7 +75,7 @@ func announceAt(tb testing.TB, nodes []*Node, ih metainfo.Hash, count int, r *ra
 		if _, err := nodes[i].Announce(ctx, ih, port, false); err != nil {
 			tb.Fatalf("announce from node %d: %v", i, err)
 		}
-		want[netip.AddrPortFrom(netip.MustParseAddr(netIP(i)), port)] = true
+		want[netip.AddrPortFrom(nodeAddr(tb, nodes[i]).Addr(), port)] = true
 	}
 	return want
 }
@@ -165,28 +175,58 @@ func TestNetworkGetPeers(t *testing.T) {
 // searcher would otherwise query the same nodes many times a second, which
 // no real lookup does. Sub-benchmarks vary α.
 func BenchmarkLookup(b *testing.B) {
-	const size, hashes, peersPer = 300, 20, 10
-	nodes := buildNetwork(b, size, 21)
-	for _, n := range nodes {
+	benchLookups(b, 300, false, []int{1, 3, 6})
+}
+
+// BenchmarkLookupRTT is BenchmarkLookup on a 200-node network where every
+// datagram is delayed 5–15 ms (a ~20 ms round trip) and a tenth of the
+// nodes die after the network is built (they swallow queries and never
+// answer): the case soft timeouts are for.
+func BenchmarkLookupRTT(b *testing.B) {
+	benchLookups(b, 200, true, []int{3, 4, 6})
+}
+
+func benchLookups(b *testing.B, size int, delayed bool, alphas []int) {
+	const hashes, peersPer = 20, 10
+	var conns []*delayConn
+	nodes := buildNetworkWith(b, size, 21, func(i int, c net.PacketConn) net.PacketConn {
+		if !delayed {
+			return c
+		}
+		dc := &delayConn{PacketConn: c, base: 5 * time.Millisecond, jitter: 10 * time.Millisecond,
+			r: rand.New(rand.NewPCG(uint64(i), 9))}
+		conns = append(conns, dc)
+		return dc
+	})
+	for i, n := range nodes {
 		n.perIP, n.replyLim = nil, nil
+		if delayed && i%10 == 9 {
+			conns[i].kill()
+		}
 	}
 	r := rand.New(rand.NewPCG(22, 22))
+	var alive []*Node
+	for _, n := range nodes {
+		if dc, ok := n.socks[0].conn.(*delayConn); !ok || !dc.isDead() {
+			alive = append(alive, n)
+		}
+	}
 	ihs := make([]metainfo.Hash, hashes)
 	wants := make([]map[netip.AddrPort]bool, hashes)
 	for h := range ihs {
 		for i := range ihs[h] {
 			ihs[h][i] = byte(r.UintN(256))
 		}
-		wants[h] = announceAt(b, nodes, ihs[h], peersPer, r)
+		wants[h] = announceAt(b, alive, ihs[h], peersPer, r)
 	}
-	for _, alpha := range []int{1, 3, 6} {
+	for _, alpha := range alphas {
 		b.Run("alpha="+itoa(alpha), func(b *testing.B) {
 			ctx := context.Background()
-			var queried, rtts, found, missed int
+			var queried, rtts, missed int
 			var first, all, total time.Duration
 			i := 0
 			for b.Loop() {
-				n := nodes[(i*7919)%size]
+				n := alive[(i*7919)%len(alive)]
 				h := i % hashes
 				i++
 				n.alpha = alpha
@@ -201,13 +241,12 @@ func BenchmarkLookup(b *testing.B) {
 						}
 					}
 				})
-				n.alpha = 3
+				n.alpha = defaultAlpha
 				if err != nil {
 					b.Fatal(err)
 				}
 				queried += st.Queried
 				rtts += st.RoundTrips
-				found += len(got)
 				missed += peersPer - len(got)
 				first += st.FirstPeer
 				if allAt == 0 {
@@ -225,4 +264,41 @@ func BenchmarkLookup(b *testing.B) {
 			b.ReportMetric(float64(total.Microseconds())/N, "µs-converged")
 		})
 	}
+}
+
+// delayConn delays every datagram it sends by base plus a seeded random
+// share of jitter; once killed, it sends nothing (a dead node whose socket
+// still swallows queries).
+type delayConn struct {
+	net.PacketConn
+	base, jitter time.Duration
+
+	mu     sync.Mutex
+	r      *rand.Rand
+	killed bool
+}
+
+func (c *delayConn) kill() {
+	c.mu.Lock()
+	c.killed = true
+	c.mu.Unlock()
+}
+
+func (c *delayConn) isDead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.killed
+}
+
+func (c *delayConn) WriteTo(b []byte, a net.Addr) (int, error) {
+	c.mu.Lock()
+	if c.killed {
+		c.mu.Unlock()
+		return len(b), nil
+	}
+	d := c.base + time.Duration(c.r.Int64N(int64(c.jitter)+1))
+	c.mu.Unlock()
+	buf := append([]byte(nil), b...)
+	time.AfterFunc(d, func() { c.PacketConn.WriteTo(buf, a) })
+	return len(b), nil
 }

@@ -94,8 +94,11 @@ type Config struct {
 	// BEP42 chooses how non-conforming node ids are treated. Zero is
 	// BEP42Prefer.
 	BEP42 BEP42Mode
-	// Alpha is the number of concurrent queries per lookup. If zero, 3
-	// (Kademlia's α).
+	// Alpha is the number of concurrent queries per lookup. If zero, 4:
+	// on a 200-node test network with ~20 ms round trips and a tenth of
+	// the nodes dead, 4 reached the first peer ~20% and convergence ~25%
+	// sooner than Kademlia's 3 for about the same number of queries; 6
+	// gained little more and sent more queries (BenchmarkLookupRTT).
 	Alpha int
 	// QueryTimeout is the hard timeout of one query, after which the node
 	// counts as failed. If zero, 2 s.
@@ -155,6 +158,9 @@ func orDuration(v, def time.Duration) time.Duration {
 	}
 	return v
 }
+
+// defaultAlpha is the lookup concurrency when Config.Alpha is zero.
+const defaultAlpha = 4
 
 // sock is one socket and the family it serves.
 type sock struct {
@@ -256,7 +262,7 @@ func New(cfg Config) (*Node, error) {
 	n.life, n.endLife = context.WithCancel(context.Background())
 	n.closing = n.life.Done()
 	if n.alpha <= 0 {
-		n.alpha = 3
+		n.alpha = defaultAlpha
 	}
 	if n.version == "" {
 		n.version = "PF\x00\x01"
