@@ -109,6 +109,7 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 			routers = DefaultRouters
 		}
 		rep.Routers = n.resolveRouters(ctx, routers)
+		n.cacheRouters(rep.Routers)
 		var rs []seed
 		for _, rr := range rep.Routers {
 			for _, a := range rr.Addrs {
@@ -238,6 +239,59 @@ func (n *Node) seedLookups(ctx context.Context, seeds []seed, rep *BootstrapRepo
 	}
 	wg.Wait()
 	return answered
+}
+
+// coldSeeds returns the bootstrap seeds of one family for a lookup on an
+// empty table: the saved nodes and the given nodes, and, when those are
+// fewer than K, the routers (resolved once per node and cached).
+func (n *Node) coldSeeds(ctx context.Context, v4 bool) []seed {
+	var out []seed
+	fam := func(a netip.AddrPort) bool { return a.Addr().Unmap().Is4() == v4 }
+	if st := n.cfg.State; st != nil {
+		for _, ni := range st.Nodes {
+			if fam(ni.Addr) {
+				out = append(out, seed{addr: ni.Addr, id: ni.ID, saved: true})
+			}
+		}
+	}
+	for _, a := range n.cfg.BootstrapNodes {
+		if fam(a) {
+			out = append(out, seed{addr: a})
+		}
+	}
+	if len(out) >= K {
+		return out
+	}
+	n.routerMu.Lock()
+	cached, ok := n.routerAddrs, n.routersResolved
+	n.routerMu.Unlock()
+	if !ok {
+		routers := n.cfg.BootstrapRouters
+		if routers == nil {
+			routers = DefaultRouters
+		}
+		cached = n.cacheRouters(n.resolveRouters(ctx, routers))
+	}
+	for _, a := range cached {
+		if fam(a) {
+			out = append(out, seed{addr: a, router: true})
+		}
+	}
+	return out
+}
+
+// cacheRouters remembers the resolved router addresses, if any resolved.
+func (n *Node) cacheRouters(rs []RouterResult) []netip.AddrPort {
+	var all []netip.AddrPort
+	for _, r := range rs {
+		all = append(all, r.Addrs...)
+	}
+	if len(all) > 0 {
+		n.routerMu.Lock()
+		n.routerAddrs, n.routersResolved = all, true
+		n.routerMu.Unlock()
+	}
+	return all
 }
 
 // resolveRouters resolves the routers in parallel. A failure is recorded

@@ -221,6 +221,10 @@ type Node struct {
 	ipMu   sync.Mutex
 	ipVote map[netip.Addr]int // external IPs reported in "ip" keys (BEP 42)
 
+	routerMu        sync.Mutex
+	routerAddrs     []netip.AddrPort // resolved BootstrapRouters
+	routersResolved bool
+
 	verMu    sync.Mutex
 	verified map[netip.AddrPort]time.Time // addresses that answered our queries
 

@@ -265,3 +265,48 @@ func TestWatchPeersReportsNewPeers(t *testing.T) {
 		t.Fatalf("reported %v, want each of the 2 peers once", got)
 	}
 }
+
+// TestColdGetPeers: a node that never bootstrapped looks up peers straight
+// from its bootstrap seeds, and its table fills on the way.
+func TestColdGetPeers(t *testing.T) {
+	nodes := buildNetwork(t, 40, 13)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ih := metainfo.Hash{0xc0, 0x1d}
+	if _, err := nodes[7].Announce(ctx, ih, 3333, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"given node", func(c *Config) { c.BootstrapNodes = []netip.AddrPort{nodeAddr(t, nodes[0])} }},
+		{"router", func(c *Config) {
+			ra := nodeAddr(t, nodes[0])
+			c.BootstrapRouters = []string{"router.test:" + itoa(int(ra.Port()))}
+			c.Resolver = fakeResolver{"router.test": {ra.Addr()}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(14)
+			tc.mod(&cfg)
+			n := newTestNode(t, "127.0.9.9", cfg)
+			var got []netip.AddrPort
+			st, err := n.GetPeers(ctx, ih, func(p PeerFound) { got = append(got, p.Peer) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := netip.AddrPortFrom(nodeAddr(t, nodes[7]).Addr(), 3333)
+			if len(got) == 0 || got[0] != want {
+				t.Fatalf("found %v, want %v (stats %+v)", got, want, st)
+			}
+			s := n.Stats()
+			if s.Good4 < K {
+				t.Fatalf("table has %d good nodes after a cold lookup", s.Good4)
+			}
+			if _, ok := n.tables[0].Load().Get(nodeAddr(t, nodes[0])); ok && tc.name == "router" {
+				t.Fatal("router added to the table")
+			}
+		})
+	}
+}

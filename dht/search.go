@@ -156,7 +156,8 @@ func wantFor(v4 bool) []string {
 }
 
 // lookupAll runs one lookup per address family in parallel and merges the
-// statistics. It returns ErrNoNodes if no family had a node to start from.
+// statistics. A family with an empty table starts from the bootstrap seeds
+// (coldSeeds). It returns ErrNoNodes if no family had a node to start from.
 // onReply may be called from several goroutines at once.
 func (n *Node) lookupAll(ctx context.Context, method string, target ID, onReply func(v4 bool, l *lookup, c *candidate, r *reply)) (LookupStats, []*lookup, error) {
 	select {
@@ -174,12 +175,29 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, onReply 
 	)
 	for _, v4 := range n.families() {
 		l := n.startLookup(target, v4)
+		var routers map[netip.AddrPort]bool
+		if len(l.cands) == 0 {
+			// A cold node starts its first lookup straight from the
+			// bootstrap seeds: it fills the table as a bootstrap would, and
+			// peers arrive a self-lookup's worth of round trips sooner.
+			routers = make(map[netip.AddrPort]bool)
+			for _, sd := range n.coldSeeds(ctx, v4) {
+				id := sd.id
+				if id.IsZero() {
+					id = target
+					id[19] ^= 1 // unknown id: ask it first
+				}
+				if l.addSeed(id, sd.addr) && sd.router {
+					routers[sd.addr] = true
+				}
+			}
+		}
 		if len(l.cands) == 0 {
 			continue
 		}
 		l.wantNodes = method == methodGetPeers
 		lookups = append(lookups, l)
-		s := &search{n: n, method: method, target: target, want: wantFor(v4)}
+		s := &search{n: n, method: method, target: target, want: wantFor(v4), routers: routers}
 		if onReply != nil {
 			s.onReply = func(c *candidate, r *reply) { onReply(v4, l, c, r) }
 		}
