@@ -101,10 +101,17 @@ func startAnacrolix(tb testing.TB, ip netip.Addr, seeds func() []netip.AddrPort)
 // owns from then on.
 func startAnacrolixConn(tb testing.TB, conn net.PacketConn, seeds func() []netip.AddrPort) *anaNode {
 	tb.Helper()
-	n := &anaNode{
-		addr:  netip.MustParseAddrPort(conn.LocalAddr().String()),
-		store: &peerStore{},
-	}
+	ps := &peerStore{}
+	n := startAnacrolixStore(tb, conn, seeds, ps)
+	n.store = ps
+	return n
+}
+
+// startAnacrolixStore is startAnacrolixConn with the given peer store; the
+// node's store field stays nil.
+func startAnacrolixStore(tb testing.TB, conn net.PacketConn, seeds func() []netip.AddrPort, ps peer_store.Interface) *anaNode {
+	tb.Helper()
+	n := &anaNode{addr: netip.MustParseAddrPort(conn.LocalAddr().String())}
 	cfg := &anadht.ServerConfig{
 		Conn: conn,
 		// 127.x addresses cannot carry BEP 42 ids (INTEROP.md).
@@ -121,7 +128,7 @@ func startAnacrolixConn(tb testing.TB, conn net.PacketConn, seeds func() []netip
 			}
 			return out, nil
 		},
-		PeerStore: n.store,
+		PeerStore: ps,
 		OnAnnouncePeer: func(peer_store.InfoHash, net.IP, int, bool) {
 			n.mu.Lock()
 			n.announced++
