@@ -97,6 +97,7 @@ type AnnounceResponse struct {
 	Seeders     int           // -1 if unknown
 	Leechers    int           // -1 if unknown
 	Warning     string        // the tracker's "warning message", if any
+	ExternalIP  netip.Addr    // our address as the tracker saw it (BEP 24), if sent
 }
 
 // Announcer announces to trackers. It must be safe for concurrent use: the
@@ -181,6 +182,12 @@ type Config struct {
 	AllowDHTPrivate bool
 	// Port is the port announced to trackers. If zero, DefaultPort.
 	Port uint16
+	// KeepSelf keeps peers that are this search's own announce echoed
+	// back: Port at one of this machine's interface addresses or at the
+	// external address a tracker reported (BEP 24). Trackers such as
+	// opentracker return the announcing client in its own peer list. If
+	// false, such peers are dropped.
+	KeepSelf bool
 	// NumWant is the number of peers asked of each tracker. If zero, the
 	// Announcer's default.
 	NumWant int

@@ -44,6 +44,8 @@ type TrackerEvent struct {
 	Warning string
 	Err     error // nil on success; names the tracker URL
 	At      time.Duration
+
+	externalIP netip.Addr // BEP 24, for the self filter
 }
 
 // DHTEvent reports the end of one DHT lookup.

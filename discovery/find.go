@@ -46,6 +46,7 @@ type search struct {
 	sources map[string]*SourceSummary
 	names   []string
 	started map[trackerSwarm]bool // announces that succeeded: they get "stopped" at the end
+	self    map[netip.Addr]bool   // our addresses, for dropping our own announce (see Config.KeepSelf)
 }
 
 type trackerSwarm struct {
@@ -88,6 +89,9 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 		peers:   map[netip.AddrPort]*PeerInfo{},
 		sources: map[string]*SourceSummary{},
 		started: map[trackerSwarm]bool{},
+	}
+	if !cfg.KeepSelf {
+		s.self = localAddrs()
 	}
 	sum := &Summary{Swarms: swarms}
 
@@ -206,11 +210,17 @@ func (s *search) send(ctx context.Context, r report) bool {
 func (s *search) handle(r report, sum *Summary) {
 	at := s.since()
 	src := s.source(r.source, "")
+	if r.tracker != nil && r.tracker.externalIP.IsValid() && s.self != nil {
+		s.self[r.tracker.externalIP.Unmap()] = true
+	}
 	newPeers := 0
 	for _, p := range r.peers {
 		p = normalize(p)
 		if !p.IsValid() {
 			continue
+		}
+		if s.self != nil && p.Port() == s.cfg.port() && s.self[p.Addr()] {
+			continue // our own announce, echoed back by the tracker
 		}
 		pi := s.peers[p]
 		isNew := pi == nil
@@ -307,6 +317,7 @@ func (s *search) trackerWorker(ctx context.Context, t trackerRef, h metainfo.Has
 			ev.Seeders, ev.Leechers = resp.Seeders, resp.Leechers
 			ev.Interval = resp.Interval
 			ev.Warning = resp.Warning
+			ev.externalIP = resp.ExternalIP
 			delay = nextAnnounce(resp.Interval, resp.MinInterval, s.cfg.defaultInterval())
 			retry = s.cfg.retryInterval()
 			event = EventNone
@@ -505,4 +516,20 @@ func resolveNodes(ctx context.Context, nodes []string) []netip.AddrPort {
 		}
 	}
 	return out
+}
+
+// localAddrs returns this machine's interface addresses (nil if they
+// cannot be listed, which only disables the self filter).
+func localAddrs() map[netip.Addr]bool {
+	ifas, err := net.InterfaceAddrs()
+	if err != nil {
+		return map[netip.Addr]bool{}
+	}
+	m := make(map[netip.Addr]bool, len(ifas))
+	for _, a := range ifas {
+		if pfx, err := netip.ParsePrefix(a.String()); err == nil {
+			m[pfx.Addr().Unmap()] = true
+		}
+	}
+	return m
 }

@@ -525,3 +525,28 @@ func TestFindAddsTargetNodes(t *testing.T) {
 		t.Errorf("added nodes %v, want %v", d.added, want)
 	}
 }
+
+func TestFindDropsSelf(t *testing.T) {
+	h := hash(8)
+	tr := &fakeTrackers{scripts: map[string][]fakeAnswer{
+		// opentracker lists the announcing client: 127.0.0.1 at our port.
+		t1: {{resp: &AnnounceResponse{Peers: peerList("127.0.0.1:7000", "127.0.0.1:7001", "203.0.113.9:7000"), ExternalIP: netip.MustParseAddr("203.0.113.9")}}},
+	}}
+	for _, keep := range []bool{false, true} {
+		sum, err := Find(context.Background(), Target{InfoHashes: []metainfo.Hash{h}, Trackers: [][]string{{t1}}}, &Config{Trackers: tr, Port: 7000, KeepSelf: keep}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range sum.Peers {
+			got = append(got, p.Addr.String())
+		}
+		want := []string{"127.0.0.1:7001"}
+		if keep {
+			want = []string{"127.0.0.1:7000", "127.0.0.1:7001", "203.0.113.9:7000"}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("KeepSelf %v: peers %v, want %v", keep, got, want)
+		}
+	}
+}

@@ -39,5 +39,6 @@ func (s *trackerSource) Announce(ctx context.Context, url string, req AnnounceRe
 		Seeders:     resp.Seeders,
 		Leechers:    resp.Leechers,
 		Warning:     resp.Warning,
+		ExternalIP:  resp.ExternalIP,
 	}, nil
 }
