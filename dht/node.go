@@ -78,7 +78,8 @@ type Config struct {
 	// cold.
 	State *State
 	// BootstrapNodes are tried after the saved nodes and before the routers:
-	// a torrent's "nodes" and user-given nodes.
+	// a torrent's "nodes" and user-given nodes. A lookup on an empty table
+	// starts from the same seeds, so Bootstrap is optional.
 	BootstrapNodes []netip.AddrPort
 	// BootstrapRouters are host:port routers, tried last. If nil,
 	// DefaultRouters; if non-nil and empty, none.
@@ -124,14 +125,17 @@ type Config struct {
 	// the store of announced peers. If zero: 30 min, 500, 5000, 50000.
 	PeerTTL                                          time.Duration
 	MaxPeersPerHash, MaxStoredHashes, MaxStoredPeers int
-	// Table configures the routing tables (per-IP and per-subnet limits).
-	// Loopback tests need MaxPerIP/MaxPerSubnet -1. Its Now and
-	// PreferVerified are set by the Node.
+	// Table configures the routing tables (per-IP and per-subnet limits,
+	// failures before a node is bad). Loopback tests need MaxPerIP and
+	// MaxPerSubnet -1. The Node sets its Now, PreferVerified and
+	// RequireVerified (from BEP42), and Rand if nil.
 	Table TableConfig
 	// Version is the "v" key of our messages (BEP 5: 2-byte client id plus
 	// 2-byte version). If empty, "PF" 0 1.
 	Version string
-	// Now is the clock. If nil, time.Now.
+	// Now is the clock of token rotation, peer expiry, routing-table ages
+	// and lookup statistics. If nil, time.Now. Timeouts use timers, which
+	// testing/synctest controls.
 	Now func() time.Time
 	// Rand is the source of ids, transaction ids and token secrets. If
 	// nil, crypto/rand.
