@@ -34,9 +34,10 @@ func listenLoopback(tb testing.TB, ip netip.Addr) *net.UDPConn {
 // would all but shut out.
 var loopbackTable = dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1}
 
-// startOurs starts a peerfind node on conn that bootstraps from seeds and
-// from no router. It is closed in tb.Cleanup.
-func startOurs(tb testing.TB, conn net.PacketConn, seeds []netip.AddrPort) *ourNode {
+// startOurs starts a peerfind node on conn (IPv4 or IPv6) that bootstraps
+// from seeds and from no router; opts may adjust its Config. It is closed in
+// tb.Cleanup.
+func startOurs(tb testing.TB, conn net.PacketConn, seeds []netip.AddrPort, opts ...func(*dht.Config)) *ourNode {
 	tb.Helper()
 	self := netip.MustParseAddrPort(conn.LocalAddr().String())
 	var bs []netip.AddrPort
@@ -45,12 +46,20 @@ func startOurs(tb testing.TB, conn net.PacketConn, seeds []netip.AddrPort) *ourN
 			bs = append(bs, s)
 		}
 	}
-	n, err := dht.New(dht.Config{
-		Conn4:            conn,
+	cfg := dht.Config{
 		BootstrapNodes:   bs,
 		BootstrapRouters: []string{},
 		Table:            loopbackTable,
-	})
+	}
+	if self.Addr().Is4() {
+		cfg.Conn4 = conn
+	} else {
+		cfg.Conn6 = conn
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n, err := dht.New(cfg)
 	if err != nil {
 		conn.Close()
 		tb.Fatalf("dht.New: %v", err)
