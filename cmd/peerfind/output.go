@@ -303,7 +303,7 @@ func sourceResult(s discovery.SourceSummary, reason discovery.StopReason) string
 		if s.Errors < s.Queries {
 			r := "ok"
 			if s.Seeders >= 0 || s.Leechers >= 0 {
-				r += fmt.Sprintf(", %s seeders, %s leechers", countStr(s.Seeders), countStr(s.Leechers))
+				r += ", " + countNoun(s.Seeders, "seeder") + ", " + countNoun(s.Leechers, "leecher")
 			}
 			parts = append(parts, r)
 		}
@@ -339,11 +339,12 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-func countStr(n int) string {
+// countNoun is plural for a count that may be unknown (negative).
+func countNoun(n int, what string) string {
 	if n < 0 {
-		return "?"
+		return "? " + what + "s"
 	}
-	return fmt.Sprint(n)
+	return plural(n, what)
 }
 
 // roundDur rounds a duration for people: ms below a second, else 0.01 s.
