@@ -57,7 +57,10 @@ type candidate struct {
 	// are the closest to the target (anacrolix/dht and bittorrent-dht leave
 	// nodes out once they hold peers, INTEROP.md).
 	needNodes bool
-	asked     int // queries sent to this node
+	// findNode makes every query to this node a find_node: bootstrap
+	// routers answer that and little else.
+	findNode bool
+	asked    int // queries sent to this node
 }
 
 // Shortlist bounds. The shortlist keeps the closest candidates only; the

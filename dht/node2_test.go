@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/internal/compact"
 	"github.com/peerfind/peerfind/metainfo"
 )
 
@@ -286,6 +287,10 @@ func TestColdGetPeers(t *testing.T) {
 			c.BootstrapRouters = []string{"router.test:" + itoa(int(ra.Port()))}
 			c.Resolver = fakeResolver{"router.test": {ra.Addr()}}
 		}},
+		{"router answering find_node only", func(c *Config) {
+			ra := fakeRouter(t, nodes[:K])
+			c.BootstrapRouters = []string{ra.String()}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(14)
@@ -309,4 +314,31 @@ func TestColdGetPeers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeRouter serves find_node like router.bittorrent.com, answering with
+// the given nodes, and ignores every other query. It stops with the test.
+func fakeRouter(t *testing.T, nodes []*Node) netip.AddrPort {
+	c := listenUDP(t, "127.0.8.1")
+	t.Cleanup(func() { c.Close() })
+	var list []byte
+	for _, n := range nodes {
+		list = compact.AppendNode(list, compact.Node{ID: n.ID(), Addr: nodeAddr(t, n)})
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			nr, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m, err := ParseMsg(buf[:nr])
+			if err != nil || m.Y != "q" || m.Q != "find_node" {
+				continue
+			}
+			b, _ := AppendMsg(nil, &Msg{T: m.T, Y: "r", R: &Return{ID: "rrrrrrrrrrrrrrrrrrrr", Nodes: string(list)}})
+			c.WriteTo(b, from)
+		}
+	}()
+	return netip.MustParseAddrPort(c.LocalAddr().String())
 }

@@ -64,7 +64,7 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 			inflight++
 			wg.Add(1)
 			method := s.method
-			if c.needNodes {
+			if c.needNodes || c.findNode {
 				method = methodFindNode
 			}
 			go func(addr netip.AddrPort) {
@@ -189,6 +189,7 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, onReply 
 				}
 				if l.addSeed(id, sd.addr) && sd.router {
 					routers[sd.addr] = true
+					l.seen[sd.addr].findNode = true
 				}
 			}
 		}
