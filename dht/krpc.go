@@ -84,6 +84,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error returns "krpc error CODE: MESSAGE".
 func (e *Error) Error() string {
 	return fmt.Sprintf("krpc error %d: %s", e.Code, e.Msg)
 }
@@ -131,6 +132,7 @@ type MsgError struct {
 	Err error // the bencode error, if decoding failed
 }
 
+// Error returns "krpc: what is wrong[: cause]".
 func (e *MsgError) Error() string {
 	if e.Err != nil {
 		return "krpc: " + e.Msg + ": " + e.Err.Error()
@@ -138,6 +140,7 @@ func (e *MsgError) Error() string {
 	return "krpc: " + e.Msg
 }
 
+// Unwrap returns the bencode error, if any.
 func (e *MsgError) Unwrap() error { return e.Err }
 
 // AppendMsg appends the bencoding of m to b.

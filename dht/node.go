@@ -36,10 +36,12 @@ type QueryError struct {
 	Err    error // ErrTimeout, *Error (KRPC error reply), a socket error, or ctx.Err()
 }
 
+// Error returns "dht: METHOD to ADDR: cause".
 func (e *QueryError) Error() string {
 	return fmt.Sprintf("dht: %s to %s: %v", e.Method, e.Addr, e.Err)
 }
 
+// Unwrap returns the cause.
 func (e *QueryError) Unwrap() error { return e.Err }
 
 // BEP42Mode says how node ids that do not match their IP (BEP 42) are
