@@ -1,0 +1,329 @@
+package dht
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// sock is one socket and the family it serves.
+type sock struct {
+	conn net.PacketConn
+	v4   bool
+}
+
+// pendingKey identifies an outstanding query: BEP 5 transaction ids are
+// only unique per remote node, so the address is part of the key.
+type pendingKey struct {
+	addr netip.AddrPort
+	tid  string
+}
+
+type call struct {
+	done chan struct{} // closed once msg or err is set
+	msg  *Msg
+	err  error
+}
+
+// readLoop owns the reading side of one socket until it is closed.
+func (n *Node) readLoop(s *sock) {
+	defer n.wg.Done()
+	buf := make([]byte, maxPacket)
+	fails := 0
+	for {
+		nr, from, err := s.conn.ReadFrom(buf)
+		if err != nil {
+			select {
+			case <-n.closing:
+				n.failAll()
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
+				n.failAll()
+				return
+			}
+			// Transient errors (ICMP port unreachable surfacing on some
+			// systems) are skipped; a socket that keeps failing is backed
+			// off so the loop never spins.
+			fails++
+			if fails > 10 {
+				t := time.NewTimer(min(time.Duration(fails)*time.Millisecond, 100*time.Millisecond))
+				select {
+				case <-t.C:
+				case <-n.closing:
+					t.Stop()
+				}
+			}
+			continue
+		}
+		fails = 0
+		addr, ok := addrPortOf(from)
+		if !ok || nr == 0 {
+			continue
+		}
+		n.packetsIn.Add(1)
+		n.handlePacket(s, addr, buf[:nr])
+	}
+}
+
+func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	default:
+		var err error
+		if ap, err = netip.ParseAddrPort(a.String()); err != nil {
+			return ap, false
+		}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
+}
+
+// failAll fails every pending query; called when a socket closes.
+func (n *Node) failAll() {
+	n.pendMu.Lock()
+	defer n.pendMu.Unlock()
+	for k, c := range n.pending {
+		c.err = ErrClosed
+		close(c.done)
+		delete(n.pending, k)
+	}
+}
+
+// handlePacket dispatches one datagram: queries to the server side, replies
+// to the pending query they answer. It runs on the socket's reader
+// goroutine and never blocks.
+func (n *Node) handlePacket(s *sock, from netip.AddrPort, b []byte) {
+	m, err := ParseMsg(b)
+	if err != nil {
+		n.dropped.Add(1)
+		var me *MsgError
+		// A query we cannot decode still deserves a 203 (BEP 5), but only
+		// if it looks like a query, so garbage is not answered.
+		if errors.As(err, &me) && me.T != "" && n.ro == 0 && (n.replyLim == nil || n.replyLim.Allow(from.Addr())) {
+			if y, ok := peekString(b, "y"); ok && y == kindQuery {
+				n.sendError(s, from, me.T, ErrCodeProtocol, me.Msg)
+			}
+		}
+		return
+	}
+	if m.Y == kindQuery {
+		n.handleQuery(s, from, m, len(b))
+		return
+	}
+	n.pendMu.Lock()
+	k := pendingKey{from, m.T}
+	c := n.pending[k]
+	if c != nil {
+		delete(n.pending, k)
+	}
+	n.pendMu.Unlock()
+	if c == nil {
+		n.dropped.Add(1) // late, duplicate or unsolicited
+		return
+	}
+	if m.Y == kindError {
+		c.err = m.E
+	} else {
+		c.msg = m
+	}
+	close(c.done)
+}
+
+// send encodes and writes one message.
+func (n *Node) send(s *sock, to netip.AddrPort, m *Msg) error {
+	m.V = n.version
+	b, err := AppendMsg(make([]byte, 0, 256), m)
+	if err != nil {
+		return err
+	}
+	return n.write(s, to, b)
+}
+
+func (n *Node) write(s *sock, to netip.AddrPort, b []byte) error {
+	_, err := s.conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	if err == nil {
+		n.packetsOut.Add(1)
+	}
+	return err
+}
+
+// newTID returns a fresh transaction id for addr; the caller holds pendMu.
+func (n *Node) newTIDLocked(addr netip.AddrPort) string {
+	for {
+		n.tidNext++
+		var b [2]byte
+		binary.BigEndian.PutUint16(b[:], n.tidNext)
+		t := string(b[:])
+		if _, busy := n.pending[pendingKey{addr, t}]; !busy {
+			return t
+		}
+	}
+}
+
+// query sends one query to addr and waits for its answer, until the hard
+// timeout, ctx or Close. It waits for rate-limit and pending-table room
+// first, so a query never fails just because many are in flight.
+func (n *Node) query(ctx context.Context, addr netip.AddrPort, method string, a *Args) (*Msg, error) {
+	qerr := func(err error) error { return &QueryError{Addr: addr, Method: method, Err: err} }
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	s := n.sockFor(addr)
+	if s == nil {
+		return nil, qerr(ErrNoSocket)
+	}
+	select {
+	case n.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, qerr(ctx.Err())
+	case <-n.closing:
+		return nil, qerr(ErrClosed)
+	}
+	defer func() { <-n.slots }()
+	if err := n.waitRate(ctx, addr.Addr()); err != nil {
+		return nil, qerr(err)
+	}
+	a.ID = string(n.idBytes())
+	m := &Msg{Y: kindQuery, Q: method, A: a, RO: n.ro}
+	c := &call{done: make(chan struct{})}
+	n.pendMu.Lock()
+	m.T = n.newTIDLocked(addr)
+	k := pendingKey{addr, m.T}
+	n.pending[k] = c
+	n.pendMu.Unlock()
+	forget := func() {
+		n.pendMu.Lock()
+		if n.pending[k] == c {
+			delete(n.pending, k)
+		}
+		n.pendMu.Unlock()
+	}
+	start := n.now()
+	if err := n.send(s, addr, m); err != nil {
+		forget()
+		return nil, qerr(err)
+	}
+	timer := time.NewTimer(n.hard)
+	defer timer.Stop()
+	select {
+	case <-c.done:
+	case <-timer.C:
+		forget()
+		return nil, qerr(ErrTimeout)
+	case <-ctx.Done():
+		forget()
+		return nil, qerr(ctx.Err())
+	case <-n.closing:
+		forget()
+		return nil, qerr(ErrClosed)
+	}
+	if c.err != nil {
+		return nil, qerr(c.err)
+	}
+	n.sampleRTT(n.now().Sub(start))
+	n.markVerified(addr)
+	return c.msg, nil
+}
+
+// waitRate waits until both the node-wide pacer and the per-IP limiter let
+// a packet to ip go.
+func (n *Node) waitRate(ctx context.Context, ip netip.Addr) error {
+	if n.pacer != nil {
+		if err := n.pacer.wait(ctx, n.closing); err != nil {
+			return err
+		}
+	}
+	if n.perIP == nil {
+		return nil
+	}
+	for !n.perIP.Allow(ip) {
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-n.closing:
+			t.Stop()
+			return ErrClosed
+		}
+	}
+	return nil
+}
+
+func (n *Node) idBytes() []byte {
+	id := n.ID()
+	return id[:]
+}
+
+// sampleRTT folds one round-trip time into the smoothed estimate (the
+// RFC 6298 gain of 1/8).
+func (n *Node) sampleRTT(d time.Duration) {
+	n.rttMu.Lock()
+	defer n.rttMu.Unlock()
+	if n.srtt == 0 {
+		n.srtt = d
+	} else {
+		n.srtt += (d - n.srtt) / 8
+	}
+}
+
+// softTimeout is twice the smoothed RTT, clamped to [SoftTimeoutMin,
+// SoftTimeoutMax]; before any sample, the maximum.
+func (n *Node) softTimeout() time.Duration {
+	n.rttMu.Lock()
+	srtt := n.srtt
+	n.rttMu.Unlock()
+	if srtt == 0 {
+		return n.softMax
+	}
+	return min(max(2*srtt, n.softMin), n.softMax)
+}
+
+// pacer is a token bucket that makes callers wait rather than fail: a
+// lookup's queries are delayed, never dropped, by the node-wide rate.
+type pacer struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newPacer(rate float64, burst int) *pacer {
+	return &pacer{rate: rate, burst: float64(burst), tokens: float64(burst)}
+}
+
+func (p *pacer) wait(ctx context.Context, closing <-chan struct{}) error {
+	p.mu.Lock()
+	now := time.Now()
+	if !p.last.IsZero() {
+		p.tokens = min(p.burst, p.tokens+now.Sub(p.last).Seconds()*p.rate)
+	}
+	p.last = now
+	p.tokens--
+	var d time.Duration
+	if p.tokens < 0 {
+		d = time.Duration(-p.tokens / p.rate * float64(time.Second))
+	}
+	p.mu.Unlock()
+	if d == 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-closing:
+		return ErrClosed
+	}
+}
