@@ -26,7 +26,9 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/dht"
+	"github.com/peerfind/peerfind/metainfo"
 	"github.com/peerfind/peerfind/swarmtest"
+	"github.com/peerfind/peerfind/tracker"
 )
 
 // peerfindBin is the binary under test, built by TestMain.
@@ -532,5 +534,120 @@ func TestE2EFollowNewPeer(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit: %v; stderr:\n%s", err, errb.String())
+	}
+}
+
+// freePort returns a loopback port free for network ("tcp4" or "udp4") at
+// the time of the call.
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp4" {
+		c, err := net.ListenPacket(network, "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen(network, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestE2EOpentracker runs peerfind against opentracker (Debian package,
+// whitelist-only build: see /work/shared/INTEROP.md), over HTTP and UDP.
+// opentracker lists the announcing client among the peers, so this also
+// checks that peerfind does not print itself.
+func TestE2EOpentracker(t *testing.T) {
+	bin, err := exec.LookPath("opentracker")
+	if err != nil {
+		t.Skip("opentracker not installed (scripts/test.sh installs it)")
+	}
+	const hash = "0123456789abcdef0123456789abcdef01234567"
+	// Run as root, opentracker drops to an unprivileged user before it
+	// reads the whitelist, so the file must be world-readable (t.TempDir
+	// is 0700).
+	dir, err := os.MkdirTemp("", "peerfind-opentracker-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wl := filepath.Join(dir, "whitelist")
+	if err := os.WriteFile(wl, []byte(hash+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tcpPort, udpPort := freePort(t, "tcp4"), freePort(t, "udp4")
+	ot := exec.Command(bin, "-i", "127.0.0.1", "-p", fmt.Sprint(tcpPort), "-P", fmt.Sprint(udpPort), "-w", wl)
+	var otOut bytes.Buffer
+	ot.Stdout, ot.Stderr = &otOut, &otOut
+	if err := ot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ot.Process.Kill()
+		ot.Wait()
+	})
+	httpURL := fmt.Sprintf("http://127.0.0.1:%d/announce", tcpPort)
+	udpURL := fmt.Sprintf("udp://127.0.0.1:%d", udpPort)
+	h, err := metainfo.ParseHash(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three peers announce themselves (all from 127.0.0.1, distinct ports);
+	// retried until opentracker is up.
+	tc := &tracker.Client{StopTimeout: -1}
+	defer tc.Close()
+	var want []netip.AddrPort
+	for i := range 3 {
+		port := uint16(7101 + i)
+		req := tracker.AnnounceRequest{InfoHash: h, PeerID: [20]byte{'p', byte(i)}, Port: port, Left: 1, Event: tracker.EventStarted}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := tc.Announce(ctx, httpURL, req)
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				ot.Process.Kill()
+				ot.Wait()
+				t.Fatalf("opentracker did not come up: %v\n%s", err, otOut.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		want = append(want, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port))
+	}
+	r := runPF(t, nil, "peers", hash, "--no-dht", "--tracker", httpURL, "--tracker", udpURL, "--port", "7200", "--json")
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	var got []netip.AddrPort
+	okTrackers := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var j jsonLine
+		if err := json.Unmarshal([]byte(l), &j); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		switch j.Type {
+		case "peer":
+			got = append(got, netip.MustParseAddrPort(j.Address))
+		case "tracker":
+			if j.OK {
+				okTrackers[j.URL] = true
+			} else {
+				t.Errorf("%s: %s", j.URL, j.Error)
+			}
+		}
+	}
+	sameSet(t, "opentracker", got, want)
+	if !okTrackers[httpURL] || !okTrackers[udpURL] {
+		t.Errorf("trackers that answered: %v, want both", okTrackers)
 	}
 }
