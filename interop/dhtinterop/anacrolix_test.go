@@ -74,10 +74,6 @@ type anaNode struct {
 	srv   *anadht.Server
 	addr  netip.AddrPort
 	store *peerStore
-	// announced counts announce_peer queries the server accepted, seen
-	// through ServerConfig.OnAnnouncePeer.
-	mu        sync.Mutex
-	announced int
 }
 
 // quietLogger drops anacrolix's log output: a library under test must not
@@ -129,12 +125,7 @@ func startAnacrolixStore(tb testing.TB, conn net.PacketConn, seeds func() []neti
 			return out, nil
 		},
 		PeerStore: ps,
-		OnAnnouncePeer: func(peer_store.InfoHash, net.IP, int, bool) {
-			n.mu.Lock()
-			n.announced++
-			n.mu.Unlock()
-		},
-		Logger: quietLogger(),
+		Logger:    quietLogger(),
 		// The default limiter (25 queries/s) is one global shared by every
 		// server in the process; a network of servers in one test process
 		// needs one each, and loopback needs no limit.
@@ -157,13 +148,6 @@ func startAnacrolixStore(tb testing.TB, conn net.PacketConn, seeds func() []neti
 func (n *anaNode) bootstrap(ctx context.Context) error {
 	_, err := n.srv.BootstrapContext(ctx)
 	return err
-}
-
-// numAnnounced reports how many announce_peer queries the server accepted.
-func (n *anaNode) numAnnounced() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.announced
 }
 
 // anaLookup is the outcome of one anacrolix get_peers traversal.

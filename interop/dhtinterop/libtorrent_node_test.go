@@ -244,18 +244,6 @@ func (n *ltNode) gotValues(from, peer netip.AddrPort) bool {
 	return false
 }
 
-// has reports whether any event so far satisfies match.
-func (n *ltNode) has(match func(ltEvent) bool) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, e := range n.events {
-		if match(e) {
-			return true
-		}
-	}
-	return false
-}
-
 // getPeers runs libtorrent's dht_get_peers for ih and returns the peers of
 // its reply (libtorrent posts one reply alert when the lookup ends).
 func (n *ltNode) getPeers(ctx context.Context, ih [20]byte) ([]netip.AddrPort, error) {
