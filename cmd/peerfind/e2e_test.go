@@ -651,3 +651,37 @@ func TestE2EOpentracker(t *testing.T) {
 		t.Errorf("trackers that answered: %v, want both", okTrackers)
 	}
 }
+
+// TestE2EHybridAndMagnetPeers: a hybrid v1+v2 torrent is searched in both
+// swarms; a magnet link's x.pe peers are reported under "magnet".
+func TestE2EHybridAndMagnetPeers(t *testing.T) {
+	sw := startSwarm(t, swarmtest.Config{Nodes: 48, Peers: 18, Hybrid: true})
+	path, err := sw.WriteTorrent(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runPF(t, nil, append([]string{"peers", path, "--no-state"}, bootstrapArgs(sw)...)...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	sameSet(t, "hybrid", parsePeers(t, r.stdout), sw.PeersOn(swarmtest.OnHTTP|swarmtest.OnUDP|swarmtest.OnDHT))
+
+	given := "127.0.1.222:9999"
+	r = runPF(t, nil, "peers", sw.Magnet()+"&x.pe="+given, "--no-dht", "--json")
+	if r.code != exitOK {
+		t.Fatalf("magnet: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	found := false
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var j jsonLine
+		if err := json.Unmarshal([]byte(l), &j); err != nil {
+			t.Fatal(err)
+		}
+		if j.Type == "peer" && j.Address == given {
+			found = string(j.Sources) == `["magnet"]`
+		}
+	}
+	if !found {
+		t.Errorf("x.pe peer %s not reported with source magnet:\n%s", given, r.stdout)
+	}
+}
