@@ -14,8 +14,8 @@ import (
 	"github.com/peerfind/peerfind/dht"
 )
 
-// Benchmark network: benchNodes nodes, half anacrolix/dht servers and half
-// ours, in one loopback network; benchPeers peers announced per info hash.
+// Benchmark networks have benchNodes nodes (the mixed one half anacrolix/dht
+// servers and half ours); benchPeers peers are placed per info hash.
 const (
 	benchNodes = 200
 	benchPeers = 8
@@ -65,15 +65,21 @@ func (t *benchTotals) foundPct() float64 {
 	return 100 * float64(t.found) / float64(max(t.wantPeers, 1))
 }
 
-// BenchmarkLookup compares our get_peers lookup with anacrolix/dht's on the
-// same network of 100 anacrolix servers and 100 of our nodes, once on bare
-// loopback and once with 10 ms ± 5 ms added to every datagram (a ~20 ms
-// round trip). Each round places benchPeers peers for a fresh info hash,
-// one at each of the k closest nodes (placeSwarm, outside the timer), then
-// looks it up once from one of our nodes and once from an anacrolix server,
-// in alternating order; neither searcher is among the 2k closest nodes.
-// Both lookups run to their natural end (ours: the k closest nodes known
-// answered; anacrolix: the traversal stalled).
+// BenchmarkLookup compares our get_peers lookup with anacrolix/dht's.
+//
+//   - mixed/loopback, mixed/rtt=20ms: one network of 100 anacrolix servers
+//     and 100 of our nodes, on bare loopback and with 10 ms ± 5 ms added to
+//     every datagram (a ~20 ms round trip); both lookups cross the same
+//     nodes, so this compares the clients alone.
+//   - homogeneous/rtt=20ms: a network of 200 of our nodes and one of 200
+//     anacrolix servers, each searched by its own implementation: client and
+//     server together, as a network of one implementation behaves.
+//
+// Each round places benchPeers peers for a fresh info hash, one at each of
+// the k closest nodes (placeSwarm, outside the timer), then looks it up once
+// with each implementation, in alternating order; no searcher is among the
+// 2k closest nodes. Both lookups run to their natural end (ours: the k
+// closest nodes known answered; anacrolix: the traversal stalled).
 //
 // Metrics, for each implementation: queries sent per lookup (ours:
 // LookupStats.Queried; anacrolix: the server's OutboundQueriesAttempted
@@ -81,40 +87,55 @@ func (t *benchTotals) foundPct() float64 {
 // (over lookups that found them), the percentage of placed peers found, and
 // the ours/anacrolix ratios of the three.
 func BenchmarkLookup(b *testing.B) {
+	rtt20 := withDelay(10*time.Millisecond, 10*time.Millisecond)
 	for _, bc := range []struct {
-		name  string
-		first int
-		wrap  func(net.PacketConn) net.PacketConn
+		name        string
+		first       int
+		homogeneous bool
+		wrap        func(net.PacketConn) net.PacketConn
 	}{
-		{"loopback", 500, nil},
-		{"rtt=20ms", 800, withDelay(10*time.Millisecond, 10*time.Millisecond)},
+		{"mixed/loopback", 500, false, nil},
+		{"mixed/rtt=20ms", 800, false, rtt20},
+		{"homogeneous/rtt=20ms", 1100, true, rtt20},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(b.Context(), 10*time.Minute)
 			defer cancel()
-			m := startMixed(ctx, b, mixedConfig{first: bc.first, nAna: benchNodes / 2, nOurs: benchNodes / 2, rounds: 4, wrap: bc.wrap})
 			injector := startAnacrolix(b, loopbackIP(bc.first-1), func() []netip.AddrPort { return nil })
-			benchLookups(ctx, b, m, injector)
+			if !bc.homogeneous {
+				m := startMixed(ctx, b, mixedConfig{first: bc.first, nAna: benchNodes / 2, nOurs: benchNodes / 2, rounds: 4, wrap: bc.wrap})
+				benchLookups(ctx, b, m, m, injector)
+				return
+			}
+			oursNet := startMixed(ctx, b, mixedConfig{first: bc.first, nOurs: benchNodes, rounds: 4, wrap: bc.wrap})
+			anaNet := startMixed(ctx, b, mixedConfig{first: bc.first + benchNodes, nAna: benchNodes, rounds: 4, wrap: bc.wrap})
+			benchLookups(ctx, b, oursNet, anaNet, injector)
 		})
 	}
 }
 
-func benchLookups(ctx context.Context, b *testing.B, m *mixedNet, injector *anaNode) {
+// benchLookups runs the measured rounds: our lookup in oursNet, anacrolix's
+// in anaNet (the same network in the mixed case).
+func benchLookups(ctx context.Context, b *testing.B, oursNet, anaNet *mixedNet, injector *anaNode) {
 	var ours, ana benchTotals
 	round := 0
 	for b.Loop() {
 		b.StopTimer()
-		ih, want, near := placeSwarm(ctx, b, m, injector)
+		ih, want, near := placeSwarm(ctx, b, oursNet, injector)
+		ihA, wantA, nearA := ih, want, near
+		if anaNet != oursNet {
+			ihA, wantA, nearA = placeSwarm(ctx, b, anaNet, injector)
+		}
 		// The searchers are outside the 2k closest nodes: a lookup does not
 		// consult its own node's store, and a searcher next to the hash
 		// would have nothing to search.
-		o := m.ours[(round*7+3)%len(m.ours)]
+		o := oursNet.ours[(round*7+3)%len(oursNet.ours)]
 		for near[o.addr] {
-			o = m.ours[(slices.Index(m.ours, o)+1)%len(m.ours)]
+			o = oursNet.ours[(slices.Index(oursNet.ours, o)+1)%len(oursNet.ours)]
 		}
-		a := m.ana[(round*7+3)%len(m.ana)]
-		for near[a.addr] {
-			a = m.ana[(slices.Index(m.ana, a)+1)%len(m.ana)]
+		a := anaNet.ana[(round*7+3)%len(anaNet.ana)]
+		for nearA[a.addr] {
+			a = anaNet.ana[(slices.Index(anaNet.ana, a)+1)%len(anaNet.ana)]
 		}
 		b.StartTimer()
 		runOurs := func() {
@@ -134,15 +155,15 @@ func benchLookups(ctx context.Context, b *testing.B, m *mixedNet, injector *anaN
 			lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
 			defer lcancel()
 			before := a.srv.Stats().OutboundQueriesAttempted
-			res, err := a.lookup(lctx, ih, 0, want, false)
+			res, err := a.lookup(lctx, ihA, 0, wantA, false)
 			if err != nil {
 				b.Logf("anacrolix lookup from %v: %v", a.addr, err)
 			}
 			if os.Getenv("DHTINTEROP_DEBUG") != "" {
-				fmt.Fprintf(os.Stderr, "ana %v: missing %v queried %d first %v all %v elapsed %v\n", a.addr, missingRanks(res.peers, want), res.queried, res.firstPeer, res.allPeers, res.elapsed)
+				fmt.Fprintf(os.Stderr, "ana %v: missing %v queried %d first %v all %v elapsed %v\n", a.addr, missingRanks(res.peers, wantA), res.queried, res.firstPeer, res.allPeers, res.elapsed)
 			}
 			ana.add(lookupSample{queries: int(a.srv.Stats().OutboundQueriesAttempted - before), first: res.firstPeer,
-				all: res.allPeers, found: countFound(res.peers, want), want: len(want)})
+				all: res.allPeers, found: countFound(res.peers, wantA), want: len(wantA)})
 		}
 		if round%2 == 0 {
 			runOurs()
