@@ -157,9 +157,10 @@ func wantFor(v4 bool) []string {
 
 // lookupAll runs one lookup per address family in parallel and merges the
 // statistics. A family with an empty table starts from the bootstrap seeds
-// (coldSeeds). It returns ErrNoNodes if no family had a node to start from.
+// (coldSeeds). followUp enables the find_node follow-up of get_peers
+// answers that carry values but no nodes. It returns ErrNoNodes if no family had a node to start from.
 // onReply may be called from several goroutines at once.
-func (n *Node) lookupAll(ctx context.Context, method string, target ID, onReply func(v4 bool, l *lookup, c *candidate, r *reply)) (LookupStats, []*lookup, error) {
+func (n *Node) lookupAll(ctx context.Context, method string, target ID, followUp bool, onReply func(v4 bool, l *lookup, c *candidate, r *reply)) (LookupStats, []*lookup, error) {
 	select {
 	case <-n.closing:
 		return LookupStats{}, nil, ErrClosed
@@ -196,7 +197,7 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, onReply 
 		if len(l.cands) == 0 {
 			continue
 		}
-		l.wantNodes = method == methodGetPeers
+		l.wantNodes = followUp
 		lookups = append(lookups, l)
 		s := &search{n: n, method: method, target: target, want: wantFor(v4), routers: routers}
 		if onReply != nil {
@@ -243,7 +244,7 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, onReply 
 // and ErrClosed after Close.
 func (n *Node) GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(PeerFound)) (LookupStats, error) {
 	var fnMu sync.Mutex
-	st, _, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), func(_ bool, _ *lookup, c *candidate, r *reply) {
+	st, _, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), false, func(_ bool, _ *lookup, c *candidate, r *reply) {
 		if fn == nil || len(r.Peers) == 0 {
 			return
 		}
@@ -259,7 +260,7 @@ func (n *Node) GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(Pee
 // FindNode runs an iterative find_node lookup for target and returns the
 // closest nodes that answered, closest first, IPv4 then IPv6.
 func (n *Node) FindNode(ctx context.Context, target ID) ([]compact.Node, LookupStats, error) {
-	st, ls, err := n.lookupAll(ctx, methodFindNode, target, nil)
+	st, ls, err := n.lookupAll(ctx, methodFindNode, target, false, nil)
 	var out []compact.Node
 	for _, l := range ls {
 		out = append(out, l.closestNodes(K)...)
@@ -283,7 +284,11 @@ func (n *Node) Announce(ctx context.Context, infoHash metainfo.Hash, port uint16
 		// receivers ignore it.
 		port = 1
 	}
-	st, ls, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), nil)
+	// The find_node follow-up (lookup.needNodes) is on here only: storing
+	// at the true k closest is the point of an announce, while for
+	// GetPeers it cost about one query per lookup on a mixed
+	// anacrolix/peerfind network without finding more peers.
+	st, ls, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), true, nil)
 	if len(ls) == 0 {
 		return st, err
 	}
