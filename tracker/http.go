@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -102,8 +104,8 @@ func announceURL(u *url.URL, req AnnounceRequest, trackerID string) string {
 		q.WriteByte('=')
 		q.WriteString(v)
 	}
-	add("info_hash", url.QueryEscape(string(req.InfoHash[:])))
-	add("peer_id", url.QueryEscape(string(req.PeerID[:])))
+	add("info_hash", escapeBytes(req.InfoHash[:]))
+	add("peer_id", escapeBytes(req.PeerID[:]))
 	add("port", strconv.Itoa(int(req.Port)))
 	add("uploaded", strconv.FormatInt(req.Uploaded, 10))
 	add("downloaded", strconv.FormatInt(req.Downloaded, 10))
@@ -118,7 +120,7 @@ func announceURL(u *url.URL, req AnnounceRequest, trackerID string) string {
 	}
 	add("key", fmt.Sprintf("%08x", req.Key))
 	if trackerID != "" {
-		add("trackerid", url.QueryEscape(trackerID))
+		add("trackerid", escapeBytes([]byte(trackerID)))
 	}
 	v := *u
 	v.RawQuery = q.String()
@@ -223,24 +225,57 @@ func scrapeURL(u *url.URL) (*url.URL, error) {
 	return &v, nil
 }
 
+// maxHTTPScrapeHashes is how many info hashes one HTTP scrape request
+// carries. opentracker answers at most 64 per request and drops the rest
+// silently (and fails with HTTP 500 near 200), so larger scrapes are split.
+const maxHTTPScrapeHashes = 64
+
 func (c *Client) scrapeHTTP(ctx context.Context, u *url.URL, hashes []metainfo.Hash) (map[metainfo.Hash]ScrapeStats, error) {
 	su, err := scrapeURL(u)
 	if err != nil {
 		return nil, err
 	}
-	var q strings.Builder
-	q.WriteString(su.RawQuery)
-	for _, h := range hashes {
-		if q.Len() > 0 {
-			q.WriteByte('&')
+	out := make(map[metainfo.Hash]ScrapeStats, len(hashes))
+	for chunk := range slices.Chunk(hashes, maxHTTPScrapeHashes) {
+		var q strings.Builder
+		q.WriteString(su.RawQuery)
+		for _, h := range chunk {
+			if q.Len() > 0 {
+				q.WriteByte('&')
+			}
+			q.WriteString("info_hash=")
+			q.WriteString(escapeBytes(h[:]))
 		}
-		q.WriteString("info_hash=")
-		q.WriteString(url.QueryEscape(string(h[:])))
+		v := *su
+		v.RawQuery = q.String()
+		body, err := c.get(ctx, v.String())
+		if err != nil {
+			return nil, err
+		}
+		part, err := parseHTTPScrape(body)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, part)
 	}
-	su.RawQuery = q.String()
-	body, err := c.get(ctx, su.String())
-	if err != nil {
-		return nil, err
+	return out, nil
+}
+
+// escapeBytes percent-encodes every byte outside the unreserved set
+// (0-9 A-Z a-z . - _ ~) as %XX, as BEP 3 asks for info_hash and peer_id.
+// url.QueryEscape is not usable: it writes byte 0x20 as '+', which
+// opentracker reads as a literal 0x2b, sending about one info hash in
+// thirteen to the wrong swarm.
+func escapeBytes(b []byte) string {
+	const hexDigits = "0123456789ABCDEF"
+	out := make([]byte, 0, len(b)*3)
+	for _, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '_', c == '~':
+			out = append(out, c)
+		default:
+			out = append(out, '%', hexDigits[c>>4], hexDigits[c&15])
+		}
 	}
-	return parseHTTPScrape(body)
+	return string(out)
 }

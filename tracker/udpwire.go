@@ -40,6 +40,10 @@ type WireError struct {
 	Msg    string
 }
 
+// Unwrap makes every wire error match ErrBadResponse, like the HTTP
+// parser's errors do.
+func (e *WireError) Unwrap() error { return ErrBadResponse }
+
 func (e *WireError) Error() string {
 	return fmt.Sprintf("%s: %s at offset %d", e.What, e.Msg, e.Offset)
 }
@@ -118,7 +122,14 @@ func parseAnnounceResponse(b []byte, peerLen int) (*AnnounceResponse, error) {
 		Leechers: clampCount(binary.BigEndian.Uint32(b[12:])),
 		Seeders:  clampCount(binary.BigEndian.Uint32(b[16:])),
 	}
-	peers, err := compact.ParsePeers(b[udpAnnounceRespHd:], peerLen)
+	list := b[udpAnnounceRespHd:]
+	if peerLen == compact.PeerLen6 && len(list)%compact.PeerLen6 != 0 && len(list)%compact.PeerLen4 == 0 {
+		// The npm bittorrent-tracker (11.x) answers IPv6 clients with
+		// 6-byte IPv4 entries. A list that only fits the IPv4 size is read
+		// as such rather than failing the whole announce.
+		peerLen = compact.PeerLen4
+	}
+	peers, err := compact.ParsePeers(list, peerLen)
 	if err != nil {
 		var le *compact.LengthError
 		if errors.As(err, &le) {

@@ -88,8 +88,13 @@ func TestUDPWireResponses(t *testing.T) {
 	if r.Leechers != -1 || len(r.Peers) != 1 || r.Peers[0] != netip.MustParseAddrPort("[2001:db8::1]:6881") {
 		t.Errorf("IPv6 announce response %+v", r)
 	}
-	if _, err := parseAnnounceResponse(ann, 18); err == nil {
-		t.Error("two 6-byte peers parsed as 18-byte peers without error")
+	// bittorrent-tracker 11 sends 6-byte entries to IPv6 clients: a list
+	// that only fits the IPv4 size is read as IPv4 peers.
+	if r, err := parseAnnounceResponse(ann, 18); err != nil || len(r.Peers) != 2 || !r.Peers[0].Addr().Is4() {
+		t.Errorf("two 6-byte peers on an IPv6 announce: %+v, %v; want two IPv4 peers", r, err)
+	}
+	if _, err := parseAnnounceResponse(ann[:20+7], 18); err == nil {
+		t.Error("a 7-byte peer list parsed without error")
 	}
 	var we *WireError
 	if _, err := parseAnnounceResponse(ann[:25], 6); !errors.As(err, &we) || we.Offset != 20 {
@@ -219,6 +224,20 @@ func TestScrapeKey(t *testing.T) {
 		h, ok := scrapeKey(tc.key)
 		if ok != tc.ok || ok && h != want {
 			t.Errorf("scrapeKey(%q) = %x, %v; want %v", tc.key, h, ok, tc.ok)
+		}
+	}
+}
+
+func TestEscapeBytes(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"abc-._~XYZ09", "abc-._~XYZ09"},
+		{" ", "%20"}, // never '+': opentracker reads that as 0x2b
+		{"+", "%2B"},
+		{"\x00\xff/?&=", "%00%FF%2F%3F%26%3D"},
+	}
+	for _, tt := range tests {
+		if got := escapeBytes([]byte(tt.in)); got != tt.want {
+			t.Errorf("escapeBytes(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
