@@ -34,7 +34,6 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
 import warnings
 
 import libtorrent as lt
