@@ -107,6 +107,20 @@ type Announcer interface {
 	Announce(ctx context.Context, trackerURL string, req AnnounceRequest) (*AnnounceResponse, error)
 }
 
+// RetryError is an announce failure with the tracker's word on when to ask
+// again (BEP 31 "retry in"): After > 0 is the pause a follow-mode search
+// waits before the next announce, After < 0 means never (the search stops
+// announcing to that tracker). Announcers return it wrapping the cause.
+type RetryError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *RetryError) Unwrap() error { return e.Err }
+
 // LookupStats describes one DHT lookup.
 type LookupStats struct {
 	Queried, Answered, TimedOut, Errors, RoundTrips, Peers int

@@ -307,10 +307,20 @@ func (s *search) trackerWorker(ctx context.Context, t trackerRef, h metainfo.Has
 		if err == nil && resp == nil {
 			err = fmt.Errorf("tracker %s: empty response", t.url)
 		}
+		giveUp := false
 		if err != nil {
 			ev.Err = err
 			delay = retry
 			retry = min(2*retry, s.cfg.defaultInterval())
+			var re *RetryError
+			if errors.As(err, &re) {
+				// BEP 31: the tracker said when to ask again, or never.
+				if re.After < 0 {
+					giveUp = true
+				} else if re.After > 0 {
+					delay = re.After
+				}
+			}
 		} else {
 			peers = resp.Peers
 			ev.Peers = len(resp.Peers)
@@ -325,7 +335,11 @@ func (s *search) trackerWorker(ctx context.Context, t trackerRef, h metainfo.Has
 		if s.follow {
 			ev.Next = now.Sub(s.start) + delay
 		}
-		if !s.send(ctx, report{source: t.url, swarm: h, peers: peers, tracker: ev, final: !s.follow}) || !s.follow {
+		if giveUp {
+			ev.Next = 0
+		}
+		final := !s.follow || giveUp
+		if !s.send(ctx, report{source: t.url, swarm: h, peers: peers, tracker: ev, final: final}) || final {
 			return
 		}
 		select {

@@ -550,3 +550,36 @@ func TestFindDropsSelf(t *testing.T) {
 		}
 	}
 }
+
+func TestFindFollowRetryIn(t *testing.T) {
+	h := hash(9)
+	tr := &fakeTrackers{scripts: map[string][]fakeAnswer{
+		t1: {{err: &RetryError{Err: errFake, After: 7 * time.Minute}}, okResp("10.0.0.1:1"), {}},
+		t2: {{err: &RetryError{Err: errFake, After: -1}}},
+	}}
+	clk := newFakeClock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := newEventLog()
+	done := make(chan *Summary, 1)
+	go func() {
+		sum, err := Find(ctx, Target{InfoHashes: []metainfo.Hash{h}, Trackers: [][]string{{t1, t2}}}, &Config{Trackers: tr, Follow: true, Timeout: -1, Clock: clk}, log.fn)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- sum
+	}()
+	clk.fire(clk.waitTimer(t, 7*time.Minute)) // BEP 31 "retry in", not RetryInterval
+	log.waitPeer(t, ap("10.0.0.1:1"))
+	cancel()
+	<-done
+	n := 0
+	for _, c := range tr.requests() {
+		if c.URL == t2 {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d announces to the tracker that said never retry, want 1", n)
+	}
+}

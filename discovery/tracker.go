@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"errors"
 
 	"github.com/peerfind/peerfind/tracker"
 )
@@ -29,6 +30,10 @@ func (s *trackerSource) Announce(ctx context.Context, url string, req AnnounceRe
 		Event:    tracker.Event(req.Event),
 		NumWant:  req.NumWant,
 	})
+	var fe *tracker.FailureError
+	if errors.As(err, &fe) && fe.RetryIn != 0 {
+		return nil, &RetryError{Err: err, After: fe.RetryIn}
+	}
 	if err != nil {
 		return nil, err
 	}
