@@ -152,6 +152,9 @@ func TestE2EPeersTorrent(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
+	if strings.ContainsRune(r.stderr+r.stdout, '\x1b') {
+		t.Errorf("escape codes without a terminal:\n%q", r.stderr)
+	}
 	st, err := dht.LoadState(filepath.Join(stateDir, "dht.state"))
 	if err != nil {
 		t.Fatalf("state file: %v", err)
