@@ -688,3 +688,24 @@ func TestE2EHybridAndMagnetPeers(t *testing.T) {
 		t.Errorf("x.pe peer %s not reported with source magnet:\n%s", given, r.stdout)
 	}
 }
+
+// TestE2EStatusLine runs peerfind on a pseudo-terminal (util-linux
+// script(1)): the live status line is drawn on it.
+func TestE2EStatusLine(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) not installed")
+	}
+	sw := startSwarm(t, swarmtest.Config{Nodes: -1, Peers: 4})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	line := fmt.Sprintf("stty cols 120 rows 30; %s peers %s --no-dht --tracker %s --follow --timeout 1s", peerfindBin, sw.InfoHash, sw.HTTPTracker)
+	out, err := exec.CommandContext(ctx, script, "-qec", line, "/dev/null").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := fmt.Sprintf("trackers 1/1 · %d peers", len(sw.PeersOn(swarmtest.OnHTTP)))
+	if !strings.Contains(string(out), want) {
+		t.Errorf("no status line on the terminal:\n%q", out)
+	}
+}
