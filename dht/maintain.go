@@ -49,10 +49,9 @@ func (n *Node) maintain() {
 					n.Ping(ctx, ni.Addr)
 				}()
 			}
-			for j, target := range tb.StaleBuckets(15 * time.Minute) {
-				if j >= 3 {
-					break // a few per round keeps the burst small
-				}
+			// A few buckets per round keeps the burst small; the others
+			// stay stale and come first next round.
+			for _, target := range tb.StaleBucketsN(15*time.Minute, 3) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
