@@ -345,6 +345,9 @@ func TestUDPFaults(t *testing.T) {
 		{"short announce response", connectThen(func(pkt []byte) []byte {
 			return appendAnnounceResponse(nil, txOf(pkt), time.Minute, 1, 1, nil)[:16]
 		}), nil, new(*WireError), "want at least 20"},
+		{"bare header (opentracker's whitelist refusal)", connectThen(func(pkt []byte) []byte {
+			return appendAnnounceResponse(nil, txOf(pkt), time.Minute, 1, 1, nil)[:8]
+		}), nil, new(*WireError), "refused the torrent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: 1, StopTimeout: -1}

@@ -114,6 +114,11 @@ func appendAnnounceRequest(b []byte, connID uint64, tx uint32, r AnnounceRequest
 // peerLen bytes each: 6 when the tracker was reached over IPv4, 18 over
 // IPv6 (BEP 15 "IPv6"). A trailing partial entry is an error.
 func parseAnnounceResponse(b []byte, peerLen int) (*AnnounceResponse, error) {
+	if len(b) == udpHeaderLen {
+		// opentracker answers an info hash that is not on its whitelist
+		// with the bare 8-byte header: a refusal without a reason.
+		return nil, &WireError{"udp announce response", len(b), "empty reply: the tracker refused the torrent (not on its whitelist?)"}
+	}
 	if len(b) < udpAnnounceRespHd {
 		return nil, &WireError{"udp announce response", len(b), fmt.Sprintf("%d bytes, want at least %d", len(b), udpAnnounceRespHd)}
 	}
