@@ -81,7 +81,8 @@ func (t *benchTotals) foundPct() float64 {
 // 2k closest nodes. Both lookups run to their natural end (ours: the k
 // closest nodes known answered; anacrolix: the traversal stalled).
 //
-// Metrics, for each implementation: queries sent per lookup (ours:
+// Metrics, for each implementation: the average routing-table size at the
+// end, queries sent per lookup (ours:
 // LookupStats.Queried; anacrolix: the server's OutboundQueriesAttempted
 // delta), median ms to the first peer and to the last of the placed peers
 // (over lookups that found them), the percentage of placed peers found, and
@@ -174,6 +175,18 @@ func benchLookups(ctx context.Context, b *testing.B, oursNet, anaNet *mixedNet, 
 		}
 		round++
 	}
+	// Routing-table fill, which decides how far from the target a lookup
+	// starts.
+	tableSum := 0
+	for _, o := range oursNet.ours {
+		tableSum += o.n.Stats().Table4
+	}
+	b.ReportMetric(float64(tableSum)/float64(max(len(oursNet.ours), 1)), "ours-table-nodes")
+	tableSum = 0
+	for _, a := range anaNet.ana {
+		tableSum += a.srv.NumNodes()
+	}
+	b.ReportMetric(float64(tableSum)/float64(max(len(anaNet.ana), 1)), "ana-table-nodes")
 	b.ReportMetric(ours.queriesPerOp(), "ours-queries/op")
 	b.ReportMetric(ana.queriesPerOp(), "ana-queries/op")
 	b.ReportMetric(median(ours.firsts), "ours-ms-first/op")
