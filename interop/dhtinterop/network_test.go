@@ -83,9 +83,8 @@ func waitFor(ctx context.Context, interval time.Duration, cond func() bool) erro
 	}
 }
 
-// startAnaNetwork starts n anacrolix servers on loopbackIP(first..first+n-1)
-// and bootstraps each off seeds (plus the first anacrolix server, so that an
-// all-anacrolix network is connected too).
+// startAnaNetwork starts n anacrolix servers on loopbackIP(first..first+n-1),
+// adds the first three to seeds and bootstraps every server once off seeds.
 func startAnaNetwork(ctx context.Context, tb testing.TB, first, n int, seeds *seedList) []*anaNode {
 	tb.Helper()
 	nodes := make([]*anaNode, n)
