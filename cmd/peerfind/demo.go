@@ -76,7 +76,7 @@ func runDemo(ctx context.Context, c *cli, f *demoFlags) error {
 	tw.Flush()
 	fmt.Fprintf(out, "\nSearching it as 'peerfind peers' would (trackers and DHT at once, fresh DHT node):\n\n")
 
-	tg := fromMetaInfo(sw.MetaInfo)
+	tg := fromMetaInfo(sw.MetaInfo, "")
 	o := &searchOptions{timeout: f.timeout, port: discovery.DefaultPort, json: f.json, quietPeers: !f.json, noSummary: !f.json, only4: true}
 	for _, b := range sw.Bootstrap {
 		o.bootstrap = append(o.bootstrap, b.String())

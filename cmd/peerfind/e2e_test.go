@@ -348,7 +348,6 @@ func TestE2EUsage(t *testing.T) {
 	}{
 		{[]string{"peers"}, "exactly one TARGET"},
 		{[]string{"peers", "a", "b"}, "exactly one TARGET"},
-		{[]string{"peers", "no-such.torrent"}, "no such file"},
 		{[]string{"peers", strings.Repeat("ab", 20), "-4", "-6"}, "exclude each other"},
 		{[]string{"peers", strings.Repeat("ab", 20), "--bogus"}, "unknown flag"},
 		{[]string{"peers", strings.Repeat("ab", 20), "--no-dht"}, "nothing to search with"},
@@ -707,5 +706,17 @@ func TestE2EStatusLine(t *testing.T) {
 	want := fmt.Sprintf("trackers 1/1 · %d peers", len(sw.PeersOn(swarmtest.OnHTTP)))
 	if !strings.Contains(string(out), want) {
 		t.Errorf("no status line on the terminal:\n%q", out)
+	}
+}
+
+// TestE2EBadTarget: a TARGET that is neither a file, a magnet link nor a hash
+// is bad input (exit 1), reported on one line naming it, for every command.
+func TestE2EBadTarget(t *testing.T) {
+	for _, cmd := range []string{"peers", "info", "scrape"} {
+		r := runPF(t, nil, cmd, "no-such.torrent")
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != exitError || len(lines) != 1 || !strings.Contains(lines[0], "no-such.torrent: no such file") {
+			t.Errorf("%s no-such.torrent: exit %d, stderr %q; want exit %d and one line naming the file", cmd, r.code, r.stderr, exitError)
+		}
 	}
 }

@@ -26,11 +26,8 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -41,10 +38,6 @@ import (
 	"github.com/peerfind/peerfind/magnet"
 	"github.com/peerfind/peerfind/metainfo"
 )
-
-// infoMaxTorrent bounds a .torrent read by `info` from a file or standard
-// input: the largest real torrents are a few MiB of piece hashes.
-const infoMaxTorrent = 64 << 20
 
 func newInfoCmd(c *cli) *cobra.Command {
 	var asJSON bool
@@ -117,61 +110,21 @@ type infoFile struct {
 	Pad    bool   `json:"pad,omitempty"`
 }
 
-// loadInfo resolves TARGET the way the other commands do: "-", a magnet
-// link, an existing file, or a bare hash. Every failure is exit status 1 and
-// names the input.
+// loadInfo resolves TARGET with loadTarget, as the other commands do. Every
+// failure is exit status 1 and names the input.
 func loadInfo(arg string, stdin io.Reader) (*infoView, error) {
-	switch {
-	case arg == "-":
-		data, err := io.ReadAll(io.LimitReader(stdin, infoMaxTorrent+1))
-		if err != nil {
-			return nil, fmt.Errorf("standard input: %w", err)
-		}
-		if len(data) > infoMaxTorrent {
-			return nil, fmt.Errorf("standard input: more than %d MiB, not a .torrent file", infoMaxTorrent>>20)
-		}
-		return torrentInfo("-", "standard input", data)
-	case len(arg) >= 7 && strings.EqualFold(arg[:7], "magnet:"):
-		m, err := magnet.Parse(arg)
-		if err != nil {
-			return nil, err // magnet errors start with "magnet:"
-		}
-		return magnetInfo("magnet", m), nil
+	t, err := loadTarget(arg, stdin)
+	if err != nil {
+		return nil, err
 	}
-	st, statErr := os.Stat(arg)
-	if statErr == nil {
-		if st.IsDir() {
-			return nil, fmt.Errorf("%s: is a directory, not a .torrent file", arg)
-		}
-		if st.Size() > infoMaxTorrent {
-			return nil, fmt.Errorf("%s: %d bytes, too large for a .torrent file", arg, st.Size())
-		}
-		f, err := os.Open(arg)
-		if err != nil {
-			return nil, err // *fs.PathError names the file
-		}
-		defer f.Close()
-		data, err := io.ReadAll(io.LimitReader(f, infoMaxTorrent+1))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", arg, err)
-		}
-		return torrentInfo(arg, arg, data)
+	if t.meta != nil {
+		return torrentInfo(t.file, t.meta), nil
 	}
-	if m, err := magnet.Parse(arg); err == nil {
-		return magnetInfo("hash", m), nil
-	}
-	if errors.Is(statErr, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no such file, and not a magnet link or an info hash", arg)
-	}
-	return nil, statErr
+	return magnetInfo(t.kind, t.mag), nil
 }
 
-// torrentInfo parses a .torrent; label names it in errors.
-func torrentInfo(file, label string, data []byte) (*infoView, error) {
-	mi, err := metainfo.Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", label, err)
-	}
+// torrentInfo describes a parsed .torrent read from file ("-": stdin).
+func torrentInfo(file string, mi *metainfo.MetaInfo) *infoView {
 	in := mi.Info
 	v := &infoView{
 		Source:      "torrent",
@@ -212,7 +165,7 @@ func torrentInfo(file, label string, data []byte) (*infoView, error) {
 	if v.Trackers == nil {
 		v.Trackers = [][]string{}
 	}
-	return v, nil
+	return v
 }
 
 // magnetInfo describes a magnet link or bare hash: only what it carries.

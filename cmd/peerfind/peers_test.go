@@ -90,8 +90,9 @@ func TestLoadTarget(t *testing.T) {
 		{name: "hex hash", arg: hexHash, kind: "hash", hash: hexHash},
 		{name: "base32 hash", arg: "AERUKZ4JVPG66AJDIVTYTK6N54ASGRLH", kind: "hash", hash: hexHash},
 		{name: "file named like a hash", arg: hexName, kind: "torrent", hash: mi.InfoHash.String(), private: true},
-		{name: "missing file", arg: filepath.Join(dir, "nope.torrent"), usage: true, errText: "no such file"},
-		{name: "directory", arg: dir, usage: true, errText: "directory"},
+		{name: "missing file", arg: filepath.Join(dir, "nope.torrent"), errText: "no such file"},
+		{name: "directory", arg: dir, errText: "directory"},
+		{name: "v2 hash", arg: strings.Repeat("ab", 32), kind: "hash", hash: strings.Repeat("ab", 20)},
 		{name: "bad stdin", arg: "-", stdin: "d4:infoi1ee", errText: "standard input"},
 		{name: "bad magnet", arg: "magnet:?dn=nohash", errText: "magnet"},
 	}

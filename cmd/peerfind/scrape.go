@@ -17,9 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -27,13 +25,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peerfind/peerfind/magnet"
 	"github.com/peerfind/peerfind/metainfo"
 	"github.com/peerfind/peerfind/tracker"
 )
-
-// scrapeMaxTorrent bounds a .torrent read for scrape.
-const scrapeMaxTorrent = 64 << 20
 
 type scrapeOpts struct {
 	trackers []string
@@ -75,66 +69,6 @@ Exit status: 0 if at least one tracker answered, 1 if none did, 2 usage error.`,
 	return cmd
 }
 
-// scrapeTarget is what scrape needs of a TARGET.
-type scrapeTarget struct {
-	hashes []metainfo.Hash
-	tiers  [][]string
-}
-
-// loadScrapeTarget resolves a TARGET: "-", a magnet link, an existing
-// .torrent path, or a bare info hash.
-func loadScrapeTarget(arg string, stdin io.Reader) (*scrapeTarget, error) {
-	if arg == "-" {
-		data, err := io.ReadAll(io.LimitReader(stdin, scrapeMaxTorrent+1))
-		if err != nil {
-			return nil, fmt.Errorf("reading standard input: %w", err)
-		}
-		if len(data) > scrapeMaxTorrent {
-			return nil, fmt.Errorf("standard input: more than %d MiB, not a .torrent file", scrapeMaxTorrent>>20)
-		}
-		mi, err := metainfo.Parse(data)
-		if err != nil {
-			return nil, fmt.Errorf("standard input: %w", err)
-		}
-		return &scrapeTarget{hashes: mi.SwarmHashes(), tiers: mi.Trackers()}, nil
-	}
-	if strings.HasPrefix(strings.ToLower(arg), "magnet:") {
-		m, err := magnet.Parse(arg)
-		if err != nil {
-			return nil, err
-		}
-		return &scrapeTarget{hashes: m.SwarmHashes(), tiers: oneTierEach(m.Trackers)}, nil
-	}
-	st, statErr := os.Stat(arg)
-	if statErr == nil && !st.IsDir() {
-		mi, err := metainfo.Load(arg)
-		if err != nil {
-			return nil, err
-		}
-		return &scrapeTarget{hashes: mi.SwarmHashes(), tiers: mi.Trackers()}, nil
-	}
-	if h, err := metainfo.ParseHash(arg); err == nil {
-		return &scrapeTarget{hashes: []metainfo.Hash{h}}, nil
-	}
-	if statErr == nil {
-		return nil, usageError("%s is a directory, not a .torrent file", arg)
-	}
-	if errors.Is(statErr, fs.ErrNotExist) {
-		return nil, usageError("TARGET %q: no such file, and not a magnet link or an info hash (40 hex or 32 base32 characters)", arg)
-	}
-	return nil, statErr
-}
-
-// oneTierEach puts each magnet tracker in its own tier, as BEP 9 gives no
-// tiers and scrape asks them all anyway.
-func oneTierEach(urls []string) [][]string {
-	var t [][]string
-	for _, u := range urls {
-		t = append(t, []string{u})
-	}
-	return t
-}
-
 // scrapeRow is the answer of one tracker about one swarm.
 type scrapeRow struct {
 	Type      string        `json:"type"`
@@ -153,14 +87,14 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 	if o.timeout <= 0 {
 		return usageError("--timeout must be positive, got %v", o.timeout)
 	}
-	tgt, err := loadScrapeTarget(arg, c.stdin)
+	tgt, err := loadTarget(arg, c.stdin)
 	if err != nil {
 		return err
 	}
-	if len(tgt.hashes) == 0 {
+	if len(tgt.InfoHashes) == 0 {
 		return errors.New("the target names no info hash")
 	}
-	tiers := tgt.tiers
+	tiers := tgt.Trackers
 	for _, u := range o.trackers {
 		tiers = append(tiers, []string{u})
 	}
@@ -194,9 +128,9 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			start := time.Now()
-			stats, err := client.Scrape(ctx, j.url, tgt.hashes...)
+			stats, err := client.Scrape(ctx, j.url, tgt.InfoHashes...)
 			lat := math.Round(float64(time.Since(start))/float64(time.Microsecond)) / 1000
-			for _, h := range tgt.hashes {
+			for _, h := range tgt.InfoHashes {
 				r := scrapeRow{Type: "scrape", URL: j.url, Tier: j.tier, Swarm: h, LatencyMS: lat}
 				if err != nil {
 					r.Error = scrapeErrorText(err)
@@ -227,7 +161,7 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 				}
 			}
 		}
-	} else if err := writeScrapeTable(c.stdout, rows, len(tgt.hashes) > 1); err != nil {
+	} else if err := writeScrapeTable(c.stdout, rows, len(tgt.InfoHashes) > 1); err != nil {
 		return err
 	}
 	if !answered {

@@ -150,7 +150,7 @@ func TestScrapeExitCodes(t *testing.T) {
 		{"no tracker answers", []string{"scrape", h.String(), "--tracker", dead}, exitError, "no tracker answered"},
 		{"no trackers", []string{"scrape", h.String()}, exitUsage, "no trackers"},
 		{"no target", []string{"scrape"}, exitUsage, "exactly one TARGET"},
-		{"bad target", []string{"scrape", "not-a-file-or-hash"}, exitUsage, "no such file"},
+		{"bad target", []string{"scrape", "not-a-file-or-hash"}, exitError, "no such file"},
 		{"bad flag", []string{"scrape", h.String(), "--bogus"}, exitUsage, "unknown flag"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

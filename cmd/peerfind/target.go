@@ -17,17 +17,23 @@ import (
 // largest real torrents are a few MiB of piece hashes.
 const maxTorrentSize = 64 << 20
 
-// target is a TARGET argument, resolved.
+// target is a TARGET argument, resolved. Every command resolves its TARGET
+// with loadTarget, so they all accept the same spellings.
 type target struct {
 	discovery.Target
 	name string // the torrent's or magnet's name, or the hash
 	left int64  // bytes left to download, announced to trackers; -1 unknown
 	kind string // "torrent", "magnet" or "hash"
+	file string // the .torrent path, "-" for standard input; "" otherwise
+
+	meta *metainfo.MetaInfo // kind "torrent"
+	mag  *magnet.Magnet     // kinds "magnet" and "hash"
 }
 
 // loadTarget resolves a TARGET: "-" (a .torrent on stdin), a magnet link, a
 // bare info hash, or a .torrent path. A path that exists wins over a hash of
-// the same spelling.
+// the same spelling. Every error names the input and is bad input (exit
+// status 1), not a usage error: the command line was well formed.
 func loadTarget(arg string, stdin io.Reader) (*target, error) {
 	switch {
 	case arg == "-":
@@ -42,7 +48,7 @@ func loadTarget(arg string, stdin io.Reader) (*target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("standard input: %w", err)
 		}
-		return fromMetaInfo(mi), nil
+		return fromMetaInfo(mi, "-"), nil
 	case strings.HasPrefix(strings.ToLower(arg), "magnet:"):
 		m, err := magnet.Parse(arg)
 		if err != nil {
@@ -59,28 +65,26 @@ func loadTarget(arg string, stdin io.Reader) (*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		return fromMetaInfo(mi), nil
+		return fromMetaInfo(mi, arg), nil
 	}
-	if len(arg) == 40 || len(arg) == 32 {
-		if m, err := magnet.Parse(arg); err == nil {
-			return fromMagnet(m, "hash"), nil
-		}
+	if m, err := magnet.Parse(arg); err == nil { // 40 hex, 32 base32 or 64 hex (v2)
+		return fromMagnet(m, "hash"), nil
 	}
 	if statErr == nil {
-		return nil, usageError("%s is a directory, not a .torrent file", arg)
+		return nil, fmt.Errorf("%s: is a directory, not a .torrent file", arg)
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
-		return nil, usageError("TARGET %q: no such file, and not a magnet link or an info hash (40 hex or 32 base32 characters)", arg)
+		return nil, fmt.Errorf("%s: no such file, and not a magnet link or an info hash (40 hex or 32 base32 characters)", arg)
 	}
 	return nil, statErr
 }
 
-func fromMetaInfo(mi *metainfo.MetaInfo) *target {
-	return &target{Target: discovery.TargetFromMetaInfo(mi), name: mi.Info.Name, left: mi.Info.TotalLength, kind: "torrent"}
+func fromMetaInfo(mi *metainfo.MetaInfo, file string) *target {
+	return &target{Target: discovery.TargetFromMetaInfo(mi), name: mi.Info.Name, left: mi.Info.TotalLength, kind: "torrent", file: file, meta: mi}
 }
 
 func fromMagnet(m *magnet.Magnet, kind string) *target {
-	t := &target{Target: discovery.TargetFromMagnet(m), name: m.Name, left: -1, kind: kind}
+	t := &target{Target: discovery.TargetFromMagnet(m), name: m.Name, left: -1, kind: kind, mag: m}
 	if m.Length > 0 {
 		t.left = m.Length
 	}
