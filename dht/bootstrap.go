@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -97,9 +98,15 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 	}
 
 	// Step 2: the torrent's and the user's nodes.
+	var givenSilent []netip.AddrPort // for the error: which of the user's nodes never answered
 	if !n.enoughNodes() && ctx.Err() == nil {
 		answered := n.seedLookups(ctx, given, &rep)
 		rep.GivenAnswered = len(answered)
+		for _, sd := range given {
+			if !answered[sd.addr] {
+				givenSilent = append(givenSilent, sd.addr)
+			}
+		}
 	}
 
 	// Step 3: the routers.
@@ -142,14 +149,36 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 				routersOK++
 			}
 		}
-		err := fmt.Errorf("%w after bootstrap: %d/%d saved and %d/%d given nodes answered, %d/%d routers",
-			ErrNoNodes, rep.SavedAnswered, rep.Saved, rep.GivenAnswered, rep.Given, routersOK, len(rep.Routers))
+		err := fmt.Errorf("%w after bootstrap: %d/%d saved and %d/%d given nodes answered, %d/%d routers%s",
+			ErrNoNodes, rep.SavedAnswered, rep.Saved, rep.GivenAnswered, rep.Given, routersOK, len(rep.Routers), silentList(givenSilent))
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
 		return rep, err
 	}
 	return rep, nil
+}
+
+// silentList names the given bootstrap nodes that never answered, so that
+// the error points at the address the user mistyped or the node that is
+// down; at most four, then a count.
+func silentList(addrs []netip.AddrPort) string {
+	if len(addrs) == 0 {
+		return ""
+	}
+	const show = 4
+	var b strings.Builder
+	b.WriteString("; no answer from ")
+	for i, a := range addrs[:min(len(addrs), show)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.String())
+	}
+	if len(addrs) > show {
+		fmt.Fprintf(&b, " and %d more", len(addrs)-show)
+	}
+	return b.String()
 }
 
 type seed struct {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,6 +190,10 @@ func TestBootstrapNoNodes(t *testing.T) {
 	rep, err := n.Bootstrap(ctx)
 	if !errors.Is(err, ErrNoNodes) {
 		t.Fatalf("Bootstrap error %v, want ErrNoNodes", err)
+	}
+	// The error names the given node that never answered.
+	if !strings.Contains(err.Error(), "no answer from "+dead.LocalAddr().String()) {
+		t.Errorf("Bootstrap error %q does not name the silent node %v", err, dead.LocalAddr())
 	}
 	if rep.Given != 1 || rep.GivenAnswered != 0 || len(rep.Routers) != 1 || rep.Routers[0].Err == nil {
 		t.Fatalf("report %+v", rep)
