@@ -38,26 +38,19 @@ func requireLibtorrent(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
-// ltTorrent is a torrent made by libtorrent's create_torrent.
-type ltTorrent struct {
-	Path     string `json:"torrent"`
-	InfoHash string `json:"info_hash"`
-	Magnet   string `json:"magnet"`
-	Name     string `json:"name"`
-}
-
-// createTorrent has libtorrent make a torrent of a random file in dir, with
-// trackerURL as its announce URL.
-func createTorrent(t *testing.T, dir, trackerURL string) ltTorrent {
+// createTorrent has libtorrent make a torrent of random content in dir,
+// with trackerURL as its announce URL; extra are more lt_client.py create
+// flags.
+func createTorrent(t *testing.T, dir, trackerURL string, extra ...string) ltInfo {
 	t.Helper()
-	cmd := exec.Command(ltPython, "lt_client.py", "create", "--dir", dir, "--tracker", trackerURL)
+	cmd := exec.Command(ltPython, append([]string{"lt_client.py", "create", "--dir", dir, "--tracker", trackerURL}, extra...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("lt_client.py create: %v\n%s", err, stderr.String())
 	}
-	var tor ltTorrent
+	var tor ltInfo
 	if err := json.Unmarshal(out, &tor); err != nil || len(tor.InfoHash) != 40 {
 		t.Fatalf("lt_client.py create printed %q: %v", out, err)
 	}
@@ -92,7 +85,7 @@ type ltClient struct {
 // (add_dht_node: anacrolix answers with short node lists, so a bootstrap
 // through one router alone may find few). It waits until the session
 // listens and its DHT runs. The process ends in t.Cleanup.
-func startSeeder(ctx context.Context, t *testing.T, dir string, tor ltTorrent, ip netip.Addr, routers, nodes []netip.AddrPort) *ltClient {
+func startSeeder(ctx context.Context, t *testing.T, dir string, tor ltInfo, ip netip.Addr, routers, nodes []netip.AddrPort) *ltClient {
 	t.Helper()
 	c := &ltClient{}
 	c.cmd = exec.Command(ltPython, "lt_client.py", "seed",

@@ -6,7 +6,14 @@ Run with Debian's /usr/bin/python3 (python3-libtorrent, libtorrent 2.0).
   lt_client.py create --dir D --tracker URL
       writes D/content/<name> (random bytes), makes a .torrent of it with
       libtorrent's create_torrent, announce URL = --tracker, and prints one
-      JSON object: {"torrent": path, "info_hash": hex, "magnet": uri, "name": name}.
+      JSON object describing it as libtorrent reads it: torrent (path),
+      info_hash, info_hash_v2, magnet, name, total_size, piece_length,
+      num_pieces, trackers, files. --files N makes a directory of N files,
+      --hybrid a v1+v2 torrent (libtorrent 2.0's default; v1 otherwise).
+
+  lt_client.py magnet URI
+      prints what libtorrent's parse_magnet_uri reads from URI: info_hash,
+      info_hash_v2, name, trackers.
 
   lt_client.py seed --dir D --torrent T --listen IP --bootstrap host:port,...
                     [--nodes host:port,...]
@@ -40,15 +47,27 @@ def emit(obj):
 
 
 def create(args):
-    name = "peerfind-e2e.bin"
     content = os.path.join(args.dir, "content")
     os.makedirs(content, exist_ok=True)
-    with open(os.path.join(content, name), "wb") as f:
-        f.write(os.urandom(args.size))
+    if args.files <= 1:
+        name = "peerfind-e2e.bin"
+        with open(os.path.join(content, name), "wb") as f:
+            f.write(os.urandom(args.size))
+    else:
+        # A directory of files of uneven sizes, so that a v2 or hybrid
+        # torrent gets pad files (BEP 47) between them.
+        name = "peerfind-e2e"
+        os.makedirs(os.path.join(content, name, "sub"), exist_ok=True)
+        for i in range(args.files):
+            rel = ("sub/f%d.bin" if i % 2 else "f%d.bin") % i
+            with open(os.path.join(content, name, rel), "wb") as f:
+                f.write(os.urandom(args.size // args.files + 1000 * i + 7))
     fs = lt.file_storage()
     lt.add_files(fs, os.path.join(content, name))
-    # v1 only: the swarm the trackers and the DHT know is the SHA-1 hash.
-    ct = lt.create_torrent(fs, 16384, flags=lt.create_torrent.v1_only)
+    # v1 only by default: the swarm the trackers and the DHT know is the
+    # SHA-1 hash. --hybrid makes libtorrent 2.0's default, v1 + v2.
+    flags = 0 if args.hybrid else lt.create_torrent.v1_only
+    ct = lt.create_torrent(fs, 16384, flags=flags)
     ct.add_tracker(args.tracker, 0)
     ct.set_creator("libtorrent %s (peerfind e2e)" % lt.__version__)
     lt.set_piece_hashes(ct, content)
@@ -56,12 +75,43 @@ def create(args):
     path = os.path.join(args.dir, "peerfind-e2e.torrent")
     with open(path, "wb") as f:
         f.write(data)
-    ti = lt.torrent_info(path)
-    print(json.dumps({
+    print(json.dumps(describe(lt.torrent_info(path), path)))
+
+
+def describe(ti, path):
+    """The facts libtorrent reads from a torrent, for the test to compare."""
+    ih = ti.info_hashes()
+    fs = ti.files()
+    files = []
+    for i in range(fs.num_files()):
+        files.append({
+            "path": fs.file_path(i),
+            "size": fs.file_size(i),
+            "pad": bool(fs.file_flags(i) & lt.file_storage.flag_pad_file),
+        })
+    return {
         "torrent": path,
-        "info_hash": str(ti.info_hashes().v1),
+        "info_hash": str(ih.v1) if ih.has_v1() else "",
+        "info_hash_v2": str(ih.v2) if ih.has_v2() else "",
         "magnet": lt.make_magnet_uri(ti),
-        "name": name,
+        "name": ti.name(),
+        "total_size": ti.total_size(),
+        "piece_length": ti.piece_length(),
+        "num_pieces": ti.num_pieces(),
+        "trackers": [t.url for t in ti.trackers()],
+        "files": files,
+    }
+
+
+def parse_magnet(args):
+    """Prints what libtorrent reads from a magnet link."""
+    atp = lt.parse_magnet_uri(args.uri)
+    ih = atp.info_hashes
+    print(json.dumps({
+        "info_hash": str(ih.v1) if ih.has_v1() else "",
+        "info_hash_v2": str(ih.v2) if ih.has_v2() else "",
+        "name": atp.name,
+        "trackers": list(atp.trackers),
     }))
 
 
@@ -175,6 +225,10 @@ def main():
     c.add_argument("--dir", required=True)
     c.add_argument("--tracker", required=True)
     c.add_argument("--size", type=int, default=256 << 10)
+    c.add_argument("--files", type=int, default=1, help="more than 1: a directory of that many files")
+    c.add_argument("--hybrid", action="store_true", help="a v1+v2 hybrid torrent")
+    m = sub.add_parser("magnet")
+    m.add_argument("uri")
     s = sub.add_parser("seed")
     s.add_argument("--dir", required=True)
     s.add_argument("--torrent", required=True)
@@ -185,6 +239,8 @@ def main():
     args = p.parse_args()
     if args.cmd == "create":
         create(args)
+    elif args.cmd == "magnet":
+        parse_magnet(args)
     else:
         seed(args)
 

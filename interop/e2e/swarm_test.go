@@ -20,7 +20,7 @@ type swarm struct {
 	ot  *opentracker
 	an  *anaNet
 	lt  *ltClient
-	tor ltTorrent
+	tor ltInfo
 	ih  metainfo.Hash
 
 	observer *tracker.Client // announces as one of the tracker peers, to read opentracker's swarm
@@ -186,13 +186,15 @@ func TestThirdPartySwarm(t *testing.T) {
 	// once its table has nodes and its announce timer fires.
 	var tr truth
 	polls := 0
-	err = waitFor(ctx, 250*time.Millisecond, func() bool {
+	pctx, pcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer pcancel()
+	err = waitFor(pctx, 250*time.Millisecond, func() bool {
 		polls++
 		if polls%40 == 0 { // every 10 s without success
 			s.lt.reannounce()
 		}
 		var err error
-		if tr, err = s.truth(ctx); err != nil {
+		if tr, err = s.truth(pctx); err != nil {
 			t.Logf("reading the swarm: %v", err)
 			return false
 		}
@@ -228,6 +230,7 @@ func TestThirdPartySwarm(t *testing.T) {
 		t.Errorf("plain: exit %d, want 0; stderr:\n%s", plain.code, plain.stderr)
 	}
 	gotPlain := parsePlain(t, plain.stdout)
+	t.Logf("plain stderr:\n%s", plain.stderr)
 
 	// --json, the .torrent file libtorrent made, warm DHT state.
 	jsonOut := runPeerfind(t, append([]string{"peers", s.tor.Path, "--json"}, common...)...)
@@ -310,7 +313,7 @@ func TestThirdPartySwarm(t *testing.T) {
 	t.Logf("json run: %d peers (third party holds %d); first peer after %s, all after %.1f ms, search %.1f ms (%s); plain run %d peers in %v\n  %s",
 		sum.Peers, len(before.all), first, last, sum.DurationMS, sum.Reason, len(gotPlain), plain.elapsed.Round(time.Millisecond), strings.Join(src, "\n  "))
 	if t.Failed() {
-		t.Logf("plain stderr:\n%s\njson stdout:\n%s\njson stderr:\n%s", plain.stderr, jsonOut.stdout, jsonOut.stderr)
+		t.Logf("json stdout:\n%s\njson stderr:\n%s", jsonOut.stdout, jsonOut.stderr)
 	}
 
 	t.Run("UnknownHash", func(t *testing.T) {
