@@ -202,12 +202,16 @@ func Start(ctx context.Context, cfg Config) (s *Swarm, err error) {
 				p.On = OnHTTP // no DHT: keep every peer findable
 			}
 		}
+		// Every other peer of each placement is a seeder: the placement
+		// cycles every 4 peers, so the seeder flag cycles every 8, or
+		// the UDP tracker (odd indexes only) would hold no seeders.
+		seeder := (i/4)%2 == 0
 		for _, h := range p.Swarms {
 			if p.On&OnHTTP != 0 {
-				s.HTTPServer.AddPeer(h, p.Addr, i%2 == 0)
+				s.HTTPServer.AddPeer(h, p.Addr, seeder)
 			}
 			if p.On&OnUDP != 0 {
-				s.UDPServer.AddPeer(h, p.Addr, i%2 == 0)
+				s.UDPServer.AddPeer(h, p.Addr, seeder)
 			}
 		}
 		s.Peers = append(s.Peers, p)
