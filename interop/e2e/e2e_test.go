@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peerfind/peerfind/metainfo"
 )
 
 // peerfindBin is the binary under test, built by TestMain.
@@ -117,7 +119,8 @@ type event struct {
 	Port        int             `json:"port"`
 	Source      string          `json:"source"`
 	Sources     json.RawMessage `json:"sources"` // []string, or []summarySource in the summary
-	Swarm       string          `json:"swarm"`
+	Swarm       metainfo.Hash   `json:"swarm"`
+	Swarms      []metainfo.Hash `json:"swarms"`
 	FirstSeenMS float64         `json:"first_seen_ms"`
 	URL         string          `json:"url"`
 	OK          bool            `json:"ok"`
@@ -147,8 +150,9 @@ type summarySource struct {
 // jsonRun is the parsed --json output of one run.
 type jsonRun struct {
 	events  []event
-	sources map[netip.AddrPort][]string // every source that named each peer
-	first   map[netip.AddrPort]float64  // first_seen_ms
+	sources map[netip.AddrPort][]string      // every source that named each peer
+	first   map[netip.AddrPort]float64       // first_seen_ms
+	swarm   map[netip.AddrPort]metainfo.Hash // the swarm of the peer event
 	summary event
 	stats   []summarySource // the summary's sources
 }
@@ -159,7 +163,7 @@ type jsonRun struct {
 // address.
 func parseJSON(t *testing.T, stdout string) jsonRun {
 	t.Helper()
-	jr := jsonRun{sources: map[netip.AddrPort][]string{}, first: map[netip.AddrPort]float64{}}
+	jr := jsonRun{sources: map[netip.AddrPort][]string{}, first: map[netip.AddrPort]float64{}, swarm: map[netip.AddrPort]metainfo.Hash{}}
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
 	for i, l := range lines {
 		var obj map[string]json.RawMessage
@@ -190,6 +194,7 @@ func parseJSON(t *testing.T, stdout string) jsonRun {
 					t.Errorf("line %d: ip %q / port %d disagree with address %q", i+1, e.IP, e.Port, e.Address)
 				}
 				jr.first[ap] = e.FirstSeenMS
+				jr.swarm[ap] = e.Swarm
 			} else if _, known := jr.sources[ap]; !known {
 				t.Errorf("line %d: %q seen before its peer event", i+1, e.Address)
 			}
