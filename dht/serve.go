@@ -3,6 +3,7 @@ package dht
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/peerfind/peerfind/internal/compact"
 	"github.com/peerfind/peerfind/metainfo"
@@ -10,10 +11,14 @@ import (
 
 // Reply size limits. A reply to an address that never answered one of our
 // queries may be spoofed, so it stays within amplifyFactor times the query
-// that caused it: the DHT must not be a reflector. 4 is the least that fits
-// the standard reply of 8 nodes (a ~95-byte find_node query gets ~280
-// bytes over IPv4, ~370 over IPv6). Verified addresses get replies up to
-// the ~1400-byte MTU BEP 32 recommends.
+// that caused it: the DHT must not be a reflector. 4 is the least that
+// fits the standard replies: 8 nodes to a ~95-byte find_node (~280 bytes
+// over IPv4, ~370 over IPv6), and the 20 values of a typical swarm to a
+// ~95-byte get_peers (~290 bytes; values go before nodes, see fitReply).
+// A larger factor would give a spoofer more than 4× its upload; a smaller
+// one would cut the standard replies to strangers, who are nearly every
+// requester. Verified addresses get replies up to the ~1400-byte MTU BEP
+// 32 recommends.
 const (
 	amplifyFactor  = 4
 	maxReplySize   = 1400
@@ -59,7 +64,8 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 		}
 		// Nodes too, even with values: a lookup that only meets nodes
 		// holding values could not go on (INTEROP.md: bittorrent-dht and
-		// anacrolix omit nodes then).
+		// anacrolix omit nodes then). When the reply must shrink, the
+		// nodes go first (fitReply).
 		n.fillNodes(r, ID(ih), from, m.A.Want)
 	case methodAnnouncePeer:
 		if len(m.A.InfoHash) != compact.IDLen {
@@ -124,42 +130,66 @@ func (n *Node) fillNodes(r *Return, target ID, from netip.AddrPort, want []strin
 	}
 }
 
-// sendBounded sends reply, trimming first nodes6 (the other family, a
-// bonus), then values, then nodes until it fits budget bytes. Trimming keeps
-// the closest nodes, which are listed first.
+// sendBounded sends reply trimmed to budget bytes (fitReply), or nothing
+// if even the bare reply is over budget (a tiny query): better no answer
+// than an amplified one.
 func (n *Node) sendBounded(s *sock, to netip.AddrPort, reply *Msg, budget int) {
 	reply.V = n.version
+	b := fitReply(make([]byte, 0, 512), reply, budget)
+	if b == nil {
+		n.dropped.Add(1)
+		return
+	}
+	n.write(s, to, b)
+}
+
+// fitReply appends the encoding of reply to b, first trimming reply.R until
+// the encoding is at most budget bytes: "nodes6" goes first (the other
+// family, a bonus), then "nodes", then "values". Values come last because
+// they are what a get_peers requester asks for, and a reply with values
+// needs no nodes (BEP 5: "values" if the node has peers, else "nodes");
+// nodes only let a lookup go on, which the requester's other candidates
+// also do. Each list is cut from its end, so the closest nodes, listed
+// first, are the ones kept. It returns nil if the reply cannot fit (or
+// does not encode).
+func fitReply(b []byte, reply *Msg, budget int) []byte {
 	r := reply.R
 	for range 64 { // each pass removes at least one entry or stops
-		b, err := AppendMsg(make([]byte, 0, 512), reply)
+		out, err := AppendMsg(b, reply)
 		if err != nil {
-			return
+			return nil
 		}
-		over := len(b) - budget
+		over := len(out) - len(b) - budget
 		if over <= 0 {
-			n.write(s, to, b)
-			return
+			return out
+		}
+		if r == nil {
+			return nil
 		}
 		switch {
 		case len(r.Nodes6) > 0:
-			drop := min(len(r.Nodes6)/compact.NodeLen6, (over+compact.NodeLen6-1)/compact.NodeLen6)
-			r.Nodes6 = r.Nodes6[:len(r.Nodes6)-drop*compact.NodeLen6]
+			keep := max(len(r.Nodes6)/compact.NodeLen6-(over+compact.NodeLen6-1)/compact.NodeLen6, 0)
+			r.Nodes6 = r.Nodes6[:keep*compact.NodeLen6]
+		case len(r.Nodes) > 0:
+			keep := max(len(r.Nodes)/compact.NodeLen4-(over+compact.NodeLen4-1)/compact.NodeLen4, 0)
+			r.Nodes = r.Nodes[:keep*compact.NodeLen4]
 		case len(r.Values) > 0:
-			drop := min(len(r.Values), (over+7)/8)
-			r.Values = r.Values[:len(r.Values)-drop]
+			// Drop from the end just enough encoded bytes ("6:" and 6
+			// for IPv4, "18:" and 18 for IPv6).
+			freed := 0
+			for freed < over && len(r.Values) > 0 {
+				v := r.Values[len(r.Values)-1]
+				freed += len(v) + len(strconv.Itoa(len(v))) + 1
+				r.Values = r.Values[:len(r.Values)-1]
+			}
 			if len(r.Values) == 0 {
 				r.Values = nil
 			}
-		case len(r.Nodes) > 0:
-			drop := min(len(r.Nodes)/compact.NodeLen4, (over+compact.NodeLen4-1)/compact.NodeLen4)
-			r.Nodes = r.Nodes[:len(r.Nodes)-drop*compact.NodeLen4]
 		default:
-			// Even the bare reply is over budget (a tiny query): send
-			// nothing rather than amplify.
-			n.dropped.Add(1)
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // sendError answers a query with a KRPC error; it is always small.

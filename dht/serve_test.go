@@ -3,6 +3,7 @@ package dht
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -185,8 +186,12 @@ func TestServeNoAmplification(t *testing.T) {
 	if rlen > amplifyFactor*qlen {
 		t.Fatalf("reply of %d bytes to a %d-byte query from an unverified address", rlen, qlen)
 	}
-	if len(m.R.Values) == 0 && len(m.R.Nodes) == 0 {
-		t.Fatalf("trimmed to nothing: %+v", m.R)
+	// Values are what the requester wants: the nodes go first, and the
+	// values fill what is left (fitReply; TestFitReplyOrder checks exact
+	// counts).
+	if len(m.R.Nodes) != 0 || len(m.R.Nodes6) != 0 || len(m.R.Values)*8 < amplifyFactor*qlen-200 {
+		t.Fatalf("reply to a stranger of %d bytes (budget %d): %d values, %d node bytes, %d nodes6 bytes",
+			rlen, amplifyFactor*qlen, len(m.R.Values), len(m.R.Nodes), len(m.R.Nodes6))
 	}
 	// Once the address has answered us, full replies are allowed.
 	n.markVerified(p.addr())
@@ -214,5 +219,89 @@ func TestServeReplyRateLimit(t *testing.T) {
 	}
 	if s := n.Stats(); s.Dropped < 18 {
 		t.Fatalf("dropped %d, want ≥ 18", s.Dropped)
+	}
+}
+
+// TestFitReplyOrder checks the order in which fitReply trims a reply that
+// is over budget: nodes6, then nodes, then values, each list from its end,
+// and no more than needed.
+func TestFitReplyOrder(t *testing.T) {
+	var nodes, nodes6 []byte
+	for i := range K {
+		id := RandomID(newSeeded(uint64(300 + i)))
+		nodes = compact.AppendNode(nodes, compact.Node{ID: id, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}), 6881)})
+		nodes6 = compact.AppendNode(nodes6, compact.Node{ID: id, Addr: netip.AddrPortFrom(netip.MustParseAddr("2001:db8::1"), uint16(7000+i))})
+	}
+	var values []string
+	for i := range 20 {
+		values = append(values, string(compact.AppendPeer(nil, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, 0, byte(i)}), 9000))))
+	}
+	// mk builds a get_peers reply with the first nv values, nn nodes and
+	// n6 IPv6 nodes.
+	mk := func(nv, nn, n6 int) *Msg {
+		r := &Return{ID: string(make([]byte, 20)), Token: "tokentok",
+			Nodes: string(nodes[:nn*compact.NodeLen4]), Nodes6: string(nodes6[:n6*compact.NodeLen6])}
+		if nv > 0 {
+			r.Values = slices.Clone(values[:nv])
+		}
+		return &Msg{T: "gp", Y: kindResponse, R: r, IP: string(compact.AppendPeer(nil, netip.MustParseAddrPort("127.0.0.2:6881"))), V: "PF\x00\x01"}
+	}
+	size := func(m *Msg) int {
+		b, err := AppendMsg(nil, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(b)
+	}
+	full := size(mk(20, K, K))
+	tests := []struct {
+		name       string
+		in         *Msg
+		budget     int
+		nv, nn, n6 int  // entries expected to remain
+		dropped    bool // nil result
+	}{
+		{"fits", mk(20, K, K), full, 20, K, K, false},
+		{"one nodes6 too many", mk(20, K, K), full - 1, 20, K, K - 1, false},
+		{"nodes6 gone first", mk(20, K, K), size(mk(20, K, 0)), 20, K, 0, false},
+		{"then nodes, keeping the closest", mk(20, K, K), size(mk(20, 3, 0)) + 5, 20, 3, 0, false},
+		// The case of issue 4: a 95-byte get_peers from a stranger.
+		{"stranger gets all values", mk(20, K, K), amplifyFactor * 95, 20, (amplifyFactor*95 - size(mk(20, 0, 0))) / compact.NodeLen4, 0, false},
+		{"values last", mk(20, K, K), size(mk(12, 0, 0)) + 7, 12, 0, 0, false},
+		{"bare reply over budget", mk(20, K, K), size(mk(0, 0, 0)) - 1, 0, 0, 0, true},
+		{"find_node trims nodes", mk(0, K, 0), size(mk(0, 5, 0)), 0, 5, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := []byte("xyz")
+			out := fitReply(prefix, tt.in, tt.budget)
+			if tt.dropped {
+				if out != nil {
+					t.Fatalf("got %d bytes, want nothing (budget %d)", len(out), tt.budget)
+				}
+				return
+			}
+			if out == nil {
+				t.Fatalf("nothing sent, budget %d", tt.budget)
+			}
+			if string(out[:3]) != "xyz" {
+				t.Fatalf("prefix lost: %q", out[:3])
+			}
+			if len(out)-3 > tt.budget {
+				t.Fatalf("%d bytes over budget %d", len(out)-3, tt.budget)
+			}
+			m, err := ParseMsg(out[3:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := m.R
+			if len(r.Values) != tt.nv || len(r.Nodes) != tt.nn*compact.NodeLen4 || len(r.Nodes6) != tt.n6*compact.NodeLen6 {
+				t.Fatalf("values %d nodes %d nodes6 %d, want %d %d %d", len(r.Values),
+					len(r.Nodes)/compact.NodeLen4, len(r.Nodes6)/compact.NodeLen6, tt.nv, tt.nn, tt.n6)
+			}
+			if !slices.Equal(r.Values, values[:tt.nv]) || r.Nodes != string(nodes[:len(r.Nodes)]) || r.Nodes6 != string(nodes6[:len(r.Nodes6)]) {
+				t.Fatal("trimmed lists are not prefixes of the originals")
+			}
+		})
 	}
 }
