@@ -58,8 +58,7 @@ type Unmarshaler interface {
 // span is only returned from a well-formed document; bytes after the top-level
 // value are ignored, since many .torrent files end with "\n". ok is false if
 // the key is absent; a top-level value that is not a dict is an error.
-// DictValue does not allocate for dicts of well-formed documents in sorted
-// order.
+// DictValue does not allocate: its scanner and scratch space are pooled.
 func DictValue(data []byte, key string) (raw []byte, ok bool, err error) {
 	return DecodeOptions{AllowTrailing: true}.DictValue(data, key)
 }
