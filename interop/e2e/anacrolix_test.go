@@ -4,10 +4,12 @@ package e2e
 // third-party swarm.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -207,4 +209,28 @@ func (nd *anaNode) announce(ctx context.Context, ih [20]byte, port int) error {
 			return fmt.Errorf("anacrolix announce from %v: %w", nd.addr, ctx.Err())
 		}
 	}
+}
+
+// ranks returns, for each server, its rank by XOR distance to ih among all
+// the servers (0 = closest), to tell in a failure whether a peer was stored
+// on the nodes a lookup is meant to reach (BEP 5: the K = 8 closest).
+func (an *anaNet) ranks(ih [20]byte) map[netip.AddrPort]int {
+	type nd struct {
+		addr netip.AddrPort
+		dist [20]byte
+	}
+	all := make([]nd, len(an.nodes))
+	for i, n := range an.nodes {
+		id := n.srv.ID()
+		all[i].addr = n.addr
+		for j := range 20 {
+			all[i].dist[j] = id[j] ^ ih[j]
+		}
+	}
+	slices.SortFunc(all, func(a, b nd) int { return bytes.Compare(a.dist[:], b.dist[:]) })
+	out := make(map[netip.AddrPort]int, len(all))
+	for i, n := range all {
+		out[n.addr] = i
+	}
+	return out
 }
