@@ -119,7 +119,7 @@ func quietLogger() analog.Logger {
 // startAnaNet starts n anacrolix servers, the i-th on ip(i), port chosen by
 // the kernel, each bootstrapping off the first three, and waits until every
 // one has bootstrapped. The servers are closed in t.Cleanup.
-func startAnaNet(ctx context.Context, t *testing.T, n int, ip func(int) netip.Addr) *anaNet {
+func startAnaNet(ctx context.Context, t testing.TB, n int, ip func(int) netip.Addr) *anaNet {
 	t.Helper()
 	an := &anaNet{}
 	var seedsMu sync.Mutex

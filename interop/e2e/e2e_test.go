@@ -30,6 +30,12 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// PEERFIND_E2E_BIN runs the tests against a binary built elsewhere
+	// (another commit, a release) instead of building this tree's.
+	if bin := os.Getenv("PEERFIND_E2E_BIN"); bin != "" {
+		peerfindBin = bin
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "peerfind-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -64,7 +70,7 @@ type result struct {
 // runPeerfind runs the binary with args, bounded to 60 s, and returns its
 // output and exit status. It never reads the user's state: XDG_STATE_HOME
 // points into the test's temp dir (the tests also pass --state-dir).
-func runPeerfind(t *testing.T, args ...string) result {
+func runPeerfind(t testing.TB, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -88,7 +94,7 @@ func runPeerfind(t *testing.T, args ...string) result {
 
 // parsePlain checks that stdout holds nothing but peers, one canonical
 // ip:port a line, each once, and returns them.
-func parsePlain(t *testing.T, stdout string) map[netip.AddrPort]bool {
+func parsePlain(t testing.TB, stdout string) map[netip.AddrPort]bool {
 	t.Helper()
 	got := make(map[netip.AddrPort]bool)
 	if stdout == "" {
@@ -161,7 +167,7 @@ type jsonRun struct {
 // "type", one a line, the last being the only "summary", and that each peer
 // is announced once by a "peer" event whose ip and port agree with its
 // address.
-func parseJSON(t *testing.T, stdout string) jsonRun {
+func parseJSON(t testing.TB, stdout string) jsonRun {
 	t.Helper()
 	jr := jsonRun{sources: map[netip.AddrPort][]string{}, first: map[netip.AddrPort]float64{}, swarm: map[netip.AddrPort]metainfo.Hash{}}
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")

@@ -26,7 +26,7 @@ const ltPython = "/usr/bin/python3"
 
 // requireLibtorrent returns libtorrent's version or skips the test, saying
 // why (scripts/test.sh installs it, so CI never skips).
-func requireLibtorrent(t *testing.T) string {
+func requireLibtorrent(t testing.TB) string {
 	t.Helper()
 	if _, err := os.Stat(ltPython); err != nil {
 		t.Skipf("python3-libtorrent interop skipped: %s not found (apt-get install -y python3-libtorrent; scripts/test.sh does)", ltPython)
@@ -41,7 +41,7 @@ func requireLibtorrent(t *testing.T) string {
 // createTorrent has libtorrent make a torrent of random content in dir,
 // with trackerURL as its announce URL; extra are more lt_client.py create
 // flags.
-func createTorrent(t *testing.T, dir, trackerURL string, extra ...string) ltInfo {
+func createTorrent(t testing.TB, dir, trackerURL string, extra ...string) ltInfo {
 	t.Helper()
 	cmd := exec.Command(ltPython, append([]string{"lt_client.py", "create", "--dir", dir, "--tracker", trackerURL}, extra...)...)
 	var stderr bytes.Buffer
@@ -85,7 +85,7 @@ type ltClient struct {
 // (add_dht_node: anacrolix answers with short node lists, so a bootstrap
 // through one router alone may find few). It waits until the session
 // listens and its DHT runs. The process ends in t.Cleanup.
-func startSeeder(ctx context.Context, t *testing.T, dir string, tor ltInfo, ip netip.Addr, routers, nodes []netip.AddrPort) *ltClient {
+func startSeeder(ctx context.Context, t testing.TB, dir string, tor ltInfo, ip netip.Addr, routers, nodes []netip.AddrPort) *ltClient {
 	t.Helper()
 	c := &ltClient{}
 	c.cmd = exec.Command(ltPython, "lt_client.py", "seed",

@@ -37,7 +37,7 @@ type opentracker struct {
 
 // requireOpentracker returns opentracker's path or skips the test, saying
 // why (scripts/test.sh installs it, so CI never skips).
-func requireOpentracker(t *testing.T) string {
+func requireOpentracker(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("opentracker")
 	if err != nil {
@@ -49,7 +49,7 @@ func requireOpentracker(t *testing.T) string {
 // freePorts returns a TCP and a UDP port on 127.0.0.1 that were free a
 // moment ago; a daemon cannot inherit our sockets, so the caller retries if
 // another process takes one in between.
-func freePorts(t *testing.T) (tcp, udp int) {
+func freePorts(t testing.TB) (tcp, udp int) {
 	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -73,7 +73,7 @@ func freePorts(t *testing.T) (tcp, udp int) {
 // Run as root, opentracker chroots to -d and then reads the whitelist, so
 // the whitelist path is relative to -d, and the directory must be
 // enterable by the user it drops to.
-func startOpentracker(t *testing.T, bin string, tcp, udp int, hexHashes ...string) (*opentracker, error) {
+func startOpentracker(t testing.TB, bin string, tcp, udp int, hexHashes ...string) (*opentracker, error) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {

@@ -133,11 +133,12 @@ func TestThirdPartySwarm(t *testing.T) {
 	}
 }
 
-// testSwarm is one variant of TestThirdPartySwarm; net numbers its loopback
-// addresses apart from the other variant's.
-func testSwarm(t *testing.T, otBin, ltVersion string, net4 byte, hybrid bool) {
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Second)
-	defer cancel()
+// setupSwarm starts the third-party swarm and waits until it holds every
+// peer; it returns the swarm and what it holds then. net4 numbers its
+// loopback addresses apart from another swarm's; hybrid makes libtorrent's
+// torrent a v1+v2 one. Everything it starts ends in t.Cleanup.
+func setupSwarm(ctx context.Context, t testing.TB, otBin, ltVersion string, net4 byte, hybrid bool) (*swarm, truth) {
+	t.Helper()
 	start := time.Now()
 
 	s := &swarm{}
@@ -313,7 +314,14 @@ func testSwarm(t *testing.T, otBin, ltVersion string, net4 byte, hybrid bool) {
 	}
 	t.Logf("swarm ready after %v: opentracker holds %d peers, anacrolix nodes store %d, libtorrent at %v; all: %v",
 		time.Since(start).Round(time.Millisecond), len(tr.tracker), len(tr.dht), s.lt.addr, sortedKeys(tr.all))
-	before := tr
+	return s, tr
+}
+
+// testSwarm is one variant of TestThirdPartySwarm.
+func testSwarm(t *testing.T, otBin, ltVersion string, net4 byte, hybrid bool) {
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Second)
+	defer cancel()
+	s, before := setupSwarm(ctx, t, otBin, ltVersion, net4, hybrid)
 
 	// peerfind announces this port; opentracker lists the requester
 	// among the peers, and peerfind must not print itself.
