@@ -125,7 +125,11 @@ func startAnaNet(ctx context.Context, t testing.TB, n int, ip func(int) netip.Ad
 	var seedsMu sync.Mutex
 	var seeds []netip.AddrPort
 	for i := range n {
-		conn, err := net.ListenPacket("udp4", netip.AddrPortFrom(ip(i), 0).String())
+		network := "udp4"
+		if ip(i).Is6() {
+			network = "udp6"
+		}
+		conn, err := net.ListenPacket(network, netip.AddrPortFrom(ip(i), 0).String())
 		if err != nil {
 			t.Fatalf("anacrolix node %d: %v", i, err)
 		}
