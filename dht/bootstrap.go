@@ -62,8 +62,11 @@ const routerTimeout = 5 * time.Second
 // Bootstrap fills the routing tables, trying in order the saved nodes, the
 // given nodes, then the routers (BEP 5): each step runs a find_node lookup
 // for our own id seeded with its nodes, and a step is skipped when the
-// earlier ones already gave K good nodes in every family. Router
-// resolution errors are warnings in the report. It returns an error
+// earlier ones already gave K good nodes in every family. When a lookup
+// ran, a few find_node lookups into the farthest buckets with room follow
+// in the background (refreshAfterBootstrap): they fill the table without
+// delaying the caller, whose own lookups take precedence at the pacer.
+// Router resolution errors are warnings in the report. It returns an error
 // wrapping ErrNoNodes when it ends with no good node at all, so a stuck
 // node is never silent.
 func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
@@ -139,6 +142,9 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 		_, st, _ := n.FindNode(ctx, n.ID())
 		rep.Lookup.add(st)
 	}
+	if rep.Lookup.Answered > 0 {
+		n.refreshSparse()
+	}
 	s := n.Stats()
 	rep.Good4, rep.Good6 = s.Good4, s.Good6
 	rep.Duration = n.now().Sub(start)
@@ -179,6 +185,47 @@ func silentList(addrs []netip.AddrPort) string {
 		fmt.Fprintf(&b, " and %d more", len(addrs)-show)
 	}
 	return b.String()
+}
+
+// Bucket refresh after a bootstrap: the lookup for our own id fills the
+// buckets near us, while the far ones, which hold most of the network and
+// start most lookups, get only the nodes met on the way. Up to
+// refreshAfterBootstrap find_node lookups into the farthest buckets with
+// room run in parallel in the background once Bootstrap returns, so they
+// never delay the caller's first lookup; each ends within refreshTimeout,
+// or at Close.
+const (
+	refreshAfterBootstrap = 4
+	refreshTimeout        = 10 * time.Second
+)
+
+// refreshSparse starts the background bucket refreshes that follow a
+// bootstrap (see refreshAfterBootstrap).
+func (n *Node) refreshSparse() {
+	for i, v4 := range []bool{true, false} {
+		t := n.tables[i].Load()
+		if t == nil {
+			continue
+		}
+		for _, target := range t.SparseBuckets(refreshAfterBootstrap) {
+			n.spawn(func() {
+				ctx, cancel := context.WithTimeout(n.life, refreshTimeout)
+				defer cancel()
+				n.refresh(ctx, target, v4)
+			})
+		}
+	}
+}
+
+// refresh runs a find_node lookup for target in one family, seeded from
+// the table; every node that answers is offered to the table (noteReply).
+func (n *Node) refresh(ctx context.Context, target ID, v4 bool) LookupStats {
+	l := n.startLookup(target, v4)
+	if len(l.cands) == 0 {
+		return LookupStats{}
+	}
+	s := &search{n: n, method: methodFindNode, target: target, want: wantFor(v4), background: true}
+	return s.run(ctx, l)
 }
 
 type seed struct {

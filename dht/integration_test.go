@@ -342,3 +342,48 @@ func fakeRouter(t *testing.T, nodes []*Node) netip.AddrPort {
 	}()
 	return netip.MustParseAddrPort(c.LocalAddr().String())
 }
+
+// TestBootstrapFillsFarBuckets checks the bucket refresh that follows a
+// bootstrap: the lookup for our own id meets few nodes of the far half of
+// the id space, and the background find_node lookups into the farthest
+// buckets with room fill bucket 0 (half the network) to K.
+func TestBootstrapFillsFarBuckets(t *testing.T) {
+	nodes := buildNetwork(t, 64, 17)
+	cfg := testConfig(18)
+	cfg.BootstrapNodes = []netip.AddrPort{nodeAddr(t, nodes[5])}
+	n := newTestNode(t, "127.0.9.10", cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rep, err := n.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := n.ID()
+	farHalf := 0
+	for _, o := range nodes {
+		if CommonPrefixLen(self, o.ID()) == 0 {
+			farHalf++
+		}
+	}
+	if farHalf < 2*K {
+		t.Fatalf("only %d of 64 nodes in the far half", farHalf)
+	}
+	bucket0 := func() int {
+		c := 0
+		for _, ni := range n.tables[0].Load().Closest(self.Xor(ID{0x80}), 4*K) {
+			if CommonPrefixLen(self, ni.ID) == 0 {
+				c++
+			}
+		}
+		return c
+	}
+	t.Logf("bootstrap: %d good nodes, %d in bucket 0 (stats %+v)", rep.Good4, bucket0(), rep.Lookup)
+	// The refresh runs in the background: wait for it, bounded by ctx.
+	for bucket0() < K {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("bucket 0 holds %d nodes of the %d in the far half, want %d after the refresh", bucket0(), farHalf, K)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

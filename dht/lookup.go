@@ -61,6 +61,10 @@ type candidate struct {
 	// routers answer that and little else.
 	findNode bool
 	asked    int // queries sent to this node
+	// queued marks a query still waiting at our own pacer or rate
+	// limiter: its soft timeout starts only once it is sent (sentAt),
+	// since local queueing says nothing about the node.
+	queued bool
 }
 
 // Shortlist bounds. The shortlist keeps the closest candidates only; the
@@ -88,6 +92,10 @@ type lookup struct {
 	// wantNodes enables the find_node follow-up of get_peers answers that
 	// carry values and no nodes.
 	wantNodes bool
+	// trackSent makes queries start queued: their soft timeout runs from
+	// sentAt rather than from next. The Node's search sets it; a driver
+	// that sends at once need not.
+	trackSent bool
 	stats     LookupStats
 }
 
@@ -150,7 +158,7 @@ func (l *lookup) insert(id ID, addr netip.AddrPort, hop int, bounded bool) bool 
 // and its late answer is still taken.
 func (l *lookup) next(now time.Time, soft time.Duration) (qs []*candidate, wake time.Time, done bool) {
 	for _, c := range l.cands {
-		if c.state == candActive && now.Sub(c.sent) >= soft {
+		if c.state == candActive && !c.queued && now.Sub(c.sent) >= soft {
 			c.state = candSlow
 			l.active--
 		}
@@ -168,6 +176,7 @@ func (l *lookup) next(now time.Time, soft time.Duration) (qs []*candidate, wake 
 				c.asked++
 				c.state = candActive
 				c.sent = now
+				c.queued = l.trackSent
 				l.active++
 				l.stats.Queried++
 				qs = append(qs, c)
@@ -179,7 +188,7 @@ func (l *lookup) next(now time.Time, soft time.Duration) (qs []*candidate, wake 
 		return nil, time.Time{}, true
 	}
 	for _, c := range l.cands {
-		if c.state == candActive {
+		if c.state == candActive && !c.queued {
 			if t := c.sent.Add(soft); wake.IsZero() || t.Before(wake) {
 				wake = t
 			}
@@ -208,6 +217,15 @@ func (l *lookup) finished() bool {
 		}
 	}
 	return !pending
+}
+
+// sentAt records that the query to addr has left our pacer and rate
+// limiter at now: its soft timeout starts here (trackSent).
+func (l *lookup) sentAt(addr netip.AddrPort, now time.Time) {
+	if c := l.seen[addr]; c != nil && c.state == candActive && c.queued {
+		c.queued = false
+		c.sent = now
+	}
 }
 
 // handle consumes a reply from addr. It returns the candidate (nil if the

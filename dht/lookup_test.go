@@ -328,3 +328,38 @@ func TestLookupValuesWithoutNodes(t *testing.T) {
 		t.Fatalf("follow-up behind the frontier: %v", qs)
 	}
 }
+
+// TestLookupQueuedQueryNotSlow checks that a query still waiting at our own
+// pacer does not reach its soft timeout: local queueing says nothing of the
+// node, and counting it slow would send more queries into the same queue
+// and let the lookup end on farther nodes.
+func TestLookupQueuedQueryNotSlow(t *testing.T) {
+	s := newSimNet(3, 200, 40)
+	target := s.ids[7]
+	target[19] ^= 1
+	l := newLookup(target, ID{}, K, 3, time.Unix(0, 0))
+	l.trackSent = true
+	for _, id := range s.trueClosest(target, 30)[10:] {
+		l.add(id, s.addrs[slices.Index(s.ids, id)], 1)
+	}
+	soft := 50 * time.Millisecond
+	t0 := l.start
+	qs, wake, _ := l.next(t0, soft)
+	if len(qs) != 3 || !wake.IsZero() {
+		t.Fatalf("first round: %d queries, wake %v; want 3 and none (all queued)", len(qs), wake)
+	}
+	// Long past the soft timeout, still queued: no slow node, no new query.
+	if qs2, _, _ := l.next(t0.Add(time.Second), soft); len(qs2) != 0 || l.active != 3 {
+		t.Fatalf("queued queries counted slow: %d new queries, %d active", len(qs2), l.active)
+	}
+	// Once sent, the soft timeout runs from the send.
+	t1 := t0.Add(time.Second)
+	l.sentAt(qs[0].addr, t1)
+	if _, wake, _ := l.next(t1, soft); !wake.Equal(t1.Add(soft)) {
+		t.Fatalf("wake %v, want %v", wake, t1.Add(soft))
+	}
+	qs3, _, _ := l.next(t1.Add(soft), soft)
+	if len(qs3) != 1 || qs[0].state != candSlow {
+		t.Fatalf("after the soft timeout of the sent query: %d new queries, state %v", len(qs3), qs[0].state)
+	}
+}

@@ -31,6 +31,9 @@ type search struct {
 	routers map[netip.AddrPort]bool
 	// onReply is called for each answer, on the search goroutine.
 	onReply func(c *candidate, r *reply)
+	// background marks a table refresh, whose queries yield to the
+	// caller's lookups (queryOpts.background).
+	background bool
 }
 
 type outcome struct {
@@ -49,6 +52,9 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 		wg.Wait()
 	}()
 	results := make(chan outcome)
+	// sent carries the queries that have left our pacer (lookup.sentAt).
+	sent := make(chan netip.AddrPort)
+	l.trackSent = true
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	inflight := 0
@@ -75,7 +81,12 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 				} else {
 					a.InfoHash = string(s.target[:])
 				}
-				m, err := n.query(ctx, addr, method, a)
+				m, err := n.queryWith(ctx, addr, method, a, queryOpts{background: s.background, sent: func() {
+					select {
+					case sent <- addr:
+					case <-ctx.Done():
+					}
+				}})
 				o := outcome{addr: addr, err: err}
 				if err == nil {
 					o.r = decodeReply(m)
@@ -119,6 +130,8 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 			if c != nil && s.onReply != nil {
 				s.onReply(c, &o.r)
 			}
+		case addr := <-sent:
+			l.sentAt(addr, n.now())
 		case <-timer.C:
 		case <-ctx.Done():
 			l.stats.Duration = n.now().Sub(l.start)

@@ -774,3 +774,30 @@ func (t *Table) Questionable(limit int) []NodeInfo {
 	}
 	return out
 }
+
+// SparseBuckets returns, for up to limit buckets that have room (fewer
+// than K nodes), a random id inside the bucket's range, to fill the bucket
+// with a find_node lookup for it. The farthest buckets come first: bucket
+// i covers 1/2^(i+1) of the id space, so the far ones have the most nodes
+// to find and start the lookups of the most targets. The bucket holding
+// our own id is left out (a lookup for our id fills it), and so is a
+// bucket handed out within the last minute, whose refresh may still be
+// running. Buckets returned count as refreshed now. limit ≤ 0 means no
+// limit.
+func (t *Table) SparseBuckets(limit int) []ID {
+	now := t.cfg.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []ID
+	for i, b := range t.buckets[:len(t.buckets)-1] {
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+		if len(b.nodes) >= K || !b.refreshed.IsZero() && now.Sub(b.refreshed) < pingBackoff {
+			continue
+		}
+		b.refreshed = now
+		out = append(out, randomIDWithPrefix(t.cfg.Rand, t.self, i, true))
+	}
+	return out
+}

@@ -825,3 +825,59 @@ func FuzzTable(f *testing.F) {
 		}
 	})
 }
+
+func TestTableSparseBuckets(t *testing.T) {
+	clk := newFakeClock()
+	rng := rand.New(rand.NewPCG(11, 11))
+	cfg := unlimited(clk)
+	cfg.Rand = rng32{rng}
+	self := RandomID(rng32{rng})
+	tb := NewTable(self, cfg)
+	// Fill bucket 0 (the far half) and put a few nodes in buckets 1–3;
+	// enough near nodes make the table split down to bucket 4 or beyond.
+	counts := map[int]int{0: K, 1: 2, 2: 0, 3: 5}
+	i := 0
+	for b, c := range counts {
+		for range c {
+			tb.Seen(NodeInfo{ID: randomIDWithPrefix(rng32{rng}, self, b, true), Addr: testAddr(i)}, SeenReply)
+			i++
+		}
+	}
+	for range 3 * K {
+		tb.Seen(NodeInfo{ID: randomIDWithPrefix(rng32{rng}, self, 5, false), Addr: testAddr(i)}, SeenReply)
+		i++
+	}
+	nb := tb.Buckets()
+	if nb < 5 {
+		t.Fatalf("%d buckets, want ≥ 5", nb)
+	}
+	got := tb.SparseBuckets(3)
+	// Bucket 0 is full: the three farthest with room are 1, 2 and 3.
+	tb.mu.Lock()
+	var idx []int
+	for _, target := range got {
+		idx = append(idx, tb.bucketIndex(target))
+	}
+	tb.mu.Unlock()
+	if !slices.Equal(idx, []int{1, 2, 3}) {
+		t.Fatalf("SparseBuckets(3) targets land in buckets %v, want [1 2 3]", idx)
+	}
+	// Handed out buckets wait a minute; the others (short of the last,
+	// ours) come next.
+	rest := tb.SparseBuckets(0)
+	tb.mu.Lock()
+	for _, target := range rest {
+		if b := tb.bucketIndex(target); b < 4 || b == nb-1 {
+			t.Errorf("second call: target in bucket %d", b)
+		}
+	}
+	tb.mu.Unlock()
+	clk.Advance(pingBackoff)
+	if again := tb.SparseBuckets(1); len(again) != 1 {
+		t.Fatalf("after a minute: %d targets, want 1", len(again))
+	}
+	// A table that never split has only our own bucket: nothing to do.
+	if got := NewTable(self, cfg).SparseBuckets(0); len(got) != 0 {
+		t.Fatalf("empty table: %d targets", len(got))
+	}
+}

@@ -172,6 +172,23 @@ func (n *Node) newTIDLocked(addr netip.AddrPort) string {
 // timeout, ctx or Close. It waits for rate-limit and pending-table room
 // first, so a query never fails just because many are in flight.
 func (n *Node) query(ctx context.Context, addr netip.AddrPort, method string, a *Args) (*Msg, error) {
+	return n.queryWith(ctx, addr, method, a, queryOpts{})
+}
+
+// queryOpts are the options of queryWith.
+type queryOpts struct {
+	// background queries (table refreshes) yield to the others at the
+	// node-wide pacer (pacer.waitBackground), so a refresh never delays a
+	// caller's lookup.
+	background bool
+	// sent, if not nil, is called once the query has left: after the
+	// waits for pacing and pending-table room, which are local queueing
+	// and must not count against the node's response time.
+	sent func()
+}
+
+// queryWith is query with options.
+func (n *Node) queryWith(ctx context.Context, addr netip.AddrPort, method string, a *Args, o queryOpts) (*Msg, error) {
 	qerr := func(err error) error { return &QueryError{Addr: addr, Method: method, Err: err} }
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	s := n.sockFor(addr)
@@ -186,7 +203,7 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, method string, a 
 		return nil, qerr(ErrClosed)
 	}
 	defer func() { <-n.slots }()
-	if err := n.waitRate(ctx, addr.Addr()); err != nil {
+	if err := n.waitRate(ctx, addr.Addr(), o.background); err != nil {
 		return nil, qerr(err)
 	}
 	a.ID = string(n.idBytes())
@@ -208,6 +225,9 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, method string, a 
 	if err := n.send(s, addr, m); err != nil {
 		forget()
 		return nil, qerr(err)
+	}
+	if o.sent != nil {
+		o.sent()
 	}
 	timer := time.NewTimer(n.hard)
 	defer timer.Stop()
@@ -233,9 +253,13 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, method string, a 
 
 // waitRate waits until both the node-wide pacer and the per-IP limiter let
 // a packet to ip go.
-func (n *Node) waitRate(ctx context.Context, ip netip.Addr) error {
+func (n *Node) waitRate(ctx context.Context, ip netip.Addr, background bool) error {
 	if n.pacer != nil {
-		if err := n.pacer.wait(ctx, n.closing); err != nil {
+		wait := n.pacer.wait
+		if background {
+			wait = n.pacer.waitBackground
+		}
+		if err := wait(ctx, n.closing); err != nil {
 			return err
 		}
 	}
@@ -325,5 +349,38 @@ func (p *pacer) wait(ctx context.Context, closing <-chan struct{}) error {
 		return ctx.Err()
 	case <-closing:
 		return ErrClosed
+	}
+}
+
+// waitBackground is wait for background work: it takes a token only while
+// half the burst stays available, and never queues behind other callers,
+// so a foreground lookup that starts meanwhile finds the pacer as if the
+// background work were not there.
+func (p *pacer) waitBackground(ctx context.Context, closing <-chan struct{}) error {
+	reserve := p.burst / 2
+	for {
+		p.mu.Lock()
+		now := time.Now()
+		if !p.last.IsZero() {
+			p.tokens = min(p.burst, p.tokens+now.Sub(p.last).Seconds()*p.rate)
+		}
+		p.last = now
+		if p.tokens >= reserve+1 {
+			p.tokens--
+			p.mu.Unlock()
+			return nil
+		}
+		d := time.Duration((reserve + 1 - p.tokens) / p.rate * float64(time.Second))
+		p.mu.Unlock()
+		t := time.NewTimer(max(d, time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-closing:
+			t.Stop()
+			return ErrClosed
+		}
 	}
 }
