@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -450,9 +451,11 @@ func testSwarm(t *testing.T, otBin, ltVersion string, net4 byte, hybrid bool) {
 		return
 	}
 
-	t.Run("FollowInterrupt", func(t *testing.T) {
-		testFollowInterrupt(t, s, before, self, append([]string{"peers", s.tor.Path, "--json", "--follow"}, common...))
-	})
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run("Follow"+strings.ToUpper(sig.String()[:1])+sig.String()[1:], func(t *testing.T) {
+			testFollowInterrupt(t, s, before, self, sig, append([]string{"peers", s.tor.Path, "--json", "--follow"}, common...))
+		})
+	}
 
 	t.Run("UnknownHash", func(t *testing.T) {
 		// A swarm nobody holds, on the same live components plus a dead
@@ -539,10 +542,11 @@ func keys[V any](m map[netip.AddrPort]V) map[netip.AddrPort]bool {
 
 // testFollowInterrupt runs peerfind --follow --json against the swarm until
 // it has printed every peer the third party holds, checks that opentracker
-// lists peerfind (self) while it follows, then sends SIGINT: peerfind must
+// lists peerfind (self) while it follows, then sends sig (SIGINT, SIGTERM,
+// as `peerfind peers --help` documents both): peerfind must
 // stop cleanly — exit 0, the summary last, reason "canceled" — and have told
 // opentracker it left (event=stopped), so the tracker no longer lists it.
-func testFollowInterrupt(t *testing.T, s *swarm, before truth, self netip.AddrPort, args []string) {
+func testFollowInterrupt(t *testing.T, s *swarm, before truth, self netip.AddrPort, sig os.Signal, args []string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, peerfindBin, args...)
@@ -576,18 +580,18 @@ func testFollowInterrupt(t *testing.T, s *swarm, before truth, self netip.AddrPo
 	if !tr.all[self] {
 		t.Errorf("opentracker does not list peerfind (%v) while it follows: %v", self, sortedKeys(tr.all))
 	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	for sc.Scan() {
 		out.WriteString(sc.Text() + "\n")
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Errorf("after SIGINT: %v; stderr:\n%s", err, stderr.String())
+		t.Errorf("after %v: %v; stderr:\n%s", sig, err, stderr.String())
 	}
 	jr := parseJSON(t, out.String())
 	if jr.summary.Reason != "canceled" || jr.summary.Peers != len(jr.sources) {
-		t.Errorf("summary after SIGINT: reason %q, %d peers; want canceled, %d", jr.summary.Reason, jr.summary.Peers, len(jr.sources))
+		t.Errorf("summary after %v: reason %q, %d peers; want canceled, %d", sig, jr.summary.Reason, jr.summary.Peers, len(jr.sources))
 	}
 	stopped := map[string]bool{}
 	for _, e := range jr.events {
@@ -603,9 +607,9 @@ func testFollowInterrupt(t *testing.T, s *swarm, before truth, self netip.AddrPo
 		t.Fatal(err)
 	}
 	if tr.all[self] {
-		t.Errorf("opentracker still lists peerfind (%v) after SIGINT", self)
+		t.Errorf("opentracker still lists peerfind (%v) after %v", self, sig)
 	}
-	t.Logf("--follow: %d peers, summary after SIGINT: %s", len(jr.sources), strings.TrimSpace(stderr.String()))
+	t.Logf("--follow: %d peers, summary after %v: %s", len(jr.sources), sig, strings.TrimSpace(stderr.String()))
 }
 
 // testScrape runs peerfind scrape --json on libtorrent's torrent plus the
