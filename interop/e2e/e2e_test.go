@@ -292,3 +292,11 @@ func sortedKeys(m map[netip.AddrPort]bool) []netip.AddrPort {
 	slices.SortFunc(out, netip.AddrPort.Compare)
 	return out
 }
+
+func keys[V any](m map[netip.AddrPort]V) map[netip.AddrPort]bool {
+	out := make(map[netip.AddrPort]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
