@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,13 +102,22 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 	}
 
 	// Step 2: the torrent's and the user's nodes.
-	var givenSilent []netip.AddrPort // for the error: which of the user's nodes never answered
+	// For the error: which of the user's nodes never answered, and which
+	// could not be asked (their address family has no socket, e.g. IPv6
+	// nodes with only an IPv4 socket).
+	var givenSilent, givenNoSocket []netip.AddrPort
 	if !n.enoughNodes() && ctx.Err() == nil {
 		answered := n.seedLookups(ctx, given, &rep)
 		rep.GivenAnswered = len(answered)
+		fams := n.families()
 		for _, sd := range given {
-			if !answered[sd.addr] {
-				givenSilent = append(givenSilent, sd.addr)
+			a := netip.AddrPortFrom(sd.addr.Addr().Unmap(), sd.addr.Port())
+			switch {
+			case answered[a]:
+			case !slices.Contains(fams, a.Addr().Is4()):
+				givenNoSocket = append(givenNoSocket, a)
+			default:
+				givenSilent = append(givenSilent, a)
 			}
 		}
 	}
@@ -156,7 +166,7 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 			}
 		}
 		err := fmt.Errorf("%w after bootstrap: %d/%d saved and %d/%d given nodes answered, %d/%d routers%s",
-			ErrNoNodes, rep.SavedAnswered, rep.Saved, rep.GivenAnswered, rep.Given, routersOK, len(rep.Routers), silentList(givenSilent))
+			ErrNoNodes, rep.SavedAnswered, rep.Saved, rep.GivenAnswered, rep.Given, routersOK, len(rep.Routers), addrList("no answer from", givenSilent)+addrList("no socket of their address family for", givenNoSocket))
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
@@ -165,16 +175,16 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 	return rep, nil
 }
 
-// silentList names the given bootstrap nodes that never answered, so that
-// the error points at the address the user mistyped or the node that is
-// down; at most four, then a count.
-func silentList(addrs []netip.AddrPort) string {
+// addrList names given bootstrap nodes after what, for the bootstrap
+// error, so that it points at the address the user mistyped or the node
+// that is down; at most four, then a count.
+func addrList(what string, addrs []netip.AddrPort) string {
 	if len(addrs) == 0 {
 		return ""
 	}
 	const show = 4
 	var b strings.Builder
-	b.WriteString("; no answer from ")
+	b.WriteString("; " + what + " ")
 	for i, a := range addrs[:min(len(addrs), show)] {
 		if i > 0 {
 			b.WriteString(", ")

@@ -206,6 +206,31 @@ func TestBootstrapNoNodes(t *testing.T) {
 	}
 }
 
+// TestBootstrapErrorNamesNodes: the error of a bootstrap that found nobody
+// names each given node, telling a node that never answered from one that
+// could not be asked (an IPv6 node for a node with only an IPv4 socket).
+func TestBootstrapErrorNamesNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dead := listenUDP(t, "127.0.0.9") // a silent socket
+	defer dead.Close()
+	silent := netip.MustParseAddrPort(dead.LocalAddr().String())
+	v6 := netip.MustParseAddrPort("[::1]:6881")
+	cfg := testConfig(2)
+	cfg.QueryTimeout = 200 * time.Millisecond
+	cfg.BootstrapNodes = []netip.AddrPort{silent, v6}
+	n := newTestNode(t, "127.0.0.1", cfg)
+	_, err := n.Bootstrap(ctx)
+	if !errors.Is(err, ErrNoNodes) {
+		t.Fatalf("Bootstrap error %v, want ErrNoNodes", err)
+	}
+	for _, want := range []string{"no answer from " + silent.String(), "no socket of their address family for " + v6.String()} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Bootstrap error %q lacks %q", err, want)
+		}
+	}
+}
+
 type failingResolver struct{}
 
 func (failingResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
