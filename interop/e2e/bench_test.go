@@ -50,6 +50,9 @@ func BenchmarkSingleBootstrap(b *testing.B) {
 		wantTotal += len(want)
 		if m == len(want) {
 			emptyRuns++
+			if emptyRuns <= 3 {
+				b.Logf("round %d found none of %v (bootstrap %v):\n%s%s", runs, want, an.nodes[len(an.nodes)-1].addr, r.stdout, r.stderr)
+			}
 		}
 		for _, e := range jr.events {
 			if e.Type == "dht" {
