@@ -48,10 +48,11 @@ func testSwarm(t *testing.T, otBin, ltVersion string, net4 byte, hybrid bool) {
 	stateDir := t.TempDir()
 	// Two bootstrap nodes, as the public routers are several: libtorrent's
 	// DHT node (it shares the listen port) and an anacrolix one. A single
-	// anacrolix node is not enough: v2.23.0 answers find_node from a walk
-	// of only part of its buckets (interop/dhtinterop, TestBootstrapFromAnacrolix),
-	// often with no nodes at all, and peerfind's lookups then end after
-	// asking that one node.
+	// anacrolix node is not always enough: v2.23.0 answers find_node from
+	// a walk of only part of its buckets (interop/dhtinterop,
+	// TestBootstrapFromAnacrolix), sometimes with no nodes at all, and
+	// peerfind's lookups then end after asking that one node
+	// (BenchmarkSingleBootstrap: about 1 run in 100).
 	boot := []string{"--bootstrap", s.lt.addr.String(), "--bootstrap", s.an.nodes[len(s.an.nodes)-1].addr.String()}
 	common := append([]string{"--tracker", s.ot.UDP, "--state-dir", stateDir, "--timeout", "30s", "--port", fmt.Sprint(self.Port())}, boot...)
 
