@@ -83,7 +83,7 @@ func TestIPv6(t *testing.T) {
 		if err != nil {
 			t.Fatalf("our lookup never found %v: found %v (stats %+v): %v", peer, res.peers, res.stats, err)
 		}
-		if !res.from[peer][ana[1].addr] && !ana[1].store.has(ih, peer) {
+		if !res.from[peer][ana[1].addr] && !ana[1].store.Has(ih, peer) {
 			t.Errorf("the closest anacrolix server %v neither stored nor returned %v", ana[1].addr, peer)
 		}
 	})

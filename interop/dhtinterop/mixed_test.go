@@ -216,7 +216,7 @@ func TestMixedNetwork(t *testing.T) {
 			var qerr error
 			stored := func() bool {
 				if tc.near == anacrolix {
-					return m.ana[(ci*3+1)%len(m.ana)].store.has(ih, peer)
+					return m.ana[(ci*3+1)%len(m.ana)].store.Has(ih, peer)
 				}
 				values, qerr = asker.queryGetPeers(ctx, nearAddr, ih)
 				return qerr == nil && contains(values, peer)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/dht"
+	"github.com/peerfind/peerfind/interop/internal/thirdparty"
 	"github.com/peerfind/peerfind/metainfo"
 )
 
@@ -18,12 +19,13 @@ type ourNode struct {
 	addr netip.AddrPort
 }
 
-// listenLoopback opens a UDP socket on ip with a kernel-chosen port.
+// listenLoopback opens a UDP socket on ip with a kernel-chosen port, closed
+// in tb.Cleanup.
 func listenLoopback(tb testing.TB, ip netip.Addr) *net.UDPConn {
 	tb.Helper()
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	conn, err := thirdparty.ListenLoopback(ip)
 	if err != nil {
-		tb.Fatalf("listen %v: %v", ip, err)
+		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { conn.Close() })
 	return conn

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/interop/internal/thirdparty"
 	"github.com/peerfind/peerfind/metainfo"
 )
 
@@ -242,20 +243,7 @@ func hexBytes(s string) ([]byte, error) {
 }
 
 // waitFor polls cond every interval until it is true or ctx ends.
-func waitFor(ctx context.Context, interval time.Duration, cond func() bool) error {
-	tk := time.NewTicker(interval)
-	defer tk.Stop()
-	for {
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("condition not met: %w", context.Cause(ctx))
-		case <-tk.C:
-		}
-	}
-}
+var waitFor = thirdparty.WaitFor
 
 // deadUDP returns a loopback UDP address where nothing listens.
 func deadUDP(t *testing.T) netip.AddrPort {

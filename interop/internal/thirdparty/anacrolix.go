@@ -332,3 +332,67 @@ func ToAddrPort(na krpc.NodeAddr) netip.AddrPort {
 	}
 	return netip.AddrPortFrom(ip.Unmap(), uint16(na.Port))
 }
+
+// NetConfig configures StartAnacrolixNet. The zero value puts the servers
+// on LoopbackIP(0), LoopbackIP(1), … and bootstraps 8 at a time.
+type NetConfig struct {
+	// IP returns the address of the i-th server (IPv4 or IPv6). If nil,
+	// LoopbackIP.
+	IP func(i int) netip.Addr
+	// Seeds is the list the servers bootstrap off; the first three servers
+	// are added to it. If nil, a list of the network's own.
+	Seeds *SeedList
+	// Parallel bounds the bootstraps in flight: 2 shared cores cannot take
+	// them all at once. If zero, 8.
+	Parallel int
+}
+
+// StartAnacrolixNet starts n anacrolix servers, each on a kernel-chosen
+// port of cfg.IP(i), adds the first three to the seed list and bootstraps
+// every server once off it. On error the servers started are closed;
+// otherwise the caller must Close each one.
+func StartAnacrolixNet(ctx context.Context, n int, cfg NetConfig) ([]*Anacrolix, error) {
+	ip := cfg.IP
+	if ip == nil {
+		ip = LoopbackIP
+	}
+	seeds := cfg.Seeds
+	if seeds == nil {
+		seeds = &SeedList{}
+	}
+	par := cfg.Parallel
+	if par <= 0 {
+		par = 8
+	}
+	nodes := make([]*Anacrolix, 0, n)
+	fail := func(err error) ([]*Anacrolix, error) {
+		for _, nd := range nodes {
+			nd.Close()
+		}
+		return nil, err
+	}
+	for i := range n {
+		conn, err := ListenLoopback(ip(i))
+		if err != nil {
+			return fail(fmt.Errorf("anacrolix node %d: %w", i, err))
+		}
+		nd, err := StartAnacrolix(conn, AnacrolixConfig{Seeds: seeds.Get})
+		if err != nil {
+			return fail(fmt.Errorf("anacrolix node %d: %w", i, err))
+		}
+		nodes = append(nodes, nd)
+		if i < 3 {
+			seeds.Add(nd.Addr)
+		}
+	}
+	fns := make([]func(context.Context) error, n)
+	for i, nd := range nodes {
+		fns[i] = nd.Bootstrap
+	}
+	for i, err := range RunAll(ctx, par, fns) {
+		if err != nil {
+			return fail(fmt.Errorf("anacrolix node %d: %w", i, err))
+		}
+	}
+	return nodes, nil
+}
