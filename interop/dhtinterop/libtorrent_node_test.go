@@ -1,26 +1,19 @@
 package dhtinterop
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/peerfind/peerfind/interop/internal/thirdparty"
 )
 
-// ltPython is Debian's interpreter: python3-libtorrent is built for it and no
-// other python on the machine can import it (INTEROP.md).
-const ltPython = "/usr/bin/python3"
-
-// ltEvent is one JSON line printed by lt_node.py.
+// ltEvent is one JSON line printed by lt.py node.
 type ltEvent struct {
 	Event    string   `json:"event"`
 	Addr     string   `json:"addr"`
@@ -37,36 +30,25 @@ type ltEvent struct {
 	} `json:"buckets"`
 }
 
-// ltNode is a libtorrent DHT node running in a child process (lt_node.py).
+// ltNode is a libtorrent DHT node running in a child process (lt.py node).
 type ltNode struct {
 	addr netip.AddrPort
 	id   string
-
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-
-	mu     sync.Mutex
-	events []ltEvent
-	more   chan struct{} // closed and replaced when events grows or the process ends
-	exited bool
-	stderr strings.Builder
+	p    *thirdparty.Process[ltEvent]
 }
 
 // requireLibtorrent skips the test, with the reason, when python3-libtorrent
 // is not installed (scripts/test.sh installs it, so CI never skips).
 func requireLibtorrent(tb testing.TB) {
 	tb.Helper()
-	if _, err := os.Stat(ltPython); err != nil {
-		tb.Skipf("libtorrent interop skipped: %s not found (apt-get install python3-libtorrent)", ltPython)
-	}
-	out, err := exec.Command(ltPython, "-c", "import libtorrent; print(libtorrent.__version__)").CombinedOutput()
+	v, err := thirdparty.LibtorrentVersion()
 	if err != nil {
-		tb.Skipf("libtorrent interop skipped: python3-libtorrent not importable (apt-get install python3-libtorrent): %v: %s", err, out)
+		tb.Skipf("libtorrent interop skipped: %v", err)
 	}
-	tb.Logf("libtorrent %s", strings.TrimSpace(string(out)))
+	tb.Logf("libtorrent %s", v)
 }
 
-// startLibtorrent starts lt_node.py listening on ip, using bootstrap as its
+// startLibtorrent starts lt.py node listening on ip, using bootstrap as its
 // dht_bootstrap_nodes (libtorrent treats those as routers: it queries them
 // but never keeps them in its table) and adding nodes with add_dht_node. It
 // waits until the DHT runs. The process is ended in tb.Cleanup.
@@ -79,43 +61,21 @@ func startLibtorrent(ctx context.Context, tb testing.TB, ip netip.Addr, bootstra
 		}
 		return strings.Join(s, ",")
 	}
-	n := &ltNode{more: make(chan struct{})}
-	n.cmd = exec.Command(ltPython, "lt_node.py",
+	p, err := thirdparty.StartProcess(func(line string, err error) ltEvent {
+		return ltEvent{Event: "error", Msg: fmt.Sprintf("bad line %q: %v", line, err)}
+	}, "node",
 		"--listen", ip.String(),
 		"--bootstrap", join(bootstrap),
 		"--nodes", join(nodes),
 		"--max-seconds", "150", "--log")
-	n.cmd.Stderr = &lockedWriter{mu: &n.mu, b: &n.stderr}
-	var err error
-	if n.stdin, err = n.cmd.StdinPipe(); err != nil {
-		tb.Fatal(err)
-	}
-	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := n.cmd.Start(); err != nil {
-		tb.Fatalf("start lt_node.py: %v", err)
-	}
-	readerDone := make(chan struct{})
-	go n.read(stdout, readerDone)
+	n := &ltNode{p: p}
 	tb.Cleanup(func() {
-		// Closing stdin is the script's normal end; the kill is only for a
-		// process that has not gone after that.
-		n.stdin.Close()
-		waited := make(chan struct{})
-		go func() { n.cmd.Wait(); close(waited) }()
-		select {
-		case <-waited:
-		case <-time.After(10 * time.Second):
-			n.cmd.Process.Kill()
-			<-waited
-		}
-		<-readerDone
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if s := n.stderr.String(); s != "" {
-			tb.Logf("lt_node.py stderr:\n%s", s)
+		p.Stop()
+		if s := p.Stderr(); s != "" {
+			tb.Logf("lt.py node stderr:\n%s", s)
 		}
 	})
 	ev, err := n.wait(ctx, 0, func(e ltEvent) bool { return e.Event == "ready" })
@@ -129,88 +89,24 @@ func startLibtorrent(ctx context.Context, tb testing.TB, ip netip.Addr, bootstra
 	return n
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.b.Len() < 64<<10 {
-		w.b.Write(p)
-	}
-	return len(p), nil
-}
-
-// read collects the script's events until its stdout closes.
-func (n *ltNode) read(r io.Reader, done chan struct{}) {
-	defer close(done)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var e ltEvent
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			e = ltEvent{Event: "error", Msg: fmt.Sprintf("bad line %q: %v", sc.Text(), err)}
-		}
-		n.mu.Lock()
-		n.events = append(n.events, e)
-		close(n.more)
-		n.more = make(chan struct{})
-		n.mu.Unlock()
-	}
-	n.mu.Lock()
-	n.exited = true
-	close(n.more)
-	n.more = make(chan struct{})
-	n.mu.Unlock()
-}
-
 // send writes one command line to the script.
-func (n *ltNode) send(format string, args ...any) error {
-	_, err := fmt.Fprintf(n.stdin, format+"\n", args...)
-	return err
-}
+func (n *ltNode) send(format string, args ...any) error { return n.p.Send(format, args...) }
 
 // mark returns the index of the next event, for wait to look only at what
 // comes after a command.
-func (n *ltNode) mark() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.events)
-}
+func (n *ltNode) mark() int { return n.p.Mark() }
 
 // wait returns the first event at index from or later that satisfies match.
 func (n *ltNode) wait(ctx context.Context, from int, match func(ltEvent) bool) (ltEvent, error) {
-	for {
-		n.mu.Lock()
-		for ; from < len(n.events); from++ {
-			if e := n.events[from]; match(e) {
-				n.mu.Unlock()
-				return e, nil
-			}
-		}
-		exited, more := n.exited, n.more
-		n.mu.Unlock()
-		if exited {
-			return ltEvent{}, fmt.Errorf("lt_node.py exited")
-		}
-		select {
-		case <-more:
-		case <-ctx.Done():
-			return ltEvent{}, context.Cause(ctx)
-		}
-	}
+	return n.p.Wait(ctx, from, match)
 }
 
 // dump logs the script's events (DHT log lines need --log), to explain a
 // failed test.
 func (n *ltNode) dump(tb testing.TB) {
 	tb.Helper()
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	var b strings.Builder
-	for _, e := range n.events {
+	for _, e := range n.p.Events() {
 		switch e.Event {
 		case "log", "error":
 			fmt.Fprintf(&b, "%s: %s\n", e.Event, e.Msg)
@@ -231,17 +127,14 @@ func (n *ltNode) gotValues(from, peer netip.AddrPort) bool {
 	prefix := "pkt <== [" + from.String() + "]"
 	ip4 := peer.Addr().As4()
 	compactHex := fmt.Sprintf("'%x%04x'", ip4[:], peer.Port())
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, e := range n.events {
+	_, ok := n.p.Find(func(e ltEvent) bool {
 		if e.Event != "log" || !strings.HasPrefix(e.Msg, prefix) {
-			continue
+			return false
 		}
-		if i := strings.Index(e.Msg, "'values': ["); i >= 0 && strings.Contains(e.Msg[i:], compactHex) {
-			return true
-		}
-	}
-	return false
+		i := strings.Index(e.Msg, "'values': [")
+		return i >= 0 && strings.Contains(e.Msg[i:], compactHex)
+	})
+	return ok
 }
 
 // getPeers runs libtorrent's dht_get_peers for ih and returns the peers of

@@ -12,8 +12,8 @@ import (
 )
 
 // TestLibtorrent puts a libtorrent 2.0 DHT node (python3-libtorrent, driven by
-// lt_node.py) into a network of 8 anacrolix servers and 8 of our nodes,
-// bootstrapping off ours, and checks both directions:
+// lt.py node, in internal/thirdparty) into a network of 8 anacrolix servers
+// and 8 of our nodes, bootstrapping off ours, and checks both directions:
 //   - a torrent libtorrent announces is found by our GetPeers;
 //   - libtorrent keeps our nodes in its routing table (it only keeps nodes
 //     that answer its queries correctly);

@@ -2,15 +2,14 @@ package e2e
 
 import (
 	"encoding/json"
-	"os/exec"
 	"path"
 	"slices"
 	"strings"
 	"testing"
 )
 
-// ltInfo is what libtorrent reads from a torrent (lt_client.py create) or a
-// magnet link (lt_client.py magnet).
+// ltInfo is what libtorrent reads from a torrent (lt.py create) or a
+// magnet link (lt.py magnet).
 type ltInfo struct {
 	Path        string   `json:"torrent"`
 	InfoHash    string   `json:"info_hash"`
@@ -53,13 +52,10 @@ type pfInfo struct {
 // ltMagnet has libtorrent parse a magnet link.
 func ltMagnet(t *testing.T, uri string) ltInfo {
 	t.Helper()
-	out, err := exec.Command(ltPython, "lt_client.py", "magnet", uri).Output()
-	if err != nil {
-		t.Fatalf("libtorrent parse_magnet_uri %q: %v", uri, err)
-	}
+	out := runLT(t, "magnet", uri)
 	var li ltInfo
 	if err := json.Unmarshal(out, &li); err != nil {
-		t.Fatalf("lt_client.py magnet printed %q: %v", out, err)
+		t.Fatalf("lt.py magnet printed %q: %v", out, err)
 	}
 	return li
 }
