@@ -7,7 +7,6 @@ package tracker_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
@@ -15,17 +14,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/internal/testutil"
 	"github.com/peerfind/peerfind/metainfo"
 )
 
@@ -43,27 +39,8 @@ type realTracker struct {
 	restart func(t *testing.T)
 }
 
-// lockedBuffer collects a child's stderr; exec copies into it from its own
-// goroutine while the test may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 64<<10 { // bounded: a chatty child must not eat memory
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer collects a child's stderr, bounded (testutil.LockedBuffer).
+type lockedBuffer = testutil.LockedBuffer
 
 // testHash returns the info hash named label in test t: fixed from run to
 // run, so that a failure that depends on the hash's bytes repeats, and
@@ -73,21 +50,14 @@ func testHash(t *testing.T, label string) metainfo.Hash {
 }
 
 // freePorts returns a TCP and a UDP port on 127.0.0.1 that were free a
-// moment ago. A third-party daemon cannot take a listening socket from us, so
-// the caller binds them again and retries when another process won the race.
+// moment ago (testutil.FreePorts).
 func freePorts(t *testing.T) (tcp, udp int) {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	tcp, udp, err := testutil.FreePorts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return l.Addr().(*net.TCPAddr).Port, pc.LocalAddr().(*net.UDPAddr).Port
+	return tcp, udp
 }
 
 // deadURLs returns an http:// and a udp:// announce URL on 127.0.0.1 where
@@ -99,43 +69,28 @@ func deadURLs(t *testing.T) (httpURL, udpURL string) {
 }
 
 // startOpentracker runs opentracker on 127.0.0.1 with a whitelist holding
-// hashes. The Debian build is IPv4-only ("Tracker is V4 only!" with -i ::1)
-// and whitelist-only: any other hash is refused.
-//
-// Run as root, opentracker chroots to -d and drops to user nobody; run as
-// another user, it changes to -d. Either way it reads the whitelist after
-// that, so the path is given relative to -d (an absolute path would be looked
-// up inside the chroot). The directory is the test's temp dir, so nothing
-// else is exposed.
+// hashes (testutil.StartOpentracker), in the test's temp dir, retrying with
+// other ports when one was taken in between. The Debian build is IPv4-only
+// ("Tracker is V4 only!" with -i ::1) and whitelist-only: any other hash is
+// refused.
 func startOpentracker(t *testing.T, hashes ...metainfo.Hash) *realTracker {
 	t.Helper()
-	bin, err := exec.LookPath("opentracker")
+	bin, err := testutil.OpentrackerPath()
 	if err != nil {
-		t.Skip("opentracker not installed; install it with: apt-get install -y opentracker")
+		t.Skip(err)
 	}
 	dir := t.TempDir()
-	// nobody must be able to enter the chroot it runs in.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var wl strings.Builder
-	for _, h := range hashes {
-		wl.WriteString(h.String() + "\n")
-	}
-	whitelist := filepath.Join(dir, "whitelist")
-	if err := os.WriteFile(whitelist, []byte(wl.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	launch := func(tcp, udp int) (*otProc, error) {
-		return launchOpentracker(bin, dir, filepath.Base(whitelist), tcp, udp, hashes)
+	hexHashes := make([]string, len(hashes))
+	for i, h := range hashes {
+		hexHashes[i] = h.String()
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		tcp, udp := freePorts(t)
-		p, err := launch(tcp, udp)
+		p, err := testutil.StartOpentracker(bin, dir, tcp, udp, hexHashes...)
 		if err != nil {
 			lastErr = err
-			if errors.Is(err, errExited) {
+			if errors.Is(err, testutil.ErrExited) {
 				// A port taken in between makes opentracker exit at once
 				// with "socket_bind6_reuse: Address already in use".
 				continue
@@ -145,16 +100,16 @@ func startOpentracker(t *testing.T, hashes ...metainfo.Hash) *realTracker {
 		rt := &realTracker{
 			Name:    "opentracker",
 			Version: opentrackerVersion(),
-			HTTP:    fmt.Sprintf("http://127.0.0.1:%d/announce", tcp),
-			UDP:     fmt.Sprintf("udp://127.0.0.1:%d/announce", udp),
+			HTTP:    p.HTTP,
+			UDP:     p.UDP,
 		}
 		var mu sync.Mutex // guards p: restart and Cleanup
 		rt.restart = func(t *testing.T) {
 			t.Helper()
 			mu.Lock()
 			defer mu.Unlock()
-			p.stop()
-			np, err := launch(tcp, udp)
+			p.Stop()
+			np, err := testutil.StartOpentracker(bin, dir, tcp, udp, hexHashes...)
 			if err != nil {
 				t.Fatalf("restart opentracker on ports %d, %d: %v", tcp, udp, err)
 			}
@@ -163,9 +118,9 @@ func startOpentracker(t *testing.T, hashes ...metainfo.Hash) *realTracker {
 		t.Cleanup(func() {
 			mu.Lock()
 			defer mu.Unlock()
-			p.stop()
+			p.Stop()
 			if t.Failed() {
-				t.Logf("opentracker output:\n%s", p.output.String())
+				t.Logf("opentracker output:\n%s", p.Output())
 			}
 		})
 		t.Logf("opentracker %s: %s %s", rt.Version, rt.HTTP, rt.UDP)
@@ -175,161 +130,9 @@ func startOpentracker(t *testing.T, hashes ...metainfo.Hash) *realTracker {
 	return nil
 }
 
-// otProc is one opentracker process.
-type otProc struct {
-	cmd    *exec.Cmd
-	output *lockedBuffer
-	exited chan struct{} // closed when the process has been waited for
-}
-
-// stop ends the process and waits for it; it may be called again. The
-// timeout wrapper passes SIGTERM on to opentracker, which exits on it.
-func (p *otProc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-// otLifetime bounds an opentracker's life: it does not notice when the test
-// binary dies (a -timeout panic skips Cleanup), so it runs under coreutils
-// timeout. Each test needs it for seconds.
-const otLifetime = "300"
-
-// launchOpentracker starts opentracker on 127.0.0.1 with the given ports,
-// chroot directory and whitelist (a name inside dir), and waits until it
-// serves. On error the process has been stopped.
-func launchOpentracker(bin, dir, whitelist string, tcp, udp int, hashes []metainfo.Hash) (*otProc, error) {
-	p := &otProc{output: &lockedBuffer{}, exited: make(chan struct{})}
-	args := []string{bin, "-i", "127.0.0.1", "-p", fmt.Sprint(tcp), "-P", fmt.Sprint(udp),
-		"-d", dir, "-w", whitelist}
-	if timeout, err := exec.LookPath("timeout"); err == nil {
-		args = append([]string{timeout, "--kill-after=5", otLifetime}, args...)
-	}
-	p.cmd = exec.Command(args[0], args[1:]...)
-	p.cmd.Dir = dir
-	p.cmd.Stdout = p.output
-	p.cmd.Stderr = p.output
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start opentracker: %w", err)
-	}
-	var waitErr error
-	go func() {
-		waitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
-	if err := waitOpentracker(p.exited, tcp, udp, hashes); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("%w (%v); output: %s", err, waitErr, strings.TrimSpace(p.output.String()))
-	}
-	return p, nil
-}
-
-// errExited is waitOpentracker's error when the tracker exits by itself.
-var errExited = errors.New("opentracker exited")
-
-// waitOpentracker waits until opentracker answers on both its ports with
-// its whitelist loaded, or it exits, or 10 s pass. An answer is only
-// accepted when it is the tracker's (a bencoded announce reply; a BEP 15
-// connect reply), not some other listener's.
-func waitOpentracker(exited <-chan struct{}, tcp, udp int, hashes []metainfo.Hash) error {
-	deadline := time.Now().Add(10 * time.Second)
-	client := &http.Client{Timeout: time.Second}
-	probe := fmt.Sprintf("http://127.0.0.1:%d/scrape", tcp)
-	var unprobe string
-	if len(hashes) > 0 {
-		// opentracker loads the whitelist in the background and refuses
-		// announces until then; `stopped` is never refused, so the probe
-		// is a plain announce, of port 1, withdrawn again at once.
-		q := fmt.Sprintf("http://127.0.0.1:%d/announce?info_hash=%s&peer_id=-PF0001-harnessprobe&port=1&uploaded=0&downloaded=0&left=1&compact=1",
-			tcp, escapeBytes(hashes[0][:]))
-		probe, unprobe = q, q+"&event=stopped"
-	}
-	var last string
-	httpReady := false
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return errExited
-		case <-time.After(20 * time.Millisecond):
-		}
-		if !httpReady {
-			resp, err := client.Get(probe)
-			if err != nil {
-				last = err.Error()
-				continue
-			}
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-			resp.Body.Close()
-			if !bytes.HasPrefix(body, []byte("d")) {
-				return fmt.Errorf("http://127.0.0.1:%d is not opentracker: %q", tcp, body)
-			}
-			if last = string(body); strings.Contains(last, "failure reason") {
-				continue // whitelist not loaded yet
-			}
-			httpReady = true
-			if unprobe != "" {
-				resp, err := client.Get(unprobe)
-				if err != nil {
-					return fmt.Errorf("withdrawing the probe announce: %w", err)
-				}
-				resp.Body.Close()
-			}
-		}
-		if err := udpConnectProbe(fmt.Sprintf("127.0.0.1:%d", udp)); err != nil {
-			last = err.Error()
-			continue
-		}
-		return nil
-	}
-	return fmt.Errorf("opentracker not ready within 10s (last: %q)", last)
-}
-
-// escapeBytes is BEP 3's escaping of a binary query value: every byte but
-// 0-9 A-Z a-z . - _ ~ as %XX. (url.QueryEscape writes a space as "+", which
-// opentracker reads as a literal "+".)
-func escapeBytes(b []byte) string {
-	const hex = "0123456789ABCDEF"
-	var s strings.Builder
-	for _, c := range b {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '_', c == '~':
-			s.WriteByte(c)
-		default:
-			s.WriteByte('%')
-			s.WriteByte(hex[c>>4])
-			s.WriteByte(hex[c&15])
-		}
-	}
-	return s.String()
-}
-
-// udpConnectProbe sends one BEP 15 connect request and waits up to 200 ms
-// for a matching connect reply.
-func udpConnectProbe(addr string) error {
-	_, err := udpRawConnect(addr)
-	return err
-}
-
 // udpRawConnect runs one BEP 15 connect exchange by hand and returns the
-// connection id, waiting up to 200 ms for the reply.
-func udpRawConnect(addr string) (uint64, error) {
-	var req [16]byte
-	binary.BigEndian.PutUint64(req[0:], 0x41727101980) // BEP 15 protocol id
-	binary.BigEndian.PutUint32(req[8:], 0)             // action connect
-	binary.BigEndian.PutUint32(req[12:], 0x5eed)       // transaction id
-	resp, err := udpRawExchange(addr, req[:])
-	if err != nil {
-		return 0, err
-	}
-	if len(resp) < 16 || binary.BigEndian.Uint32(resp[0:]) != 0 || binary.BigEndian.Uint32(resp[4:]) != 0x5eed {
-		return 0, fmt.Errorf("udp %s: not a BEP 15 connect reply: % x", addr, resp)
-	}
-	return binary.BigEndian.Uint64(resp[8:]), nil
-}
+// connection id (testutil.UDPConnect).
+var udpRawConnect = testutil.UDPConnect
 
 // udpRawScrape sends one BEP 15 scrape of h with connection id id by hand
 // and returns the action of the reply (2 scrape, 3 error).
@@ -338,7 +141,7 @@ func udpRawScrape(addr string, id uint64, h metainfo.Hash) (uint32, error) {
 	req = binary.BigEndian.AppendUint32(req, 2) // action scrape
 	req = binary.BigEndian.AppendUint32(req, 0x5eee)
 	req = append(req, h[:]...)
-	resp, err := udpRawExchange(addr, req)
+	resp, err := testutil.UDPExchange(addr, req)
 	if err != nil {
 		return 0, err
 	}
@@ -348,31 +151,7 @@ func udpRawScrape(addr string, id uint64, h metainfo.Hash) (uint32, error) {
 	return binary.BigEndian.Uint32(resp), nil
 }
 
-func udpRawExchange(addr string, req []byte) ([]byte, error) {
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	if _, err := c.Write(req); err != nil {
-		return nil, err
-	}
-	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	resp := make([]byte, 2048)
-	n, err := c.Read(resp)
-	if err != nil {
-		return nil, err
-	}
-	return resp[:n], nil
-}
-
-var opentrackerVersion = sync.OnceValue(func() string {
-	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "opentracker").Output()
-	if err != nil {
-		return "(unknown version)"
-	}
-	return string(out)
-})
+var opentrackerVersion = sync.OnceValue(func() string { return testutil.PackageVersion("opentracker") })
 
 // nodeTrackerDir is interop/node, relative to this package's directory
 // (go test runs tests in the package directory).
