@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/internal/testutil"
 	"github.com/peerfind/peerfind/interop/internal/thirdparty"
 	"github.com/peerfind/peerfind/metainfo"
 )
@@ -233,14 +233,9 @@ var plainText = regexp.MustCompile(`&\{|\{0x|0x[0-9a-f]{6,}|%!|goroutine \d|pani
 // source IP + port stay distinct, as on the Internet.
 func loopback(b, c, d byte) netip.Addr { return netip.AddrFrom4([4]byte{127, b, c, d}) }
 
-// hexBytes decodes a 40-hex info hash.
-func hexBytes(s string) ([]byte, error) {
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != 20 {
-		return nil, fmt.Errorf("info hash %q: not 40 hex digits", s)
-	}
-	return b, nil
-}
+// lockedBuffer collects a child's output, bounded, for reading while exec
+// still writes into it (testutil.LockedBuffer).
+type lockedBuffer = testutil.LockedBuffer
 
 // waitFor polls cond every interval until it is true or ctx ends.
 var waitFor = thirdparty.WaitFor
