@@ -81,8 +81,8 @@ func (t *benchTotals) foundPct() float64 {
 // 2k closest nodes. Both lookups run to their natural end (ours: the k
 // closest nodes known answered; anacrolix: the traversal stalled).
 //
-// Metrics, for each implementation: the average routing-table size at the
-// end, queries sent per lookup (ours:
+// Metrics, for each implementation: the average routing-table size after
+// the bootstrap rounds (-table-boot) and at the end, queries sent per lookup (ours:
 // LookupStats.Queried; anacrolix: the server's OutboundQueriesAttempted
 // delta), median ms to the first peer and to the last of the placed peers
 // (over lookups that found them), the percentage of placed peers found, and
@@ -119,6 +119,10 @@ func BenchmarkLookup(b *testing.B) {
 // in anaNet (the same network in the mixed case).
 func benchLookups(ctx context.Context, b *testing.B, oursNet, anaNet *mixedNet, injector *anaNode) {
 	var ours, ana benchTotals
+	// Routing-table fill after the bootstrap rounds, before any lookup:
+	// what the first lookup of a fresh node starts from.
+	oursBoot, _ := tableFill(oursNet)
+	_, anaBoot := tableFill(anaNet)
 	round := 0
 	for b.Loop() {
 		b.StopTimer()
@@ -176,17 +180,14 @@ func benchLookups(ctx context.Context, b *testing.B, oursNet, anaNet *mixedNet, 
 		round++
 	}
 	// Routing-table fill, which decides how far from the target a lookup
-	// starts.
-	tableSum := 0
-	for _, o := range oursNet.ours {
-		tableSum += o.n.Stats().Table4
-	}
-	b.ReportMetric(float64(tableSum)/float64(max(len(oursNet.ours), 1)), "ours-table-nodes")
-	tableSum = 0
-	for _, a := range anaNet.ana {
-		tableSum += a.srv.NumNodes()
-	}
-	b.ReportMetric(float64(tableSum)/float64(max(len(anaNet.ana), 1)), "ana-table-nodes")
+	// starts: after the bootstrap and at the end, when the lookups have
+	// added the nodes that answered them.
+	oursEnd, _ := tableFill(oursNet)
+	_, anaEnd := tableFill(anaNet)
+	b.ReportMetric(oursBoot, "ours-table-boot")
+	b.ReportMetric(anaBoot, "ana-table-boot")
+	b.ReportMetric(oursEnd, "ours-table-nodes")
+	b.ReportMetric(anaEnd, "ana-table-nodes")
 	b.ReportMetric(ours.queriesPerOp(), "ours-queries/op")
 	b.ReportMetric(ana.queriesPerOp(), "ana-queries/op")
 	b.ReportMetric(median(ours.firsts), "ours-ms-first/op")
@@ -204,6 +205,21 @@ func benchLookups(ctx context.Context, b *testing.B, oursNet, anaNet *mixedNet, 
 	if median(ana.alls) > 0 && median(ours.alls) > 0 {
 		b.ReportMetric(median(ours.alls)/median(ana.alls), "all-ratio")
 	}
+}
+
+// tableFill returns the average routing-table size (IPv4, nodes in
+// buckets) of our nodes and of the anacrolix servers of m.
+func tableFill(m *mixedNet) (ours, ana float64) {
+	sum := 0
+	for _, o := range m.ours {
+		sum += o.n.Stats().Table4
+	}
+	ours = float64(sum) / float64(max(len(m.ours), 1))
+	sum = 0
+	for _, a := range m.ana {
+		sum += a.srv.NumNodes()
+	}
+	return ours, float64(sum) / float64(max(len(m.ana), 1))
 }
 
 // placeSwarm stores benchPeers peers for a fresh info hash, peer i at the
