@@ -19,7 +19,27 @@ func TestReadOnly(t *testing.T) {
 	defer cancel()
 	var seeds seedList
 	ana := startAnaNetwork(ctx, t, 900, 12, &seeds)
-	o := startOurs(t, listenLoopback(t, loopbackIP(920)), []netip.AddrPort{ana[3].addr}, func(c *dht.Config) {
+	// anacrolix servers sometimes end their own bootstrap with 0-1 nodes
+	// (v2.23.0 answers find_node with short node lists), and a read-only
+	// node seeded by such a server alone is stuck with one node. Seed ours
+	// from the three servers with the fullest tables, as a real run seeds
+	// from several routers.
+	var seedAddrs []netip.AddrPort
+	if err := waitFor(ctx, 50*time.Millisecond, func() bool {
+		seedAddrs = seedAddrs[:0]
+		for _, a := range ana {
+			if a.srv.NumNodes() >= 3 && len(seedAddrs) < 3 {
+				seedAddrs = append(seedAddrs, a.addr)
+			}
+		}
+		return len(seedAddrs) == 3
+	}); err != nil {
+		for i, a := range ana {
+			t.Logf("anacrolix server %d: %d nodes", i, a.srv.NumNodes())
+		}
+		t.Fatalf("fewer than 3 anacrolix servers hold 3 nodes: %v", err)
+	}
+	o := startOurs(t, listenLoopback(t, loopbackIP(920)), seedAddrs, func(c *dht.Config) {
 		c.ReadOnly = true
 	})
 	rep, err := o.n.Bootstrap(ctx)
