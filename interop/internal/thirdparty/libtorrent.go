@@ -193,10 +193,15 @@ func (p *Process[E]) Wait(ctx context.Context, from int, match func(E) bool) (E,
 			}
 		}
 		exited, more := p.exited, p.more
+		stderr := p.stderr.String()
 		p.mu.Unlock()
 		var zero E
 		if exited {
-			return zero, errors.New("lt.py exited")
+			// Say why: a libtorrent failure is only visible on stderr.
+			if len(stderr) > 2048 {
+				stderr = "…" + stderr[len(stderr)-2048:]
+			}
+			return zero, fmt.Errorf("lt.py exited (%d events read); stderr: %q", from, stderr)
 		}
 		select {
 		case <-more:
