@@ -153,7 +153,16 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 		rep.Lookup.add(st)
 	}
 	if rep.Lookup.Answered > 0 {
-		n.refreshSparse()
+		if s := n.Stats(); s.Good4+s.Good6 < K {
+			// A thin table: the seeds answered our own-id find_node with
+			// few nodes (anacrolix v2.23.0 often sends none). A lookup
+			// started from it queries one node, hears nothing new and
+			// "converges" empty-handed, so refresh now, before the
+			// caller's first lookup, rather than in the background.
+			n.refreshSparseWait(ctx)
+		} else {
+			n.refreshSparse()
+		}
 	}
 	s := n.Stats()
 	rep.Good4, rep.Good6 = s.Good4, s.Good6
@@ -225,6 +234,27 @@ func (n *Node) refreshSparse() {
 			})
 		}
 	}
+}
+
+// refreshSparseWait refreshes the far regions of the id space and waits,
+// within ctx and refreshTimeout. It targets the regions rather than the
+// sparse buckets: a thin table has not split, so it has no far bucket.
+func (n *Node) refreshSparseWait(ctx context.Context) {
+	ctx, cancel := n.closingContext(ctx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, refreshTimeout)
+	defer cancelT()
+	var wg sync.WaitGroup
+	for i, v4 := range []bool{true, false} {
+		t := n.tables[i].Load()
+		if t == nil {
+			continue
+		}
+		for _, target := range t.farTargets(refreshAfterBootstrap) {
+			wg.Go(func() { n.refresh(ctx, target, v4) })
+		}
+	}
+	wg.Wait()
 }
 
 // refresh runs a find_node lookup for target in one family, seeded from

@@ -801,3 +801,17 @@ func (t *Table) SparseBuckets(limit int) []ID {
 	}
 	return out
 }
+
+// farTargets returns n random ids, the i-th differing from our own id first
+// at bit i: the far regions of the id space, whatever the table's bucket
+// layout. A table that has not split yet (one bucket) has no far bucket
+// for SparseBuckets to name, yet those regions hold most of the network.
+func (t *Table) farTargets(n int) []ID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]ID, 0, n)
+	for i := range min(n, len(ID{})*8) {
+		out = append(out, randomIDWithPrefix(t.cfg.Rand, t.self, i, true))
+	}
+	return out
+}
