@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -385,12 +386,24 @@ func (n *Node) noteReply(addr netip.AddrPort, id ID, ip netip.AddrPort) {
 	if ip.IsValid() {
 		n.voteIP(ip.Addr())
 	}
-	if !n.acceptID(id, addr.Addr()) {
+	if !n.acceptID(id, addr.Addr()) || n.isRouter(addr) {
 		return
 	}
 	if t := n.table(addr); t != nil {
 		t.Seen(NodeInfo{ID: id, Addr: addr, Verified: VerifyNodeID(id, addr.Addr())}, SeenReply)
 	}
+}
+
+// isRouter reports whether addr is one of the bootstrap routers resolved
+// so far. Routers are used for their answers but never enter the table,
+// however we meet them again (a later lookup or refresh may be pointed at a
+// router by other nodes, or a router may query us): BEP 5 routers are not
+// ordinary nodes, and a table slot spent on one is lost to a real node.
+func (n *Node) isRouter(addr netip.AddrPort) bool {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	n.routerMu.Lock()
+	defer n.routerMu.Unlock()
+	return slices.Contains(n.routerAddrs, addr)
 }
 
 // noteFailure tells the table that addr did not answer in time.

@@ -38,7 +38,7 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 	id := m.senderID()
 	// BEP 43: a read-only sender is served but not added to the table,
 	// since it will not answer our pings.
-	if m.RO != 1 && n.acceptID(id, from.Addr()) {
+	if m.RO != 1 && n.acceptID(id, from.Addr()) && !n.isRouter(from) {
 		if t := n.table(from); t != nil {
 			t.Seen(NodeInfo{ID: id, Addr: from, Verified: VerifyNodeID(id, from.Addr())}, SeenQuery)
 		}

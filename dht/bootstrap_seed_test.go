@@ -66,3 +66,31 @@ func TestBootstrapThinTableRefreshesBeforeReturning(t *testing.T) {
 		t.Fatalf("Bootstrap returned with %d good nodes (report %+v); want at least %d", s.Good4, rep, K)
 	}
 }
+
+// TestRouterNeverInTable: a bootstrap router stays out of the table even
+// when we meet it again as an ordinary node — named by other nodes in a
+// later lookup, or sending us a query itself.
+func TestRouterNeverInTable(t *testing.T) {
+	network := buildNetwork(t, 30, 29)
+	router := network[0]
+	routerAddr := nodeAddr(t, router)
+	cfg := testConfig(30)
+	cfg.BootstrapRouters = []string{routerAddr.String()}
+	n := newTestNode(t, "127.0.9.32", cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := n.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := router.Ping(ctx, nodeAddr(t, n)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if _, _, err := n.FindNode(ctx, router.ID().Xor(ID{byte(i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := n.tables[0].Load().Get(routerAddr); ok {
+		t.Fatalf("router %v is in the table", routerAddr)
+	}
+}
