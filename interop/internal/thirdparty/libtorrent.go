@@ -97,14 +97,15 @@ func LibtorrentCommand(args ...string) (*exec.Cmd, error) {
 // every line it prints is decoded into an event of type E (the JSON object
 // of that line). Its methods are safe for concurrent use.
 type Process[E any] struct {
-	cmd      *exec.Cmd
-	stdin    io.WriteCloser
-	readDone chan struct{}
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	waited chan struct{} // closed once the process has exited and been waited for
 
 	mu     sync.Mutex
 	events []E
 	more   chan struct{} // closed and replaced when events grows or the process ends
 	exited bool
+	status string          // how it exited ("exit status 0", "signal: segmentation fault"), once exited
 	stderr strings.Builder // the first 64 KiB
 }
 
@@ -116,7 +117,7 @@ func StartProcess[E any](bad func(line string, err error) E, args ...string) (*P
 	if err != nil {
 		return nil, err
 	}
-	p := &Process[E]{cmd: cmd, more: make(chan struct{}), readDone: make(chan struct{})}
+	p := &Process[E]{cmd: cmd, more: make(chan struct{}), waited: make(chan struct{})}
 	cmd.Stderr = (*stderrWriter[E])(p)
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err
@@ -144,9 +145,10 @@ func (w *stderrWriter[E]) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// read collects the events until stdout closes.
+// read collects the events until stdout closes, then waits for the
+// process and records how it ended.
 func (p *Process[E]) read(r io.Reader, bad func(string, error) E) {
-	defer close(p.readDone)
+	defer close(p.waited)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
@@ -160,8 +162,16 @@ func (p *Process[E]) read(r io.Reader, bad func(string, error) E) {
 		p.more = make(chan struct{})
 		p.mu.Unlock()
 	}
+	io.Copy(io.Discard, r) // a line too long for the scanner: drain, so the process can end
+	status := "exited"
+	if err := p.cmd.Wait(); err != nil {
+		status = err.Error()
+	} else if p.cmd.ProcessState != nil {
+		status = p.cmd.ProcessState.String()
+	}
 	p.mu.Lock()
 	p.exited = true
+	p.status = status
 	close(p.more)
 	p.more = make(chan struct{})
 	p.mu.Unlock()
@@ -192,7 +202,7 @@ func (p *Process[E]) Wait(ctx context.Context, from int, match func(E) bool) (E,
 				return e, nil
 			}
 		}
-		exited, more := p.exited, p.more
+		exited, more, status := p.exited, p.more, p.status
 		stderr := p.stderr.String()
 		p.mu.Unlock()
 		var zero E
@@ -201,7 +211,7 @@ func (p *Process[E]) Wait(ctx context.Context, from int, match func(E) bool) (E,
 			if len(stderr) > 2048 {
 				stderr = "…" + stderr[len(stderr)-2048:]
 			}
-			return zero, fmt.Errorf("lt.py exited (%d events read); stderr: %q", from, stderr)
+			return zero, fmt.Errorf("lt.py ended (%s) after %d events; stderr: %q", status, from, stderr)
 		}
 		select {
 		case <-more:
@@ -242,13 +252,10 @@ func (p *Process[E]) Stderr() string {
 // normal end; a process still there 10 s later is killed.
 func (p *Process[E]) Stop() {
 	p.stdin.Close()
-	waited := make(chan struct{})
-	go func() { p.cmd.Wait(); close(waited) }()
 	select {
-	case <-waited:
+	case <-p.waited:
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill()
-		<-waited
+		<-p.waited
 	}
-	<-p.readDone
 }
