@@ -248,6 +248,22 @@ func (p *Process[E]) Stderr() string {
 	return p.stderr.String()
 }
 
+// Crashed reports whether the process ended by a signal, giving it up to
+// grace to end (an error seen by the caller may precede its exit).
+// python3-libtorrent 2.0.8 sometimes dies of SIGSEGV inside libstdc++
+// while handling alerts; callers tell that third-party crash apart from a
+// failure of the code under test.
+func (p *Process[E]) Crashed(grace time.Duration) (status string, crashed bool) {
+	select {
+	case <-p.waited:
+	case <-time.After(grace):
+		return "", false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status, strings.HasPrefix(p.status, "signal:")
+}
+
 // Stop ends the process and waits for it: closing stdin is the script's
 // normal end; a process still there 10 s later is killed.
 func (p *Process[E]) Stop() {
