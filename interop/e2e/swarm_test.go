@@ -278,6 +278,9 @@ func setupSwarm(ctx context.Context, t testing.TB, otBin, ltVersion string, net4
 		return true
 	})
 	if err != nil {
+		if status, crashed := s.lt.p.Crashed(time.Second); crashed {
+			t.Skipf("python3-libtorrent crashed (%s) before it announced, a known crash of its Python binding inside libstdc++; this run says nothing about peerfind: %v", status, err)
+		}
 		var where []string
 		for _, p := range sortedKeys(tr.all) {
 			where = append(where, fmt.Sprintf("%v: %s", p, s.storedAt(tr, p)))
