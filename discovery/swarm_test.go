@@ -69,27 +69,8 @@ func TestFindLocalSwarm(t *testing.T) {
 	for _, p := range sum.Peers {
 		got[p.Addr] = p.Sources
 	}
-	for _, p := range sw.Peers {
-		var want []string
-		if p.On&swarmtest.OnHTTP != 0 {
-			want = append(want, sw.HTTPTracker)
-		}
-		if p.On&swarmtest.OnUDP != 0 {
-			want = append(want, sw.UDPTracker)
-		}
-		if p.On&swarmtest.OnDHT != 0 {
-			want = append(want, discovery.SourceDHT)
-		}
-		srcs := slices.Clone(got[p.Addr])
-		slices.Sort(srcs)
-		slices.Sort(want)
-		if !slices.Equal(srcs, want) {
-			t.Errorf("peer %v: sources %v, want %v", p.Addr, srcs, want)
-		}
-		delete(got, p.Addr)
-	}
-	for a := range got {
-		t.Errorf("peer %v found but not in the swarm", a)
+	for _, problem := range sw.Check(got, discovery.SourceDHT) {
+		t.Error(problem)
 	}
 	for _, s := range sum.Sources {
 		if s.Errors > 0 {

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
+	"net/netip"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -123,32 +123,9 @@ func countOn(sw *swarmtest.Swarm, on int) int {
 
 // checkDemo compares what the search found with what the swarm holds.
 func checkDemo(sw *swarmtest.Swarm, sum *discovery.Summary) []string {
-	found := map[string][]string{}
+	found := make(map[netip.AddrPort][]string, len(sum.Peers))
 	for _, p := range sum.Peers {
-		s := slices.Clone(p.Sources)
-		slices.Sort(s)
-		found[p.Addr.String()] = s
+		found[p.Addr] = p.Sources
 	}
-	var bad []string
-	for _, p := range sw.Peers {
-		var want []string
-		if p.On&swarmtest.OnHTTP != 0 {
-			want = append(want, sw.HTTPTracker)
-		}
-		if p.On&swarmtest.OnUDP != 0 {
-			want = append(want, sw.UDPTracker)
-		}
-		if p.On&swarmtest.OnDHT != 0 {
-			want = append(want, discovery.SourceDHT)
-		}
-		slices.Sort(want)
-		got, ok := found[p.Addr.String()]
-		switch {
-		case !ok:
-			bad = append(bad, fmt.Sprintf("%s not found (announced to %s)", p.Addr, strings.Join(want, ", ")))
-		case !slices.Equal(got, want):
-			bad = append(bad, fmt.Sprintf("%s found through %s, announced to %s", p.Addr, strings.Join(got, ", "), strings.Join(want, ", ")))
-		}
-	}
-	return bad
+	return sw.Check(found, discovery.SourceDHT)
 }

@@ -231,23 +231,12 @@ func TestE2EPeersJSON(t *testing.T) {
 	if types["tracker"] < 2 || types["dht"] < 1 || types["summary"] != 1 {
 		t.Errorf("event counts %v", types)
 	}
-	for _, p := range sw.Peers {
-		var want []string
-		if p.On&swarmtest.OnHTTP != 0 {
-			want = append(want, sw.HTTPTracker)
-		}
-		if p.On&swarmtest.OnUDP != 0 {
-			want = append(want, sw.UDPTracker)
-		}
-		if p.On&swarmtest.OnDHT != 0 {
-			want = append(want, "dht")
-		}
-		got := slices.Clone(sources[p.Addr.String()])
-		slices.Sort(got)
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			t.Errorf("peer %v: sources %v, want %v", p.Addr, got, want)
-		}
+	found := make(map[netip.AddrPort][]string, len(sources))
+	for a, names := range sources {
+		found[netip.MustParseAddrPort(a)] = names
+	}
+	for _, problem := range sw.Check(found, "dht") {
+		t.Error(problem)
 	}
 }
 
