@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/metainfo"
+	"github.com/peerfind/peerfind/tracker"
 )
 
 // Source names used in PeerInfo.Sources and Event values besides tracker
@@ -56,30 +57,18 @@ type Target struct {
 	Private bool
 }
 
-// AnnounceEvent is the event of a tracker announce (BEP 3). Its values follow
-// the numbering of BEP 15.
-type AnnounceEvent uint8
+// AnnounceEvent is the event of a tracker announce (BEP 3): the tracker
+// package's type, so that an Announcer speaks the same events as
+// tracker.Client.
+type AnnounceEvent = tracker.Event
 
-// Announce events.
+// Announce events, as a search uses them.
 const (
-	EventNone      AnnounceEvent = 0 // a regular re-announce
-	EventCompleted AnnounceEvent = 1 // never sent by a search: it downloads nothing
-	EventStarted   AnnounceEvent = 2 // the first announce to a tracker
-	EventStopped   AnnounceEvent = 3 // the search is leaving the swarm
+	EventNone      = tracker.EventNone      // a regular re-announce
+	EventCompleted = tracker.EventCompleted // never sent by a search: it downloads nothing
+	EventStarted   = tracker.EventStarted   // the first announce to a tracker
+	EventStopped   = tracker.EventStopped   // the search is leaving the swarm
 )
-
-// String returns the event's name as BEP 3 spells it ("" for EventNone).
-func (e AnnounceEvent) String() string {
-	switch e {
-	case EventCompleted:
-		return "completed"
-	case EventStarted:
-		return "started"
-	case EventStopped:
-		return "stopped"
-	}
-	return ""
-}
 
 // AnnounceRequest is one announce as the search asks it of an Announcer.
 type AnnounceRequest struct {

@@ -27,7 +27,7 @@ func (s *trackerSource) Announce(ctx context.Context, url string, req AnnounceRe
 		InfoHash: req.InfoHash,
 		Port:     req.Port,
 		Left:     s.left,
-		Event:    tracker.Event(req.Event),
+		Event:    req.Event,
 		NumWant:  req.NumWant,
 	})
 	var fe *tracker.FailureError
