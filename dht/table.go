@@ -511,29 +511,27 @@ func (t *Table) split() {
 	nb := &bucket{changed: old.changed, refreshed: old.refreshed}
 	t.buckets = append(t.buckets, nb)
 	idx := len(t.buckets) - 2
-	keep := old.nodes[:0]
-	for _, e := range old.nodes {
-		if CommonPrefixLen(t.self, e.info.ID) > idx {
-			nb.nodes = append(nb.nodes, e)
-		} else {
-			keep = append(keep, e)
-		}
-	}
-	clear(old.nodes[len(keep):])
-	old.nodes = keep
-	keepRepl := old.repl[:0]
-	for _, e := range old.repl {
-		if CommonPrefixLen(t.self, e.info.ID) > idx {
-			nb.repl = append(nb.repl, e)
-		} else {
-			keepRepl = append(keepRepl, e)
-		}
-	}
-	clear(old.repl[len(keepRepl):])
-	old.repl = keepRepl
+	old.nodes, nb.nodes = t.splitEntries(old.nodes, idx)
+	old.repl, nb.repl = t.splitEntries(old.repl, idx)
 	now := t.cfg.now()
 	t.promote(old, now)
 	t.promote(nb, now)
+}
+
+// splitEntries divides list, in place, into the entries that stay in the
+// bucket being split (common prefix with our id ≤ idx) and those that move
+// to the new bucket, keeping their order. Must hold mu.
+func (t *Table) splitEntries(list []*entry, idx int) (stay, move []*entry) {
+	stay = list[:0]
+	for _, e := range list {
+		if CommonPrefixLen(t.self, e.info.ID) > idx {
+			move = append(move, e)
+		} else {
+			stay = append(stay, e)
+		}
+	}
+	clear(list[len(stay):])
+	return stay, move
 }
 
 // Failed records that a query to addr went unanswered. After MaxFails
