@@ -1,0 +1,5 @@
+//go:build !race
+
+package bencode
+
+const raceEnabled = false
