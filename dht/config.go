@@ -111,7 +111,8 @@ type Config struct {
 	// PerIPRate caps packets per second to one destination IP; a query over
 	// the cap waits. If zero, 4/s with a burst of 8: libtorrent blocks an IP
 	// for 5 minutes when it averages more than 5 packets/s over 10 s.
-	// Negative means unlimited.
+	// Negative means unlimited. Local addresses (BEP42Exempt) are not
+	// capped.
 	PerIPRate float64
 	// ReplyRate caps replies per second to one source IP; queries over it
 	// are dropped. If zero, 20/s; negative means unlimited.
@@ -123,8 +124,7 @@ type Config struct {
 	PeerTTL                                          time.Duration
 	MaxPeersPerHash, MaxStoredHashes, MaxStoredPeers int
 	// Table configures the routing tables (per-IP and per-subnet limits,
-	// failures before a node is bad). Loopback tests need MaxPerIP and
-	// MaxPerSubnet -1. The Node sets its Now, PreferVerified and
+	// failures before a node is bad). The Node sets its Now, PreferVerified and
 	// RequireVerified (from BEP42), and Rand if nil.
 	Table TableConfig
 	// Version is the "v" key of our messages (BEP 5: 2-byte client id plus

@@ -26,12 +26,12 @@ func newSeeded(seed uint64) *seededReader {
 
 func (s *seededReader) Read(b []byte) (int, error) { return s.r.Read(b) }
 
-// testConfig is a loopback configuration: no routers, no per-IP or
-// per-subnet table limits (all of 127/8 is private), tight timeouts.
+// testConfig is a loopback configuration: no routers, tight timeouts.
+// Loopback needs no table settings: local addresses are exempt from the
+// per-IP and per-subnet limits.
 func testConfig(seed uint64) Config {
 	return Config{
 		BootstrapRouters: []string{},
-		Table:            TableConfig{MaxPerIP: -1, MaxPerSubnet: -1},
 		QueryTimeout:     time.Second,
 		SoftTimeoutMin:   20 * time.Millisecond,
 		SoftTimeoutMax:   200 * time.Millisecond,

@@ -74,8 +74,8 @@ type TableConfig struct {
 	MaxPerIP int
 	// MaxPerSubnet is the number of nodes from one /24 (IPv4) or /64 (IPv6)
 	// the whole table holds (main buckets, not the replacement caches). If
-	// zero, DefaultMaxPerSubnet (3); -1 means unlimited. Tests on loopback
-	// need -1 for both limits: all of 127.0.0.x is one /24.
+	// zero, DefaultMaxPerSubnet (3); -1 means unlimited. Neither limit
+	// applies to local addresses (BEP42Exempt).
 	MaxPerSubnet int
 	// PreferVerified lets a node whose id conforms to BEP 42 take the slot
 	// of an unverified one in a full bucket; the displaced node moves to the
@@ -324,6 +324,13 @@ func (t *Table) touch(e *entry, kind SeenKind, now time.Time) {
 // allowed reports whether the per-IP and per-subnet limits leave room for
 // another node at ip. Callers hold mu.
 func (t *Table) allowed(ip netip.Addr) bool {
+	if BEP42Exempt(ip) {
+		// Local addresses (loopback, private, link-local) are exempt, as
+		// BEP 42 exempts them: the limits guard against one Internet host
+		// or network filling the table, while a local network or a test
+		// swarm on 127/8 legitimately shares a /24.
+		return true
+	}
 	if m := t.cfg.maxPerIP(); m >= 0 && t.perIP[ip] >= m {
 		return false
 	}
@@ -442,7 +449,7 @@ func (t *Table) removeEntry(e *entry) {
 // oldest one, so one host cannot crowd out the others. Callers hold mu.
 func (t *Table) addRepl(b *bucket, e *entry) {
 	ip := e.info.Addr.Addr()
-	if m := t.cfg.maxPerIP(); m >= 0 {
+	if m := t.cfg.maxPerIP(); m >= 0 && !BEP42Exempt(ip) {
 		same := 0
 		for _, r := range b.repl {
 			if r.info.Addr.Addr() == ip {

@@ -381,8 +381,14 @@ func TestTableLimits(t *testing.T) {
 			[]string{"1.2.3.4:1", "1.2.3.4:2", "1.2.3.4:3"},
 			[]bool{true, true, false}},
 		{"unlimited", TableConfig{MaxPerIP: -1, MaxPerSubnet: -1},
-			[]string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4", "127.0.0.2:1"},
+			[]string{"1.2.3.4:1", "1.2.3.4:2", "1.2.3.4:3", "1.2.3.4:4", "1.2.3.5:1"},
 			[]bool{true, true, true, true, true}},
+		{"loopback exempt by default", TableConfig{},
+			[]string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4", "127.0.0.2:1", "[::1]:1", "[::1]:2"},
+			[]bool{true, true, true, true, true, true, true}},
+		{"private and link-local exempt by default", TableConfig{},
+			[]string{"192.168.1.1:1", "192.168.1.1:2", "192.168.1.2:1", "192.168.1.3:1", "10.0.0.1:1", "10.0.0.1:2", "[fe80::1]:1", "[fe80::1]:2"},
+			[]bool{true, true, true, true, true, true, true, true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -263,7 +263,9 @@ func (n *Node) waitRate(ctx context.Context, ip netip.Addr, background bool) err
 			return err
 		}
 	}
-	if n.perIP == nil {
+	if n.perIP == nil || BEP42Exempt(ip) {
+		// Local hosts are exempt, as from the table's per-IP limits: the
+		// cap keeps us under the flood thresholds of Internet nodes.
 		return nil
 	}
 	for !n.perIP.Allow(ip) {

@@ -24,7 +24,7 @@ func newDHT(tb testing.TB) *dht.Node {
 	}
 	nd, err := dht.New(dht.Config{
 		Conn4: conn, ReadOnly: true, BootstrapRouters: []string{},
-		QueryRate: -1, PerIPRate: -1, Table: dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1},
+		QueryRate: -1,
 	})
 	if err != nil {
 		tb.Fatal(err)

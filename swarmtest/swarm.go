@@ -258,9 +258,7 @@ func nodeConfig(conn net.PacketConn, id dht.ID, boot []netip.AddrPort) dht.Confi
 		BootstrapRouters: []string{},
 		BEP42:            dht.BEP42Off,
 		QueryRate:        -1,
-		PerIPRate:        -1,
 		ReplyRate:        -1,
-		Table:            dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1},
 	}
 }
 

@@ -186,29 +186,18 @@ func newDHTNode(stderr io.Writer, o *searchOptions) (*dht.Node, error) {
 			fmt.Fprintf(stderr, "peerfind: warning: ignoring the DHT state: %v\n", err)
 		}
 	}
-	loopback := len(o.bootstrap) > 0
 	if len(o.bootstrap) > 0 {
 		cfg.BootstrapRouters = []string{} // the user's nodes replace the public routers
 		for _, b := range o.bootstrap {
 			if ap, err := netip.ParseAddrPort(b); err == nil {
 				cfg.BootstrapNodes = append(cfg.BootstrapNodes, ap)
-				loopback = loopback && ap.Addr().IsLoopback()
 				continue
 			}
 			if _, _, err := net.SplitHostPort(b); err != nil {
 				return nil, usageError("--bootstrap %q: want host:port", b)
 			}
 			cfg.BootstrapRouters = append(cfg.BootstrapRouters, b)
-			loopback = false
 		}
-	}
-	if loopback {
-		// A swarm on this machine (tests, swarmtest): every node shares
-		// 127/8, which the per-subnet limits meant for the Internet would
-		// squeeze into three table slots.
-		cfg.Table = dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1}
-		cfg.PerIPRate = -1
-		cfg.QueryRate = -1 // the pacing protects Internet paths, not loopback
 	}
 	var errs []error
 	if !o.only6 {

@@ -57,7 +57,6 @@ func TestBootstrapFromAnacrolix(t *testing.T) {
 			ID:               farID(entryID),
 			BootstrapNodes:   []netip.AddrPort{entry.addr},
 			BootstrapRouters: []string{},
-			Table:            loopbackTable,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -87,7 +86,6 @@ func TestBootstrapFromAnacrolix(t *testing.T) {
 			Conn4:            conn,
 			ID:               farID(entryID),
 			BootstrapRouters: []string{entry.addr.String()},
-			Table:            loopbackTable,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -31,11 +31,6 @@ func listenLoopback(tb testing.TB, ip netip.Addr) *net.UDPConn {
 	return conn
 }
 
-// loopbackTable lifts the routing table's per-/24 limit: every node of a
-// test network sits in 127.1.0.0/16, which the default of 3 nodes per /24
-// would all but shut out.
-var loopbackTable = dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1}
-
 // startOurs starts a peerfind node on conn (IPv4 or IPv6) that bootstraps
 // from seeds and from no router; opts may adjust its Config. It is closed in
 // tb.Cleanup.
@@ -51,7 +46,6 @@ func startOurs(tb testing.TB, conn net.PacketConn, seeds []netip.AddrPort, opts 
 	cfg := dht.Config{
 		BootstrapNodes:   bs,
 		BootstrapRouters: []string{},
-		Table:            loopbackTable,
 	}
 	if self.Addr().Is4() {
 		cfg.Conn4 = conn

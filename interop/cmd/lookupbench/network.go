@@ -22,11 +22,6 @@ type ourNode struct {
 	addr netip.AddrPort
 }
 
-// loopbackTable lifts the routing table's per-IP and per-/24 limits: every
-// node sits in 127.1.0.0/16, which the default of 3 nodes per /24 would all
-// but shut out.
-var loopbackTable = dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1}
-
 // network is the loopback DHT network and everything the run started; close
 // stops it all.
 type network struct {
@@ -112,7 +107,6 @@ func (nw *network) startOurs(conn net.PacketConn, id [20]byte, seeds []netip.Add
 		ID:               dht.ID(id),
 		BootstrapNodes:   bs,
 		BootstrapRouters: []string{},
-		Table:            loopbackTable,
 	})
 	if err != nil {
 		conn.Close()
