@@ -38,6 +38,7 @@ var allowedImports = map[string][]string{
 	"discovery":         {"bencode", "metainfo", "magnet", "internal/compact", "tracker", "dht", "peerwire"},
 	"cmd/peerfind":      {"bencode", "metainfo", "magnet", "discovery", "swarmtest", "tracker", "dht", "internal/compact"},
 	"internal/testutil": {},
+	"scripts/testsum":   {},
 }
 
 // allowedExternal lists the third-party modules each package may use; the

@@ -4,6 +4,12 @@
 # the npm bittorrent-tracker), then runs gofmt, go vet and the race-enabled
 # tests of every module in the repository. Safe to run again: installs are
 # skipped when already present.
+#
+# It fails closed: every go test run goes through scripts/testsum, which
+# prints package results and the output of failing tests, and at the end the
+# counts of passed, failed and skipped tests. The suite fails when a test
+# fails, when go test itself fails (build error, crash, timeout), and when a
+# test skips that the allow-list below does not name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,15 +37,50 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt needed on:"; echo "$unformatted"; exit 1
 fi
 
+# The skips that are legitimate, one per line: a regexp matching the whole
+# test name (subtests included), then why. Anything else that skips fails the
+# suite: tools are installed above and data lives in testdata/.
+allow='
+# Allocation counts mean nothing under -race (its sync.Pool drops items on
+# purpose); the step without -race below runs this test and asserts them.
+TestDictValueAllocs  asserts allocation counts, which only the non-race step measures
+'
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf '%s' "$allow" >"$tmp/allow"
+go build -o "$tmp/testsum" ./scripts/testsum
+
+# gotest NAME DIR ARGS...: go test -json ARGS in DIR, shown readably as it
+# runs and saved for the summary; a failing go test is recorded, not fatal,
+# so every step runs and the summary lists everything.
+failed_steps=()
+gotest() {
+	local name=$1 dir=$2
+	shift 2
+	local rc=0
+	(cd "$dir" && go test -json "$@" 2>&1) | tee "$tmp/$name.json" | "$tmp/testsum" || rc=$?
+	if [ "$rc" -ne 0 ]; then failed_steps+=("$name (exit $rc)"); fi
+}
+
 # Allocation counts mean nothing under -race (its sync.Pool drops items on
 # purpose), so the tests that assert them skip there and run here.
 echo "== go test (allocation counts, without -race)"
-go test -count=1 -run 'Allocs$' ./bencode/
+gotest allocs . -count=1 -run 'Allocs$' ./bencode/
 
 for mod in . interop; do
 	[ -f "$mod/go.mod" ] || continue
 	echo "== go vet ($mod)"
 	(cd "$mod" && go vet ./...)
 	echo "== go test -race ($mod)"
-	(cd "$mod" && go test -race -timeout 20m ./...)
+	gotest "race-${mod//[.\/]/_}" "$mod" -race -timeout 20m ./...
 done
+
+echo "== summary"
+sum_rc=0
+"$tmp/testsum" -summary -allow "$tmp/allow" "$tmp"/*.json || sum_rc=$?
+if [ ${#failed_steps[@]} -gt 0 ]; then
+	echo "go test failed in: ${failed_steps[*]}"
+	exit 1
+fi
+exit "$sum_rc"
