@@ -11,8 +11,9 @@ import (
 	"testing"
 )
 
-// corpusDir is the shared .torrent corpus, relative to this package.
-const corpusDir = "../../shared/corpus"
+// corpusDir is the repository's .torrent corpus (see its README.md),
+// relative to this package.
+const corpusDir = "../testdata/corpus"
 
 // corpusEntry is one MANIFEST.tsv row.
 type corpusEntry struct {
@@ -22,8 +23,8 @@ type corpusEntry struct {
 	notes   string
 }
 
-// loadCorpus reads every MANIFEST.tsv under corpusDir, or skips the test when
-// the corpus is absent.
+// loadCorpus reads every MANIFEST.tsv under corpusDir; an absent corpus fails
+// the test.
 func loadCorpus(tb testing.TB) []corpusEntry {
 	tb.Helper()
 	entries, err := readCorpus()
@@ -31,13 +32,13 @@ func loadCorpus(tb testing.TB) []corpusEntry {
 		tb.Fatal(err)
 	}
 	if entries == nil {
-		tb.Skip("corpus not present at " + corpusDir)
+		tb.Fatalf("no */MANIFEST.tsv under %s", corpusDir)
 	}
 	return entries
 }
 
-// readCorpus returns the MANIFEST.tsv rows of the corpus, or nil if it is
-// absent.
+// readCorpus returns the MANIFEST.tsv rows of the corpus, nil if there are
+// none.
 func readCorpus() ([]corpusEntry, error) {
 	manifests, _ := filepath.Glob(filepath.Join(corpusDir, "*", "MANIFEST.tsv"))
 	var out []corpusEntry

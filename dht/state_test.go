@@ -154,14 +154,19 @@ func encodeStateFile(t testing.TB, f any) []byte {
 	return b
 }
 
+// trackerlessTorrent is a torrent of the repository's corpus (see
+// testdata/corpus/README.md).
+const trackerlessTorrent = "../testdata/corpus/anacrolix-torrent/metainfo/testdata/trackerless.torrent"
+
 func TestLoadStateBad(t *testing.T) {
 	good, err := AppendState(nil, sampleState())
 	if err != nil {
 		t.Fatal(err)
 	}
-	torrent, err := os.ReadFile("/work/shared/corpus/anacrolix-torrent/metainfo/testdata/trackerless.torrent")
+	// A real .torrent is a well-formed bencoded dict that is not a state file.
+	torrent, err := os.ReadFile(trackerlessTorrent)
 	if err != nil {
-		torrent = []byte("d8:announce9:http://x/4:infod4:name1:ae" + "e")
+		t.Fatal(err)
 	}
 	base := func() stateFile {
 		return stateFile{Magic: stateMagic, Version: stateVersion, ID: make([]byte, 20), Saved: 1}
@@ -329,9 +334,11 @@ func FuzzLoadState(f *testing.F) {
 	// Found by the fuzzer: no "saved" key, so the re-encoding is longer.
 	f.Add([]byte("d2:id20:000000000000000000005:magic18:peerfind dht state7:versioni1ee"))
 	f.Add([]byte("d2:id20:aaaaaaaaaaaaaaaaaaaa5:magic18:peerfind dht state5:nodes26:aaaaaaaaaaaaaaaaaaaa\x01\x02\x03\x04\x00\x015:savedi0e7:versioni1ee"))
-	if tor, err := os.ReadFile("/work/shared/corpus/anacrolix-torrent/metainfo/testdata/trackerless.torrent"); err == nil {
-		f.Add(tor)
+	tor, err := os.ReadFile(trackerlessTorrent)
+	if err != nil {
+		f.Fatal(err)
 	}
+	f.Add(tor)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseState(data)
 		if err != nil {

@@ -11,9 +11,9 @@ import (
 	"github.com/peerfind/peerfind/bencode"
 )
 
-// corpusDir is the shared .torrent corpus (see its README.md); it is not in
-// the repository, so the tests skip visibly without it.
-const corpusDir = "../../shared/corpus"
+// corpusDir is the repository's .torrent corpus: files from other projects'
+// test data with what their tests expect (see its README.md).
+const corpusDir = "../testdata/corpus"
 
 // corpusRow is one line of a MANIFEST.tsv.
 type corpusRow struct {
@@ -25,7 +25,7 @@ func readCorpus(tb testing.TB) []corpusRow {
 	tb.Helper()
 	manifests, _ := filepath.Glob(filepath.Join(corpusDir, "*", "MANIFEST.tsv"))
 	if len(manifests) == 0 {
-		tb.Skipf("corpus not found at %s: skipping the corpus tests", corpusDir)
+		tb.Fatalf("no */MANIFEST.tsv under %s", corpusDir)
 	}
 	var rows []corpusRow
 	for _, m := range manifests {
@@ -62,11 +62,6 @@ func readCorpus(tb testing.TB) []corpusRow {
 // source's expectation, with the reason. Sources disagree with each other on
 // these: each entry is a policy choice documented in the package comment.
 var corpusExceptions = map[string]string{
-	// Transmission rejects a torrent listing the same path twice; libtorrent
-	// accepts it (duplicate_files.torrent is in its valid list) and renames
-	// the copy. peerfind only finds peers, so it follows libtorrent and
-	// reports the duplicate in Warnings.
-	"transmission/tests/libtransmission/assets/dup-files.torrent": "duplicate path accepted with a warning (libtorrent policy)",
 	// libtorrent's limit on renamed duplicates (max_duplicate_filenames) is
 	// a policy of its own, not a format rule; the manifest flags it so.
 	// libtorrent 2.0.8's torrent_info loads both files of this list

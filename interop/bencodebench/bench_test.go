@@ -17,8 +17,9 @@ import (
 	"github.com/peerfind/peerfind/bencode"
 )
 
-// corpusDir is the shared corpus, relative to this package directory.
-const corpusDir = "../../../shared/corpus"
+// corpusDir is the root module's .torrent corpus (see its README.md),
+// relative to this package directory.
+const corpusDir = "../../testdata/corpus"
 
 // fileInfo, info and metaInfo are a small metainfo-like target shared by the
 // three libraries (they agree on the `bencode:"key"` tag syntax).
@@ -90,7 +91,7 @@ func loadCorpus(tb testing.TB) *corpus {
 	tb.Helper()
 	manifests, _ := filepath.Glob(filepath.Join(corpusDir, "*", "MANIFEST.tsv"))
 	if len(manifests) == 0 {
-		tb.Skip("corpus not present at " + corpusDir)
+		tb.Fatalf("no */MANIFEST.tsv under %s", corpusDir)
 	}
 	c := &corpus{}
 	for _, m := range manifests {
