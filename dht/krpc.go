@@ -243,7 +243,7 @@ type reply struct {
 
 // decodeReply extracts nodes, peers, token and "ip" from a response. Bad
 // entries are skipped and counted, never fatal: anacrolix/dht's default
-// store, for one, returns 4-byte "values" entries (INTEROP.md).
+// store, for one, returns 4-byte "values" entries (docs/interop.md).
 func decodeReply(m *Msg) reply {
 	var r reply
 	r.ID = m.senderID()

@@ -55,7 +55,7 @@ type candidate struct {
 	// needNodes marks a node that answered get_peers with values but no
 	// nodes: it is asked again with find_node, since the nodes it knows
 	// are the closest to the target (anacrolix/dht and bittorrent-dht leave
-	// nodes out once they hold peers, INTEROP.md).
+	// nodes out once they hold peers, docs/interop.md).
 	needNodes bool
 	// findNode makes every query to this node a find_node: bootstrap
 	// routers answer that and little else.

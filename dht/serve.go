@@ -63,7 +63,7 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 			r.Values = append(r.Values, string(compact.AppendPeer(nil, p)))
 		}
 		// Nodes too, even with values: a lookup that only meets nodes
-		// holding values could not go on (INTEROP.md: bittorrent-dht and
+		// holding values could not go on (docs/interop.md: bittorrent-dht and
 		// anacrolix omit nodes then). When the reply must shrink, the
 		// nodes go first (fitReply).
 		n.fillNodes(r, ID(ih), from, m.A.Want)

@@ -26,7 +26,7 @@ import (
 )
 
 // python is Debian's interpreter: the only one that can import the packaged
-// libtorrent bindings (see INTEROP.md).
+// libtorrent bindings (see docs/interop.md).
 const python = "/usr/bin/python3"
 
 // requireLibtorrent skips the test, visibly, when python3-libtorrent is not

@@ -210,7 +210,7 @@ func (rq rewriteQuery) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func TestTwoTrackersOneHost(t *testing.T) {
 	// Two UDP trackers on one IP, different ports: each must get its own
-	// connection id (INTEROP.md: libtorrent keys them by IP alone).
+	// connection id (docs/interop.md: libtorrent keys them by IP alone).
 	a, b := startServer(t), startServer(t)
 	c := newTestClient(t)
 	h := hashN(4)

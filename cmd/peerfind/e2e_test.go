@@ -549,7 +549,7 @@ func freePort(t *testing.T, network string) int {
 }
 
 // TestE2EOpentracker runs peerfind against opentracker (Debian package,
-// whitelist-only build: see /work/shared/INTEROP.md), over HTTP and UDP.
+// whitelist-only build: see docs/interop.md), over HTTP and UDP.
 // opentracker lists the announcing client among the peers, so this also
 // checks that peerfind does not print itself.
 func TestE2EOpentracker(t *testing.T) {

@@ -62,7 +62,7 @@ type Opentracker struct {
 // until it serves; on error the process has been stopped. The caller must
 // Stop it.
 //
-// The Debian build is IPv4-only and whitelist-only (INTEROP.md). Run as
+// The Debian build is IPv4-only and whitelist-only (docs/interop.md). Run as
 // root, opentracker chroots to dir and drops to user nobody; run as another
 // user, it changes to dir. Either way it reads the whitelist after that, so
 // the whitelist is written into dir (made world-enterable) and named

@@ -21,7 +21,7 @@ import (
 // IP+port, giving a 2-byte "IP"; in v2.23.0 the server's BEP 32 filter
 // (filterPeers) then drops every such entry, so the server answers get_peers
 // with no values at all — though it holds the announce — and with nodes.
-// (INTEROP.md expected 4-byte values; this is what v2.23.0 sends.) Our
+// (this is what v2.23.0 sends; see docs/interop.md). Our
 // lookup must go past it, find the peer at the other nodes and report
 // nothing malformed.
 func TestAnacrolixDefaultStore(t *testing.T) {

@@ -156,7 +156,7 @@ func setupSwarm(ctx context.Context, t testing.TB, otBin, ltVersion string, net4
 	lastSwarm := s.hashes[len(s.hashes)-1]
 
 	// libtorrent: DHT bootstrapped off anacrolix nodes (without any it
-	// would announce only after ~20 s, INTEROP.md), the torrent's tracker
+	// would announce only after ~20 s, docs/interop.md), the torrent's tracker
 	// is opentracker. A hybrid torrent it announces in both swarms.
 	all := s.an.addrs()
 	s.lt = startSeeder(ctx, t, dir, s.tor, loopback(4, net4, 1), all[:3], all)

@@ -9,7 +9,7 @@
 // It builds a network of -nodes nodes, each on its own 127.1.x.y address
 // (-kind mixed: half anacrolix servers and half peerfind nodes; ours or
 // anacrolix: one implementation only), every socket delayed by -rtt/2 ±
-// -rtt/4 per datagram in user space (tc netem is not available, INTEROP.md),
+// -rtt/4 per datagram in user space (tc netem is not available, docs/interop.md),
 // and bootstraps every node -rounds times. Then, -lookups times: it places
 // -peers peers for a fresh info hash, one at each of the closest nodes by
 // XOR distance, starts a fresh peerfind node and a fresh anacrolix server

@@ -20,7 +20,7 @@ import (
 // PeerStore is a correct anacrolix peer_store.Interface: it keys stored peers
 // by IP and port. anacrolix's own peer_store.InMemory (v2.23.0) keys them by
 // IP alone and decodes that key back as IP+port, so a server using it answers
-// get_peers with 4-byte "values" (INTEROP.md), which would make announced
+// get_peers with 4-byte "values" (docs/interop.md), which would make announced
 // peers unfindable. The zero value is an empty store; it is safe for
 // concurrent use.
 type PeerStore struct {
@@ -133,7 +133,7 @@ func StartAnacrolix(conn net.PacketConn, cfg AnacrolixConfig) (*Anacrolix, error
 	srv, err := anadht.NewServer(&anadht.ServerConfig{
 		Conn:   conn,
 		NodeId: cfg.ID,
-		// 127.x addresses cannot carry BEP 42 ids (INTEROP.md).
+		// 127.x addresses cannot carry BEP 42 ids (docs/interop.md).
 		NoSecurity: true,
 		StartingNodes: func() ([]anadht.Addr, error) {
 			var out []anadht.Addr

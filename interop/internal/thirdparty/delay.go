@@ -9,7 +9,7 @@ import (
 
 // DelayConn delays every datagram it sends by a one-way latency plus a
 // uniform jitter, emulating a wide-area link on loopback: tc netem is not
-// available in this kernel (INTEROP.md), and on bare loopback a lookup's
+// available in this kernel (docs/interop.md), and on bare loopback a lookup's
 // time is scheduling noise rather than round trips. Datagrams may overtake
 // each other, as on the Internet. Create one with NewDelayConn.
 type DelayConn struct {

@@ -20,7 +20,7 @@ import (
 )
 
 // Python is Debian's interpreter: python3-libtorrent is built for it and no
-// other python on the machine can import it (INTEROP.md).
+// other python on the machine can import it (docs/interop.md).
 const Python = "/usr/bin/python3"
 
 // ltScript is lt.py: libtorrent's DHT node (node), seeding client (seed),

@@ -94,7 +94,7 @@ def session(args, alerts, **extra):
         "listen_interfaces": "%s:0" % args.listen,
         # All of 127.x is one /24 to libtorrent's routing-table and search
         # restrictions, and BEP 42 ids cannot be verified for 127.x
-        # (INTEROP.md).
+        # (docs/interop.md).
         "dht_restrict_routing_ips": False,
         "dht_restrict_search_ips": False,
         "dht_prefer_verified_node_ids": False,
