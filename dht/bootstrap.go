@@ -78,15 +78,7 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 
 	// Step 1: the saved nodes, which know us and sit in every part of the
 	// id space.
-	var saved, given []seed
-	if st := n.cfg.State; st != nil {
-		for _, ni := range st.Nodes {
-			saved = append(saved, seed{addr: ni.Addr, id: ni.ID, saved: true})
-		}
-	}
-	for _, a := range n.cfg.BootstrapNodes {
-		given = append(given, seed{addr: a})
-	}
+	saved, given := n.knownSeeds()
 	rep.Saved, rep.Given = len(saved), len(given)
 	answered := n.seedLookups(ctx, saved, &rep)
 	rep.SavedAnswered = len(answered)
@@ -124,18 +116,8 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 
 	// Step 3: the routers.
 	if !n.enoughNodes() && ctx.Err() == nil {
-		routers := n.cfg.BootstrapRouters
-		if routers == nil {
-			routers = DefaultRouters
-		}
-		rep.Routers = n.resolveRouters(ctx, routers)
-		n.cacheRouters(rep.Routers)
 		var rs []seed
-		for _, rr := range rep.Routers {
-			for _, a := range rr.Addrs {
-				rs = append(rs, seed{addr: a, router: true})
-			}
-		}
+		rs, rep.Routers = n.routerSeeds(ctx, true)
 		answered := n.seedLookups(ctx, rs, &rep)
 		for i := range rep.Routers {
 			for _, a := range rep.Routers[i].Addrs {
@@ -357,57 +339,84 @@ func (n *Node) seedLookups(ctx context.Context, seeds []seed, rep *BootstrapRepo
 	return answered
 }
 
-// coldSeeds returns the bootstrap seeds of one family for a lookup on an
-// empty table: the saved nodes and the given nodes, and, when those are
-// fewer than K, the routers (resolved once per node and cached).
-func (n *Node) coldSeeds(ctx context.Context, v4 bool) []seed {
-	var out []seed
-	fam := func(a netip.AddrPort) bool { return a.Addr().Unmap().Is4() == v4 }
+// maxAddedSeeds bounds the nodes AddNode keeps as starting nodes.
+const maxAddedSeeds = 64
+
+// knownSeeds returns the starting nodes we know without asking anyone: the
+// saved nodes (Config.State, with their ids) and the given ones
+// (Config.BootstrapNodes, then the nodes passed to AddNode). It is the one
+// place that lists them, for Bootstrap and for a lookup on a thin table.
+func (n *Node) knownSeeds() (saved, given []seed) {
 	if st := n.cfg.State; st != nil {
 		for _, ni := range st.Nodes {
-			if fam(ni.Addr) {
-				out = append(out, seed{addr: ni.Addr, id: ni.ID, saved: true})
-			}
+			saved = append(saved, seed{addr: ni.Addr, id: ni.ID, saved: true})
 		}
 	}
 	for _, a := range n.cfg.BootstrapNodes {
-		if fam(a) {
-			out = append(out, seed{addr: a})
+		given = append(given, seed{addr: a})
+	}
+	n.routerMu.Lock()
+	for _, a := range n.added {
+		given = append(given, seed{addr: a})
+	}
+	n.routerMu.Unlock()
+	return saved, given
+}
+
+// routerSeeds returns the bootstrap routers as starting nodes. They are
+// resolved once; a resolution that gave nothing is tried again on the next
+// call unless cached is set and one was tried already. The results of the
+// last resolution come back too, for reports and errors.
+func (n *Node) routerSeeds(ctx context.Context, fresh bool) ([]seed, []RouterResult) {
+	n.routerMu.Lock()
+	addrs, results, ok := n.routerAddrs, n.routerResults, n.routersResolved
+	n.routerMu.Unlock()
+	if !ok || fresh {
+		routers := n.cfg.BootstrapRouters
+		if routers == nil {
+			routers = DefaultRouters
+		}
+		results = n.resolveRouters(ctx, routers)
+		addrs = nil
+		for _, r := range results {
+			addrs = append(addrs, r.Addrs...)
+		}
+		n.routerMu.Lock()
+		n.routerResults = results
+		if len(addrs) > 0 {
+			n.routerAddrs, n.routersResolved = addrs, true
+		}
+		n.routerMu.Unlock()
+	}
+	var out []seed
+	for _, a := range addrs {
+		out = append(out, seed{addr: a, router: true})
+	}
+	return out, results
+}
+
+// coldSeeds returns the starting nodes of one family for a lookup on a
+// thin table: the saved and given nodes and, when those are fewer than K,
+// the routers.
+func (n *Node) coldSeeds(ctx context.Context, v4 bool) []seed {
+	var out []seed
+	fam := func(a netip.AddrPort) bool { return a.Addr().Unmap().Is4() == v4 }
+	saved, given := n.knownSeeds()
+	for _, sd := range append(saved, given...) {
+		if fam(sd.addr) {
+			out = append(out, sd)
 		}
 	}
 	if len(out) >= K {
 		return out
 	}
-	n.routerMu.Lock()
-	cached, ok := n.routerAddrs, n.routersResolved
-	n.routerMu.Unlock()
-	if !ok {
-		routers := n.cfg.BootstrapRouters
-		if routers == nil {
-			routers = DefaultRouters
-		}
-		cached = n.cacheRouters(n.resolveRouters(ctx, routers))
-	}
-	for _, a := range cached {
-		if fam(a) {
-			out = append(out, seed{addr: a, router: true})
+	rs, _ := n.routerSeeds(ctx, false)
+	for _, sd := range rs {
+		if fam(sd.addr) {
+			out = append(out, sd)
 		}
 	}
 	return out
-}
-
-// cacheRouters remembers the resolved router addresses, if any resolved.
-func (n *Node) cacheRouters(rs []RouterResult) []netip.AddrPort {
-	var all []netip.AddrPort
-	for _, r := range rs {
-		all = append(all, r.Addrs...)
-	}
-	if len(all) > 0 {
-		n.routerMu.Lock()
-		n.routerAddrs, n.routersResolved = all, true
-		n.routerMu.Unlock()
-	}
-	return all
 }
 
 // resolveRouters resolves the routers in parallel. A failure is recorded

@@ -60,7 +60,10 @@ type candidate struct {
 	// findNode makes every query to this node a find_node: bootstrap
 	// routers answer that and little else.
 	findNode bool
-	asked    int // queries sent to this node
+	// seed marks a given node or router: its queries are sent again
+	// while unanswered (seedResend).
+	seed  bool
+	asked int // queries sent to this node
 	// queued marks a query still waiting at our own pacer or rate
 	// limiter: its soft timeout starts only once it is sent (sentAt),
 	// since local queueing says nothing about the node.

@@ -57,7 +57,9 @@ type Node struct {
 
 	routerMu        sync.Mutex
 	routerAddrs     []netip.AddrPort // resolved BootstrapRouters
+	routerResults   []RouterResult   // the last resolution, for errors
 	routersResolved bool
+	added           []netip.AddrPort // AddNode's nodes, starting nodes too
 
 	verMu    sync.Mutex
 	verified map[netip.AddrPort]time.Time // addresses that answered our queries
@@ -348,8 +350,16 @@ func (n *Node) Ping(ctx context.Context, addr netip.AddrPort) (ID, error) {
 }
 
 // AddNode pings addr in the background and adds it to the routing table if
-// it answers. It returns at once; the ping ends with Close at the latest.
+// it answers; until the table is full enough, lookups also start from it
+// (a torrent's "nodes", BEP 5). It returns at once; the ping ends with
+// Close at the latest.
 func (n *Node) AddNode(addr netip.AddrPort) {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	n.routerMu.Lock()
+	if len(n.added) < maxAddedSeeds && !slices.Contains(n.added, addr) {
+		n.added = append(n.added, addr)
+	}
+	n.routerMu.Unlock()
 	n.spawn(func() {
 		ctx, cancel := n.closingContext(context.Background())
 		defer cancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,7 +74,7 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 			if c.needNodes || c.findNode {
 				method = methodFindNode
 			}
-			go func(addr netip.AddrPort) {
+			go func(addr netip.AddrPort, seed bool) {
 				defer wg.Done()
 				a := &Args{Want: s.want}
 				if method == methodFindNode {
@@ -81,21 +82,26 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 				} else {
 					a.InfoHash = string(s.target[:])
 				}
-				m, err := n.queryWith(ctx, addr, method, a, queryOpts{background: s.background, sent: func() {
+				o := queryOpts{background: s.background}
+				if seed {
+					o.resend, o.giveUp = seedResend, seedGiveUp
+				}
+				o.sent = func() {
 					select {
 					case sent <- addr:
 					case <-ctx.Done():
 					}
-				}})
-				o := outcome{addr: addr, err: err}
+				}
+				m, err := n.queryWith(ctx, addr, method, a, o)
+				out := outcome{addr: addr, err: err}
 				if err == nil {
-					o.r = decodeReply(m)
+					out.r = decodeReply(m)
 				}
 				select {
-				case results <- o:
+				case results <- out:
 				case <-ctx.Done():
 				}
-			}(c.addr)
+			}(c.addr, c.seed)
 		}
 		if inflight == 0 {
 			// Unreachable in practice: next reports done whenever nothing
@@ -140,6 +146,69 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 	}
 	l.stats.Duration = n.now().Sub(l.start)
 	return l.stats
+}
+
+// seedResend is when a query to a given node or router is sent again while
+// it has no answer, counted from the first send: such a node may be the only
+// one we know, so one lost datagram would end the search (BEP 5 leaves
+// retransmission to the implementation; KRPC has no acknowledgements).
+// It gives up at seedGiveUp, within the 5 s a user waits for a verdict on a
+// dead bootstrap node.
+var seedResend = []time.Duration{400 * time.Millisecond, 1200 * time.Millisecond, 2400 * time.Millisecond}
+
+const seedGiveUp = 3600 * time.Millisecond
+
+// thin reports whether the routing table of one family holds fewer than K
+// good nodes: a lookup from it alone might not get anywhere.
+func (n *Node) thin(v4 bool) bool {
+	t := n.tables[1].Load()
+	if v4 {
+		t = n.tables[0].Load()
+	}
+	return t == nil || len(t.Good()) < K
+}
+
+// noStartError explains why a lookup had no node to start from.
+func (n *Node) noStartError() error {
+	saved, given := n.knownSeeds()
+	n.routerMu.Lock()
+	results := n.routerResults
+	n.routerMu.Unlock()
+	var why []string
+	if len(saved) == 0 {
+		why = append(why, "no saved nodes")
+	}
+	if len(given) == 0 {
+		why = append(why, "no bootstrap nodes given")
+	} else {
+		var addrs []netip.AddrPort
+		for _, sd := range given {
+			addrs = append(addrs, sd.addr)
+		}
+		why = append(why, strings.TrimPrefix(addrList("no socket of their address family for", addrs), "; "))
+	}
+	switch failed := 0; {
+	case len(results) == 0:
+		why = append(why, "no routers configured")
+	default:
+		var errs []string
+		for _, r := range results {
+			if r.Err != nil {
+				failed++
+				errs = append(errs, r.Err.Error())
+			}
+		}
+		if failed == len(results) {
+			msg := fmt.Sprintf("none of the %d bootstrap routers resolved (%s)", len(results), strings.Join(errs, "; "))
+			if len(results) > 1 {
+				msg += ": is the network down?"
+			}
+			why = append(why, msg)
+		} else {
+			why = append(why, "the routers resolved to no address we can reach")
+		}
+	}
+	return fmt.Errorf("%w to start from: %s", ErrNoNodes, strings.Join(why, ", "))
 }
 
 // families returns the address families the node has sockets for.
@@ -190,10 +259,12 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, followUp
 	for _, v4 := range n.families() {
 		l := n.startLookup(target, v4)
 		var routers map[netip.AddrPort]bool
-		if len(l.cands) == 0 {
-			// A cold node starts its first lookup straight from the
-			// bootstrap seeds: it fills the table as a bootstrap would, and
-			// peers arrive a self-lookup's worth of round trips sooner.
+		if n.thin(v4) {
+			// A cold or thin table: the lookup starts from the starting
+			// nodes at once, toward the target, rather than after a
+			// bootstrap toward our own id. It fills the table on the way
+			// as a bootstrap would, and peers arrive a self-lookup's
+			// worth of round trips sooner.
 			routers = make(map[netip.AddrPort]bool)
 			for _, sd := range n.coldSeeds(ctx, v4) {
 				id := sd.id
@@ -201,9 +272,16 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, followUp
 					id = target
 					id[19] ^= 1 // unknown id: ask it first
 				}
-				if l.addSeed(id, sd.addr) && sd.router {
+				if !l.addSeed(id, sd.addr) {
+					continue
+				}
+				c := l.seen[netip.AddrPortFrom(sd.addr.Addr().Unmap(), sd.addr.Port())]
+				// The given nodes and routers may be all we know: a lost
+				// datagram must not end the search (retransmit).
+				c.seed = !sd.saved
+				if sd.router {
 					routers[sd.addr] = true
-					l.seen[sd.addr].findNode = true
+					c.findNode = true
 				}
 			}
 		}
@@ -227,10 +305,18 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, followUp
 	}
 	wg.Wait()
 	if len(lookups) == 0 {
-		return total, nil, ErrNoNodes
+		return total, nil, n.noStartError()
 	}
 	if total.Answered == 0 && ctx.Err() == nil {
-		return total, lookups, fmt.Errorf("%w: none of the %d nodes queried answered", ErrNoNodes, total.Queried)
+		var silent []netip.AddrPort
+		for _, l := range lookups {
+			for _, c := range l.cands {
+				if c.seed {
+					silent = append(silent, c.addr)
+				}
+			}
+		}
+		return total, lookups, fmt.Errorf("%w: none of the %d nodes queried answered%s", ErrNoNodes, total.Queried, addrList("no answer from", silent))
 	}
 	if !total.Converged {
 		if err := ctx.Err(); err != nil {

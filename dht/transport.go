@@ -181,6 +181,14 @@ type queryOpts struct {
 	// node-wide pacer (pacer.waitBackground), so a refresh never delays a
 	// caller's lookup.
 	background bool
+	// resend lists when the query is sent again (same transaction id) while
+	// unanswered, counted from the first send; the hard timeout then runs
+	// from the last send. A reply to a resent query gives no RTT sample,
+	// since it may answer either copy (Karn's rule).
+	resend []time.Duration
+	// giveUp, if not zero, replaces the hard timeout after the last resend:
+	// the query fails at giveUp after the first send.
+	giveUp time.Duration
 	// sent, if not nil, is called once the query has left: after the
 	// waits for pacing and pending-table room, which are local queueing
 	// and must not count against the node's response time.
@@ -229,24 +237,50 @@ func (n *Node) queryWith(ctx context.Context, addr netip.AddrPort, method string
 	if o.sent != nil {
 		o.sent()
 	}
-	timer := time.NewTimer(n.hard)
+	resent := 0
+	wait := n.hard
+	if len(o.resend) > 0 {
+		wait = o.resend[0]
+	}
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	select {
-	case <-c.done:
-	case <-timer.C:
-		forget()
-		return nil, qerr(ErrTimeout)
-	case <-ctx.Done():
-		forget()
-		return nil, qerr(ctx.Err())
-	case <-n.closing:
-		forget()
-		return nil, qerr(ErrClosed)
+wait:
+	for {
+		select {
+		case <-c.done:
+			break wait
+		case <-timer.C:
+			if resent == len(o.resend) {
+				forget()
+				return nil, qerr(ErrTimeout)
+			}
+			if err := n.send(s, addr, m); err != nil {
+				forget()
+				return nil, qerr(err)
+			}
+			resent++
+			switch {
+			case resent < len(o.resend):
+				timer.Reset(o.resend[resent] - o.resend[resent-1])
+			case o.giveUp > o.resend[resent-1]:
+				timer.Reset(o.giveUp - o.resend[resent-1])
+			default:
+				timer.Reset(n.hard)
+			}
+		case <-ctx.Done():
+			forget()
+			return nil, qerr(ctx.Err())
+		case <-n.closing:
+			forget()
+			return nil, qerr(ErrClosed)
+		}
 	}
 	if c.err != nil {
 		return nil, qerr(c.err)
 	}
-	n.sampleRTT(n.now().Sub(start))
+	if resent == 0 {
+		n.sampleRTT(n.now().Sub(start))
+	}
 	n.markVerified(addr)
 	return c.msg, nil
 }

@@ -147,7 +147,7 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 const (
 	DefaultTimeout         = 30 * time.Second
 	DefaultAnnounceTimeout = 15 * time.Second
-	DefaultDHTLookups      = 4
+	DefaultDHTLookups      = 2
 	DefaultDHTInterval     = 5 * time.Minute
 	DefaultInterval        = 30 * time.Minute
 	DefaultRetryInterval   = 2 * time.Minute
@@ -198,8 +198,8 @@ type Config struct {
 	// in time for the search to end before its timeout. If zero,
 	// DefaultAnnounceTimeout.
 	AnnounceTimeout time.Duration
-	// DHTLookups caps the lookups per swarm without Follow: lookups repeat
-	// until one finds no new peer or this many have run. If zero,
+	// DHTLookups caps the lookups per swarm without Follow: a lookup that
+	// no node answered is repeated until this many have run. If zero,
 	// DefaultDHTLookups.
 	DHTLookups int
 	// DHTInterval is the pause between DHT lookups with Follow. If zero,

@@ -36,7 +36,7 @@ func ExampleFind() {
 	target := discovery.TargetFromMetaInfo(sw.MetaInfo) // hashes, trackers, DHT nodes, private flag
 	cfg := &discovery.Config{
 		Trackers: discovery.NewTrackerSource(tc, sw.MetaInfo.Info.TotalLength),
-		DHT:      discovery.NewDHTSource(node, true),
+		DHT:      discovery.NewDHTSource(node),
 	}
 	sum, err := discovery.Find(ctx, target, cfg, func(e discovery.Event) {
 		if pe, ok := e.(*discovery.PeerEvent); ok && pe.New {

@@ -75,8 +75,11 @@ type fakeDHT struct {
 	lookups map[metainfo.Hash][][]netip.AddrPort
 	err     error
 	block   bool // block the lookups after the scripted ones until ctx is done
-	calls   map[metainfo.Hash]int
-	added   []netip.AddrPort
+	// unanswered makes the first lookups of each swarm fail as lookups
+	// that no node answered.
+	unanswered int
+	calls      map[metainfo.Hash]int
+	added      []netip.AddrPort
 }
 
 func (d *fakeDHT) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, from netip.AddrPort)) (LookupStats, error) {
@@ -90,6 +93,9 @@ func (d *fakeDHT) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, f
 	d.mu.Unlock()
 	if d.err != nil {
 		return LookupStats{}, d.err
+	}
+	if n < d.unanswered {
+		return LookupStats{Queried: 3, TimedOut: 3}, errNoAnswer
 	}
 	if d.block && n >= len(script) {
 		<-ctx.Done()
@@ -105,6 +111,8 @@ func (d *fakeDHT) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, f
 	}
 	return LookupStats{Queried: 10, Answered: 8, TimedOut: 2, RoundTrips: 3, Peers: len(peers), Converged: true}, nil
 }
+
+var errNoAnswer = errors.New("fake DHT: none of the 3 nodes queried answered")
 
 func (d *fakeDHT) AddNode(a netip.AddrPort) {
 	d.mu.Lock()

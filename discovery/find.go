@@ -376,13 +376,18 @@ func (s *search) dhtWorkers(ctx context.Context, nodes []string, swarms []metain
 	wg.Wait()
 }
 
-// dhtWorker looks swarm h up in the DHT. Without Follow it repeats the lookup
-// until one finds no peer the previous ones had not (the swarm is as complete
-// as the DHT will tell), a lookup fails, or DHTLookups have run. With Follow
+// dhtWorker looks swarm h up in the DHT. Without Follow one lookup that ran
+// its course is the answer: it has asked the nodes closest to the info
+// hash, which are the ones that store its peers (BEP 5), and a repeat would
+// cost as many queries again to ask mostly the same nodes. A lookup that no
+// node answered is repeated after a pause (dhtRetryAfter, doubling), up to
+// DHTLookups in all, so that lost datagrams or a network that comes back
+// do not end the search; a lookup with nobody to ask is not. With Follow
 // it repeats every DHTInterval.
 func (s *search) dhtWorker(ctx context.Context, h metainfo.Hash) {
 	var mu sync.Mutex
 	seen := map[netip.AddrPort]bool{}
+	pause := dhtRetryAfter
 	for i := 1; ; i++ {
 		newPeers := 0
 		stats, err := s.cfg.DHT.GetPeers(ctx, h, func(p, _ netip.AddrPort) {
@@ -407,20 +412,28 @@ func (s *search) dhtWorker(ctx context.Context, h metainfo.Hash) {
 		mu.Lock()
 		n := newPeers
 		mu.Unlock()
-		final := !s.follow && (err != nil || (i > 1 && n == 0) || i >= s.cfg.dhtLookups())
+		unanswered := err != nil && stats.Queried > 0 && stats.Answered == 0
+		final := !s.follow && (!unanswered || i >= s.cfg.dhtLookups())
 		ev := &DHTEvent{Swarm: h, Lookup: i, Stats: stats, NewPeers: n, Err: err}
 		if !s.send(ctx, report{source: SourceDHT, swarm: h, dht: ev, final: final}) || final {
 			return
 		}
-		if s.follow {
-			select {
-			case <-s.clock.After(s.cfg.dhtInterval()):
-			case <-ctx.Done():
-				return
-			}
+		wait := s.cfg.dhtInterval()
+		if unanswered && !s.follow {
+			wait = pause
+			pause *= 2
+		}
+		select {
+		case <-s.clock.After(wait):
+		case <-ctx.Done():
+			return
 		}
 	}
 }
+
+// dhtRetryAfter is the first pause before a lookup that no node answered
+// is repeated.
+const dhtRetryAfter = time.Second
 
 // sendStopped tells every tracker that answered that the search is leaving
 // the swarm (BEP 3 event=stopped), so it stops handing out our address. It

@@ -125,8 +125,8 @@ func TestFindDedupesAndAttributes(t *testing.T) {
 	if starts != 1 || stops != 1 {
 		t.Errorf("t1: %d started, %d stopped announces; want 1 and 1", starts, stops)
 	}
-	if n := d.lookupCount(h); n != 2 {
-		t.Errorf("%d DHT lookups, want 2 (the second found nothing new)", n)
+	if n := d.lookupCount(h); n != 1 {
+		t.Errorf("%d DHT lookups, want 1 (a lookup that ran is the answer)", n)
 	}
 	byName := map[string]SourceSummary{}
 	for _, s := range sum.Sources {
@@ -138,7 +138,7 @@ func TestFindDedupesAndAttributes(t *testing.T) {
 	if s := byName[t2]; s.Peers != 3 || s.Queries != 1 || s.Errors != 0 || s.Seeders != 3 || s.Leechers != 4 {
 		t.Errorf("t2 summary %+v", s)
 	}
-	if s := byName[SourceDHT]; s.Peers != 2 || s.Queries != 2 || s.DHT.Queried != 20 {
+	if s := byName[SourceDHT]; s.Peers != 2 || s.Queries != 1 || s.DHT.Queried != 10 {
 		t.Errorf("dht summary %+v", s)
 	}
 	if s := byName[SourceMagnet]; s.Peers != 2 || s.Unique != 2 {
@@ -275,28 +275,45 @@ func TestFindStopConditions(t *testing.T) {
 	}
 }
 
-func TestFindDHTRepeatsUntilNothingNew(t *testing.T) {
+func TestFindDHTLookups(t *testing.T) {
 	h := hash(3)
 	tests := []struct {
-		name    string
-		lookups [][]netip.AddrPort
-		max     int
-		want    int
+		name       string
+		lookups    [][]netip.AddrPort
+		unanswered int // first lookups that no node answers
+		max        int
+		want       int // lookups run
+		wantPeers  int
 	}{
-		{"first repeat finds nothing", [][]netip.AddrPort{peerList("10.0.0.1:1"), peerList("10.0.0.1:1")}, 0, 2},
-		{"empty swarm", nil, 0, 2},
-		{"growing then stable", [][]netip.AddrPort{peerList("10.0.0.1:1"), peerList("10.0.0.1:1", "10.0.0.2:2"), peerList("10.0.0.2:2")}, 0, 3},
-		{"capped", [][]netip.AddrPort{peerList("10.0.0.1:1"), peerList("10.0.0.2:2"), peerList("10.0.0.3:3"), peerList("10.0.0.4:4")}, 3, 3},
+		{"one lookup that ran is the answer", [][]netip.AddrPort{peerList("10.0.0.1:1", "10.0.0.2:2")}, 0, 0, 1, 2},
+		{"empty swarm", nil, 0, 0, 1, 0},
+		{"an unanswered lookup is repeated", [][]netip.AddrPort{peerList("10.0.0.1:1")}, 1, 0, 2, 1},
+		{"repeats are capped", [][]netip.AddrPort{peerList("10.0.0.1:1")}, 5, 3, 3, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := &fakeDHT{lookups: map[metainfo.Hash][][]netip.AddrPort{h: tt.lookups}}
-			sum, err := Find(context.Background(), Target{InfoHashes: []metainfo.Hash{h}}, &Config{DHT: d, DHTLookups: tt.max}, nil)
+			d := &fakeDHT{lookups: map[metainfo.Hash][][]netip.AddrPort{h: tt.lookups}, unanswered: tt.unanswered}
+			clk := newFakeClock()
+			done := make(chan struct{})
+			var sum *Summary
+			var err error
+			go func() {
+				defer close(done)
+				sum, err = Find(context.Background(), Target{InfoHashes: []metainfo.Hash{h}}, &Config{DHT: d, DHTLookups: tt.max, Clock: clk, Timeout: -1}, nil)
+			}()
+			// The pauses before repeats double from dhtRetryAfter.
+			for i, pause := 0, dhtRetryAfter; i < min(tt.unanswered, tt.want-1); i, pause = i+1, pause*2 {
+				clk.fire(clk.waitTimer(t, pause))
+			}
+			<-done
 			if err != nil {
 				t.Fatal(err)
 			}
 			if n := d.lookupCount(h); n != tt.want {
 				t.Errorf("%d lookups, want %d", n, tt.want)
+			}
+			if len(sum.Peers) != tt.wantPeers {
+				t.Errorf("%d peers, want %d", len(sum.Peers), tt.wantPeers)
 			}
 			if sum.Reason != StopComplete {
 				t.Errorf("Reason %q", sum.Reason)

@@ -51,7 +51,7 @@ func search(tb testing.TB, sw *swarmtest.Swarm, cfg discovery.Config, fn func(di
 	nd := newDHT(tb)
 	defer nd.Close()
 	cfg.Trackers = discovery.NewTrackerSource(tc, sw.MetaInfo.Info.TotalLength)
-	cfg.DHT = discovery.NewDHTSource(nd, true)
+	cfg.DHT = discovery.NewDHTSource(nd)
 	sum, err := discovery.Find(context.Background(), discovery.TargetFromMetaInfo(sw.MetaInfo), &cfg, fn)
 	if err != nil {
 		tb.Fatal(err)

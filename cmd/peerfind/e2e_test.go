@@ -320,7 +320,10 @@ func TestE2EDeadSources(t *testing.T) {
 	if r.stdout != "" {
 		t.Errorf("stdout %q, want nothing", r.stdout)
 	}
-	for _, want := range []string{"connection refused", "no answer", "DHT bootstrap", "every source failed"} {
+	// The dead bootstrap node is asked again with backoff (one lost
+	// datagram must not end a search), so within 5 s the DHT row says it is
+	// still unanswered rather than dead.
+	for _, want := range []string{"connection refused", "no answer", "every source failed"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}

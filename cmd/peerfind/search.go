@@ -92,7 +92,7 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		case err != nil:
 			return nil, 0, withStatus(exitError, err)
 		}
-		cfg.DHT = discovery.NewDHTSource(node, true)
+		cfg.DHT = discovery.NewDHTSource(node)
 	}
 	defer func() {
 		if node != nil {
