@@ -2,17 +2,34 @@ package dht
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 )
 
-// State returns our id and the good nodes of our routing tables, for
-// SaveState; a later New with Config.State starts warm from it.
+// State returns our id, the good nodes of our routing tables and the nodes
+// that answered us most recently, for SaveState; a later New with
+// Config.State starts warm from it. The table alone holds few nodes far from
+// our id, where almost every target lies; the recent contacts sit near the
+// targets looked up before, so a later lookup starts hops closer.
 func (n *Node) State() *State {
 	s := &State{ID: n.ID(), Saved: n.now()}
+	seen := make(map[netip.AddrPort]bool)
 	for i := range n.tables {
 		if t := n.tables[i].Load(); t != nil {
-			s.Nodes = append(s.Nodes, t.Good()...)
+			for _, ni := range t.Good() {
+				seen[ni.Addr] = true
+				s.Nodes = append(s.Nodes, ni)
+			}
+		}
+	}
+	n.verMu.Lock()
+	defer n.verMu.Unlock()
+	for i := len(n.contacts) - 1; i >= 0 && len(s.Nodes) < maxContacts; i-- {
+		ni := n.contacts[i]
+		if !seen[ni.Addr] {
+			seen[ni.Addr] = true
+			s.Nodes = append(s.Nodes, ni)
 		}
 	}
 	return s

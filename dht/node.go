@@ -63,6 +63,10 @@ type Node struct {
 
 	verMu    sync.Mutex
 	verified map[netip.AddrPort]time.Time // addresses that answered our queries
+	// contacts are the nodes that answered us most recently, newest last,
+	// at most maxContacts: saved with the table (State) so that the next
+	// run starts near any target, not only near our own id.
+	contacts []NodeInfo
 
 	packetsIn, packetsOut, dropped, queriesIn atomic.Uint64
 
@@ -400,9 +404,19 @@ func (n *Node) noteReply(addr netip.AddrPort, id ID, ip netip.AddrPort) {
 		return
 	}
 	if t := n.table(addr); t != nil {
-		t.Seen(NodeInfo{ID: id, Addr: addr, Verified: VerifyNodeID(id, addr.Addr())}, SeenReply)
+		ni := NodeInfo{ID: id, Addr: addr, Verified: VerifyNodeID(id, addr.Addr())}
+		t.Seen(ni, SeenReply)
+		n.verMu.Lock()
+		n.contacts = append(n.contacts, ni)
+		if len(n.contacts) >= 2*maxContacts {
+			n.contacts = append(n.contacts[:0], n.contacts[len(n.contacts)-maxContacts:]...)
+		}
+		n.verMu.Unlock()
 	}
 }
+
+// maxContacts bounds the recent contacts kept for the saved state.
+const maxContacts = 1024
 
 // isRouter reports whether addr is one of the bootstrap routers resolved
 // so far. Routers are used for their answers but never enter the table,

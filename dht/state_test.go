@@ -2,9 +2,11 @@ package dht
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"io/fs"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/peerfind/peerfind/bencode"
 	"github.com/peerfind/peerfind/internal/compact"
+	"github.com/peerfind/peerfind/metainfo"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -375,6 +378,51 @@ func BenchmarkLoadState(b *testing.B) {
 	for b.Loop() {
 		if _, err := ParseState(data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// A saved state keeps the nodes that answered recently, not only the
+// table's: the table holds few nodes far from our id, where targets lie,
+// so a warm start must remember the nodes met near earlier targets.
+func TestStateKeepsRecentContacts(t *testing.T) {
+	nodes := buildNetwork(t, 200, 7)
+	cfg := testConfig(99)
+	cfg.Conn4 = listenUDP(t, "127.21.0.1")
+	cfg.BootstrapNodes = []netip.AddrPort{nodeAddr(t, nodes[0])}
+	n := newTestNode(t, "127.21.0.1", cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := rand.New(rand.NewPCG(3, 3))
+	var targets []ID
+	for range 3 {
+		var ih metainfo.Hash
+		for i := range ih {
+			ih[i] = byte(r.UintN(256))
+		}
+		if _, err := n.GetPeers(ctx, ih, nil); err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, ID(ih))
+	}
+	st := n.State()
+	good := len(n.tables[0].Load().Good())
+	if len(st.Nodes) <= good || len(st.Nodes) > maxContacts {
+		t.Errorf("state holds %d nodes, table %d good; want more than the table, at most %d", len(st.Nodes), good, maxContacts)
+	}
+	saved := map[netip.AddrPort]bool{}
+	for _, ni := range st.Nodes {
+		saved[ni.Addr] = true
+	}
+	for _, target := range targets {
+		// The 3 nodes of the network closest to each target answered the
+		// lookup and are saved.
+		all := slices.Clone(nodes)
+		slices.SortFunc(all, func(a, b *Node) int { return CompareDistance(target, a.ID(), b.ID()) })
+		for _, c := range all[:3] {
+			if !saved[nodeAddr(t, c)] {
+				t.Errorf("target %v: its close node %v is not in the saved state", target, nodeAddr(t, c))
+			}
 		}
 	}
 }
