@@ -25,20 +25,22 @@ const module = "github.com/peerfind/peerfind"
 // module packages it may import, directly. Standard-library imports are
 // always allowed; third-party imports are listed in allowedExternal.
 var allowedImports = map[string][]string{
-	".":                 {},
-	"bencode":           {},
-	"internal/compact":  {},
-	"internal/netemu":   {},
-	"metainfo":          {"bencode"},
-	"magnet":            {"metainfo"},
-	"tracker":           {"bencode", "metainfo", "internal/compact"},
-	"dht":               {"bencode", "metainfo", "internal/compact"},
-	"peerwire":          {"bencode", "metainfo", "internal/compact"},
-	"swarmtest":         {"bencode", "metainfo", "magnet", "internal/compact", "internal/netemu", "tracker", "dht", "peerwire"},
-	"discovery":         {"bencode", "metainfo", "magnet", "internal/compact", "tracker", "dht", "peerwire"},
-	"cmd/peerfind":      {"bencode", "metainfo", "magnet", "discovery", "swarmtest", "tracker", "dht", "internal/compact"},
-	"internal/testutil": {},
-	"scripts/testsum":   {},
+	".":                {},
+	"bencode":          {},
+	"internal/compact": {},
+	"internal/netemu":  {},
+	"metainfo":         {"bencode"},
+	"magnet":           {"metainfo"},
+	"tracker":          {"bencode", "metainfo", "internal/compact"},
+	"dht":              {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid"},
+	// dht's building blocks; only dht imports them (see TestInternalStaysInside).
+	"dht/internal/nodeid": {},
+	"peerwire":            {"bencode", "metainfo", "internal/compact"},
+	"swarmtest":           {"bencode", "metainfo", "magnet", "internal/compact", "internal/netemu", "tracker", "dht", "peerwire"},
+	"discovery":           {"bencode", "metainfo", "magnet", "internal/compact", "tracker", "dht", "peerwire"},
+	"cmd/peerfind":        {"bencode", "metainfo", "magnet", "discovery", "swarmtest", "tracker", "dht", "internal/compact"},
+	"internal/testutil":   {},
+	"scripts/testsum":     {},
 }
 
 // allowedExternal lists the third-party modules each package may use; the
@@ -112,6 +114,24 @@ func TestPackageLayering(t *testing.T) {
 				if !ok {
 					t.Errorf("%s imports third-party %s: library packages must stay dependency-free", dir, imp)
 				}
+			}
+		}
+	}
+}
+
+// TestInternalStaysInside checks the table against Go's internal rule: a
+// package may be allowed X/internal/... only if it lies in X, so that, for
+// instance, discovery and cmd/peerfind can never be given dht/internal/*.
+func TestInternalStaysInside(t *testing.T) {
+	for dir, allowed := range allowedImports {
+		for _, imp := range allowed {
+			parent, _, ok := strings.Cut("/"+imp, "/internal/")
+			if !ok {
+				continue
+			}
+			parent = strings.TrimPrefix(parent, "/")
+			if parent != "" && dir != parent && !strings.HasPrefix(dir, parent+"/") {
+				t.Errorf("%s is allowed %s, internal to %s", dir, imp, parent)
 			}
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 )
 
 // DefaultRouters are the well-known bootstrap routers, tried last. Several
@@ -477,15 +479,15 @@ func (n *Node) adoptBEP42ID() bool {
 	if !ip.IsValid() {
 		ip = ip6
 	}
-	if !ip.IsValid() || BEP42Exempt(ip) {
+	if !ip.IsValid() || nodeid.Exempt(ip) {
 		return false
 	}
 	n.idMu.Lock()
-	if n.idFixed || VerifyNodeID(n.id, ip) {
+	if n.idFixed || nodeid.Verify(n.id, ip) {
 		n.idMu.Unlock()
 		return false
 	}
-	n.id = RandomIDForIP(ip, n.cfg.Rand)
+	n.id = nodeid.RandomForIP(ip, n.cfg.Rand)
 	id := n.id
 	n.idFixed = true
 	n.idMu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 )
 
@@ -29,7 +30,7 @@ func stingySeed(conn net.PacketConn, self ID, network []*Node) {
 		if m.Q == methodFindNode && m.A.Target != m.A.ID && len(m.A.Target) == len(ID{}) {
 			target := ID([]byte(m.A.Target))
 			closest := slices.Clone(network)
-			slices.SortFunc(closest, func(a, b *Node) int { return CompareDistance(target, a.ID(), b.ID()) })
+			slices.SortFunc(closest, func(a, b *Node) int { return nodeid.CompareDistance(target, a.ID(), b.ID()) })
 			var nodes []byte
 			for _, nd := range closest[:K] {
 				nodes = compact.AppendNode(nodes, compact.Node{ID: nd.ID(), Addr: nd.LocalAddrs()[0]})

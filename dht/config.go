@@ -111,7 +111,7 @@ type Config struct {
 	// PerIPRate caps packets per second to one destination IP; a query over
 	// the cap waits. If zero, 4/s with a burst of 8: libtorrent blocks an IP
 	// for 5 minutes when it averages more than 5 packets/s over 10 s.
-	// Negative means unlimited. Local addresses (BEP42Exempt) are not
+	// Negative means unlimited. Local addresses (nodeid.Exempt) are not
 	// capped.
 	PerIPRate float64
 	// ReplyRate caps replies per second to one source IP; queries over it

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 	"github.com/peerfind/peerfind/metainfo"
 )
@@ -105,7 +106,7 @@ func TestAdoptBEP42ID(t *testing.T) {
 	if !n.adoptBEP42ID() {
 		t.Fatal("random id not replaced once the public IP is known")
 	}
-	if !VerifyNodeID(n.ID(), pub) {
+	if !nodeid.Verify(n.ID(), pub) {
 		t.Fatalf("new id %v does not conform to BEP 42 for %v", n.ID(), pub)
 	}
 	if n.tables[0].Load().Self() != n.ID() {
@@ -129,7 +130,7 @@ func TestBEP42Enforce(t *testing.T) {
 	if n.acceptID(ID{9}, pub) {
 		t.Fatal("non-conforming id accepted for a public address under enforcement")
 	}
-	if !n.acceptID(RandomIDForIP(pub, nil), pub) {
+	if !n.acceptID(nodeid.RandomForIP(pub, nil), pub) {
 		t.Fatal("conforming id refused")
 	}
 	if !n.acceptID(ID{9}, netip.MustParseAddr("127.0.0.5")) {
@@ -361,7 +362,7 @@ func TestBootstrapFillsFarBuckets(t *testing.T) {
 	self := n.ID()
 	farHalf := 0
 	for _, o := range nodes {
-		if CommonPrefixLen(self, o.ID()) == 0 {
+		if nodeid.CommonPrefixLen(self, o.ID()) == 0 {
 			farHalf++
 		}
 	}
@@ -371,7 +372,7 @@ func TestBootstrapFillsFarBuckets(t *testing.T) {
 	bucket0 := func() int {
 		c := 0
 		for _, ni := range n.tables[0].Load().Closest(self.Xor(ID{0x80}), 4*K) {
-			if CommonPrefixLen(self, ni.ID) == 0 {
+			if nodeid.CommonPrefixLen(self, ni.ID) == 0 {
 				c++
 			}
 		}

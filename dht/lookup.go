@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 )
 
@@ -129,7 +130,7 @@ func (l *lookup) insert(id ID, addr netip.AddrPort, hop int, bounded bool) bool 
 	}
 	limit := l.k * shortlistFactor
 	i, _ := slices.BinarySearchFunc(l.cands, id, func(c *candidate, t ID) int {
-		return CompareDistance(l.target, c.id, t)
+		return nodeid.CompareDistance(l.target, c.id, t)
 	})
 	if bounded && i >= limit {
 		return false
@@ -259,7 +260,7 @@ func (l *lookup) handle(addr netip.AddrPort, r *reply, now time.Time) (*candidat
 		// The node's real id differs from the one we were told; re-sort so
 		// the termination test uses the truth.
 		c.id = r.ID
-		slices.SortStableFunc(l.cands, func(a, b *candidate) int { return CompareDistance(l.target, a.id, b.id) })
+		slices.SortStableFunc(l.cands, func(a, b *candidate) int { return nodeid.CompareDistance(l.target, a.id, b.id) })
 	}
 	added := 0
 	for _, n := range r.Nodes {

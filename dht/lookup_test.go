@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 )
 
@@ -44,7 +45,7 @@ func newSimNet(seed uint64, n, tableSize int) *simNet {
 			if j == i {
 				continue
 			}
-			b := CommonPrefixLen(s.ids[i], s.ids[j])
+			b := nodeid.CommonPrefixLen(s.ids[i], s.ids[j])
 			if count[b] < per {
 				count[b]++
 				k = append(k, j)
@@ -57,7 +58,7 @@ func newSimNet(seed uint64, n, tableSize int) *simNet {
 
 func (s *simNet) reply(i int, target ID) *reply {
 	known := slices.Clone(s.known[i])
-	slices.SortFunc(known, func(a, b int) int { return CompareDistance(target, s.ids[a], s.ids[b]) })
+	slices.SortFunc(known, func(a, b int) int { return nodeid.CompareDistance(target, s.ids[a], s.ids[b]) })
 	r := &reply{ID: s.ids[i]}
 	for _, j := range known[:min(K, len(known))] {
 		r.Nodes = append(r.Nodes, compact.Node{ID: s.ids[j], Addr: s.addrs[j]})
@@ -67,7 +68,7 @@ func (s *simNet) reply(i int, target ID) *reply {
 
 func (s *simNet) trueClosest(target ID, n int) []ID {
 	ids := slices.Clone(s.ids)
-	slices.SortFunc(ids, func(a, b ID) int { return CompareDistance(target, a, b) })
+	slices.SortFunc(ids, func(a, b ID) int { return nodeid.CompareDistance(target, a, b) })
 	return ids[:n]
 }
 
@@ -247,7 +248,7 @@ func TestLookupShortlistBounded(t *testing.T) {
 		t.Fatalf("shortlist %d, seen %d: unbounded", len(l.cands), len(l.seen))
 	}
 	for i := 1; i < len(l.cands); i++ {
-		if Closer(l.target, l.cands[i].id, l.cands[i-1].id) {
+		if nodeid.Closer(l.target, l.cands[i].id, l.cands[i-1].id) {
 			t.Fatal("shortlist out of order")
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 )
 
@@ -147,7 +148,7 @@ func New(cfg Config) (*Node, error) {
 	case cfg.State != nil && !cfg.State.ID.IsZero():
 		n.id, n.idFixed = cfg.State.ID, true
 	default:
-		n.id = RandomID(cfg.rand())
+		n.id = nodeid.Random(cfg.rand())
 	}
 	var b [2]byte
 	io.ReadFull(cfg.rand(), b[:])
@@ -404,7 +405,7 @@ func (n *Node) noteReply(addr netip.AddrPort, id ID, ip netip.AddrPort) {
 		return
 	}
 	if t := n.table(addr); t != nil {
-		ni := NodeInfo{ID: id, Addr: addr, Verified: VerifyNodeID(id, addr.Addr())}
+		ni := NodeInfo{ID: id, Addr: addr, Verified: nodeid.Verify(id, addr.Addr())}
 		t.Seen(ni, SeenReply)
 		n.verMu.Lock()
 		n.contacts = append(n.contacts, ni)
@@ -447,7 +448,7 @@ func (n *Node) acceptID(id ID, ip netip.Addr) bool {
 	if n.cfg.BEP42 != BEP42Enforce {
 		return true
 	}
-	return BEP42Exempt(ip) || VerifyNodeID(id, ip)
+	return nodeid.Exempt(ip) || nodeid.Verify(id, ip)
 }
 
 // closestCompact returns the routing table's compact nodes closest to target

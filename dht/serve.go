@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 	"github.com/peerfind/peerfind/metainfo"
 )
@@ -40,7 +41,7 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 	// since it will not answer our pings.
 	if m.RO != 1 && n.acceptID(id, from.Addr()) && !n.isRouter(from) {
 		if t := n.table(from); t != nil {
-			t.Seen(NodeInfo{ID: id, Addr: from, Verified: VerifyNodeID(id, from.Addr())}, SeenQuery)
+			t.Seen(NodeInfo{ID: id, Addr: from, Verified: nodeid.Verify(id, from.Addr())}, SeenQuery)
 		}
 	}
 	r := &Return{}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 	"github.com/peerfind/peerfind/metainfo"
 )
@@ -77,7 +78,7 @@ func TestServeQueries(t *testing.T) {
 	n := newTestNode(t, "127.0.0.1", cfg)
 	// Give the node a few table entries to return.
 	for i := range 30 {
-		id := RandomID(newSeeded(uint64(50 + i)))
+		id := nodeid.Random(newSeeded(uint64(50 + i)))
 		n.tables[0].Load().Seen(NodeInfo{ID: id, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, SeenReply)
 	}
 	p := newRawPeer(t, "127.0.0.2", nodeAddr(t, n))
@@ -177,7 +178,7 @@ func TestServeNoAmplification(t *testing.T) {
 		n.store.add(h, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 1))
 	}
 	for i := range 20 {
-		n.tables[0].Load().Seen(NodeInfo{ID: RandomID(newSeeded(uint64(90 + i))), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, SeenReply)
+		n.tables[0].Load().Seen(NodeInfo{ID: nodeid.Random(newSeeded(uint64(90 + i))), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, SeenReply)
 	}
 	p := newRawPeer(t, "127.0.0.2", nodeAddr(t, n))
 	q := &Msg{T: "g1", Y: "q", Q: "get_peers", A: &Args{ID: string(make([]byte, 20)), InfoHash: string(h[:]), Want: []string{"n4", "n6"}}}
@@ -228,7 +229,7 @@ func TestServeReplyRateLimit(t *testing.T) {
 func TestFitReplyOrder(t *testing.T) {
 	var nodes, nodes6 []byte
 	for i := range K {
-		id := RandomID(newSeeded(uint64(300 + i)))
+		id := nodeid.Random(newSeeded(uint64(300 + i)))
 		nodes = compact.AppendNode(nodes, compact.Node{ID: id, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}), 6881)})
 		nodes6 = compact.AppendNode(nodes6, compact.Node{ID: id, Addr: netip.AddrPortFrom(netip.MustParseAddr("2001:db8::1"), uint16(7000+i))})
 	}

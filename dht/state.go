@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/bencode"
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 )
 
@@ -145,7 +146,7 @@ func ParseState(data []byte) (*State, error) {
 			if !usableAddr(addr) || (list.entry == compact.NodeLen6) == addr.Addr().Is4() {
 				return bad(fmt.Errorf("%q entry %d: unusable address %s", list.key, i, n.Addr))
 			}
-			s.Nodes = append(s.Nodes, NodeInfo{ID: n.ID, Addr: addr, Verified: VerifyNodeID(n.ID, addr.Addr())})
+			s.Nodes = append(s.Nodes, NodeInfo{ID: n.ID, Addr: addr, Verified: nodeid.Verify(n.ID, addr.Addr())})
 		}
 	}
 	return s, nil

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 )
 
 // K is the bucket size of BEP 5: each bucket holds at most K nodes, and a
@@ -47,7 +49,7 @@ type NodeInfo struct {
 	ID   ID
 	Addr netip.AddrPort
 	// Verified reports whether ID conforms to BEP 42 for Addr's IP
-	// (VerifyNodeID). Table.Seen computes it itself; the value passed in is
+	// (nodeid.Verify). Table.Seen computes it itself; the value passed in is
 	// ignored.
 	Verified bool
 }
@@ -75,14 +77,14 @@ type TableConfig struct {
 	// MaxPerSubnet is the number of nodes from one /24 (IPv4) or /64 (IPv6)
 	// the whole table holds (main buckets, not the replacement caches). If
 	// zero, DefaultMaxPerSubnet (3); -1 means unlimited. Neither limit
-	// applies to local addresses (BEP42Exempt).
+	// applies to local addresses (nodeid.Exempt).
 	MaxPerSubnet int
 	// PreferVerified lets a node whose id conforms to BEP 42 take the slot
 	// of an unverified one in a full bucket; the displaced node moves to the
 	// replacement cache.
 	PreferVerified bool
 	// RequireVerified rejects nodes whose ids do not conform to BEP 42 for
-	// their address. Addresses BEP 42 exempts (BEP42Exempt) are accepted
+	// their address. Addresses BEP 42 exempts (nodeid.Exempt) are accepted
 	// regardless.
 	RequireVerified bool
 	// MaxFails is the number of consecutive failed queries after which a
@@ -237,7 +239,7 @@ func usableAddr(ap netip.AddrPort) bool {
 
 // bucketIndex returns the index of the bucket id belongs in. Callers hold mu.
 func (t *Table) bucketIndex(id ID) int {
-	return min(CommonPrefixLen(t.self, id), len(t.buckets)-1)
+	return min(nodeid.CommonPrefixLen(t.self, id), len(t.buckets)-1)
 }
 
 // Seen records that we heard from n: it inserts a new node or refreshes a
@@ -253,8 +255,8 @@ func (t *Table) Seen(n NodeInfo, kind SeenKind) bool {
 		return false
 	}
 	ip := n.Addr.Addr()
-	n.Verified = VerifyNodeID(n.ID, ip)
-	if t.cfg.RequireVerified && !n.Verified && !BEP42Exempt(ip) {
+	n.Verified = nodeid.Verify(n.ID, ip)
+	if t.cfg.RequireVerified && !n.Verified && !nodeid.Exempt(ip) {
 		return false
 	}
 	now := t.cfg.now()
@@ -324,7 +326,7 @@ func (t *Table) touch(e *entry, kind SeenKind, now time.Time) {
 // allowed reports whether the per-IP and per-subnet limits leave room for
 // another node at ip. Callers hold mu.
 func (t *Table) allowed(ip netip.Addr) bool {
-	if BEP42Exempt(ip) {
+	if nodeid.Exempt(ip) {
 		// Local addresses (loopback, private, link-local) are exempt, as
 		// BEP 42 exempts them: the limits guard against one Internet host
 		// or network filling the table, while a local network or a test
@@ -403,7 +405,7 @@ func (t *Table) victim(b *bucket, cand *entry, now time.Time) *entry {
 		if e.state(now, t.cfg.maxFails()) == stateBad {
 			return e
 		}
-		if !e.info.Verified && !BEP42Exempt(e.info.Addr.Addr()) &&
+		if !e.info.Verified && !nodeid.Exempt(e.info.Addr.Addr()) &&
 			(unverified == nil || e.lastSeen().Before(unverified.lastSeen())) {
 			unverified = e
 		}
@@ -449,7 +451,7 @@ func (t *Table) removeEntry(e *entry) {
 // oldest one, so one host cannot crowd out the others. Callers hold mu.
 func (t *Table) addRepl(b *bucket, e *entry) {
 	ip := e.info.Addr.Addr()
-	if m := t.cfg.maxPerIP(); m >= 0 && !BEP42Exempt(ip) {
+	if m := t.cfg.maxPerIP(); m >= 0 && !nodeid.Exempt(ip) {
 		same := 0
 		for _, r := range b.repl {
 			if r.info.Addr.Addr() == ip {
@@ -531,7 +533,7 @@ func (t *Table) split() {
 func (t *Table) splitEntries(list []*entry, idx int) (stay, move []*entry) {
 	stay = list[:0]
 	for _, e := range list {
-		if CommonPrefixLen(t.self, e.info.ID) > idx {
+		if nodeid.CommonPrefixLen(t.self, e.info.ID) > idx {
 			move = append(move, e)
 		} else {
 			stay = append(stay, e)
@@ -616,13 +618,13 @@ func (t *Table) Closest(target ID, n int) []NodeInfo {
 	defer t.mu.Unlock()
 	// The buckets fall into groups of increasing distance from target, so
 	// the walk can stop after the group that brings the count to n. With
-	// c = CommonPrefixLen(self, target): ids in bucket c agree with target
+	// c = nodeid.CommonPrefixLen(self, target): ids in bucket c agree with target
 	// through bit c (distance < 2^(159-c)); ids in buckets above c differ
 	// from it first at bit c; ids in bucket i < c differ first at bit i, so
 	// bucket c-1 comes before c-2, and so on down to bucket 0. When target
 	// falls in the last bucket, that bucket is the first group alone.
 	last := len(t.buckets) - 1
-	c := min(CommonPrefixLen(t.self, target), last)
+	c := min(nodeid.CommonPrefixLen(t.self, target), last)
 	out := make([]NodeInfo, 0, n+K)
 	add := func(b *bucket) {
 		for _, e := range b.nodes {
@@ -640,7 +642,7 @@ func (t *Table) Closest(target ID, n int) []NodeInfo {
 	for i := c - 1; i >= 0 && len(out) < n; i-- {
 		add(t.buckets[i])
 	}
-	slices.SortFunc(out, func(a, b NodeInfo) int { return CompareDistance(target, a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b NodeInfo) int { return nodeid.CompareDistance(target, a.ID, b.ID) })
 	if len(out) > n {
 		out = out[:n]
 	}
@@ -700,7 +702,7 @@ func (t *Table) Good() []NodeInfo {
 		}
 	}
 	t.mu.Unlock()
-	slices.SortFunc(out, func(a, b NodeInfo) int { return CompareDistance(t.self, a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b NodeInfo) int { return nodeid.CompareDistance(t.self, a.ID, b.ID) })
 	return out
 }
 
@@ -745,7 +747,7 @@ func (t *Table) StaleBucketsN(age time.Duration, limit int) []ID {
 		t.buckets[c.i].refreshed = now
 		// Bucket i (not the last) holds ids sharing exactly i bits with
 		// ours, so bit i is flipped; the last holds those sharing at least i.
-		out = append(out, randomIDWithPrefix(t.cfg.Rand, t.self, c.i, c.i < len(t.buckets)-1))
+		out = append(out, nodeid.RandomWithPrefix(t.cfg.Rand, t.self, c.i, c.i < len(t.buckets)-1))
 	}
 	return out
 }
@@ -802,7 +804,7 @@ func (t *Table) SparseBuckets(limit int) []ID {
 			continue
 		}
 		b.refreshed = now
-		out = append(out, randomIDWithPrefix(t.cfg.Rand, t.self, i, true))
+		out = append(out, nodeid.RandomWithPrefix(t.cfg.Rand, t.self, i, true))
 	}
 	return out
 }
@@ -816,7 +818,7 @@ func (t *Table) farTargets(n int) []ID {
 	defer t.mu.Unlock()
 	out := make([]ID, 0, n)
 	for i := range min(n, len(ID{})*8) {
-		out = append(out, randomIDWithPrefix(t.cfg.Rand, t.self, i, true))
+		out = append(out, nodeid.RandomWithPrefix(t.cfg.Rand, t.self, i, true))
 	}
 	return out
 }

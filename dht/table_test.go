@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 )
 
 // fakeClock is an injected clock for TableConfig.Now.
@@ -60,7 +62,7 @@ func checkInvariants(t *testing.T, tb *Table) {
 			t.Errorf("bucket %d caches %d nodes", i, len(b.repl))
 		}
 		for _, e := range append(slices.Clip(b.nodes), b.repl...) {
-			cpl := CommonPrefixLen(tb.self, e.info.ID)
+			cpl := nodeid.CommonPrefixLen(tb.self, e.info.ID)
 			if i < len(tb.buckets)-1 && cpl != i || i == len(tb.buckets)-1 && cpl < i {
 				t.Errorf("node %s (prefix %d) in bucket %d of %d", e.info.ID, cpl, i, len(tb.buckets))
 			}
@@ -97,13 +99,13 @@ func checkInvariants(t *testing.T, tb *Table) {
 
 func TestTableSplitting(t *testing.T) {
 	rng := rand.New(rand.NewPCG(42, 1))
-	self := RandomID(rng32{rng})
+	self := nodeid.Random(rng32{rng})
 	clk := newFakeClock()
 	tb := NewTable(self, unlimited(clk))
 	const total = 4000
 	inserted := 0
 	for i := range total {
-		if tb.Seen(NodeInfo{ID: RandomID(rng32{rng}), Addr: testAddr(i)}, SeenReply) {
+		if tb.Seen(NodeInfo{ID: nodeid.Random(rng32{rng}), Addr: testAddr(i)}, SeenReply) {
 			inserted++
 		}
 	}
@@ -136,7 +138,7 @@ func TestTableFarBucketNeverSplits(t *testing.T) {
 	tb := NewTable(self, unlimited(clk))
 	rng := rand.New(rand.NewPCG(7, 7))
 	for i := range 100 {
-		id := RandomID(rng32{rng})
+		id := nodeid.Random(rng32{rng})
 		id[0] |= 0x80
 		ok := tb.Seen(NodeInfo{ID: id, Addr: testAddr(i)}, SeenReply)
 		if want := i < K; ok != want {
@@ -156,7 +158,7 @@ func TestTableFarBucketNeverSplits(t *testing.T) {
 
 func TestTableDeepSplit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	self := RandomID(rng32{rng})
+	self := nodeid.Random(rng32{rng})
 	tb := NewTable(self, unlimited(newFakeClock()))
 	// Ids sharing i bits with ours, K+2 for every i: every bucket splits
 	// off in turn. Bucket i can hold only 2^(159-i) distinct ids, so the
@@ -165,7 +167,7 @@ func TestTableDeepSplit(t *testing.T) {
 	n := 0
 	for i := range 160 {
 		for range K + 2 {
-			tb.Seen(NodeInfo{ID: randomIDWithPrefix(rng32{rng}, self, i, true), Addr: testAddr(n)}, SeenReply)
+			tb.Seen(NodeInfo{ID: nodeid.RandomWithPrefix(rng32{rng}, self, i, true), Addr: testAddr(n)}, SeenReply)
 			n++
 		}
 	}
@@ -417,15 +419,15 @@ func TestTableBEP42(t *testing.T) {
 	global := func(i int) netip.AddrPort { return testAddr(i) }
 	verified := func(i int) NodeInfo {
 		a := global(i)
-		return NodeInfo{ID: RandomIDForIP(a.Addr(), rng32{rng}), Addr: a}
+		return NodeInfo{ID: nodeid.RandomForIP(a.Addr(), rng32{rng}), Addr: a}
 	}
 	unverified := func(i int) NodeInfo {
-		id := RandomID(rng32{rng})
+		id := nodeid.Random(rng32{rng})
 		return NodeInfo{ID: id, Addr: global(i)}
 	}
 
 	t.Run("require", func(t *testing.T) {
-		tb := NewTable(RandomID(rng32{rng}), TableConfig{RequireVerified: true})
+		tb := NewTable(nodeid.Random(rng32{rng}), TableConfig{RequireVerified: true})
 		if tb.Seen(unverified(1), SeenReply) {
 			t.Errorf("unverified id from a global address accepted")
 		}
@@ -436,7 +438,7 @@ func TestTableBEP42(t *testing.T) {
 		if n, _ := tb.Get(v.Addr); !n.Verified {
 			t.Errorf("Verified not set on %v", n)
 		}
-		local := NodeInfo{ID: RandomID(rng32{rng}), Addr: netip.MustParseAddrPort("192.168.1.9:6881")}
+		local := NodeInfo{ID: nodeid.Random(rng32{rng}), Addr: netip.MustParseAddrPort("192.168.1.9:6881")}
 		if !tb.Seen(local, SeenReply) {
 			t.Errorf("exempt local address rejected")
 		}
@@ -494,12 +496,12 @@ func TestTableBEP42(t *testing.T) {
 func TestTableClosestBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	clk := newFakeClock()
-	tb := NewTable(RandomID(rng32{rng}), unlimited(clk))
+	tb := NewTable(nodeid.Random(rng32{rng}), unlimited(clk))
 	for i := range 3000 {
-		id := RandomID(rng32{rng})
+		id := nodeid.Random(rng32{rng})
 		if i%3 == 0 {
 			// Ids near ours, so deep buckets fill too.
-			id = randomIDWithPrefix(rng32{rng}, tb.Self(), 5+rng.IntN(30), true)
+			id = nodeid.RandomWithPrefix(rng32{rng}, tb.Self(), 5+rng.IntN(30), true)
 		}
 		tb.Seen(NodeInfo{ID: id, Addr: testAddr(i)}, SeenReply)
 	}
@@ -534,12 +536,12 @@ func TestTableClosestBruteForce(t *testing.T) {
 		t.Fatalf("only %d live nodes", len(live))
 	}
 	for trial := range 200 {
-		target := RandomID(rng32{rng})
+		target := nodeid.Random(rng32{rng})
 		if trial%4 == 0 {
 			target = live[rng.IntN(len(live))].ID // exact hit
 		}
 		want := slices.Clone(live)
-		slices.SortFunc(want, func(a, b NodeInfo) int { return CompareDistance(target, a.ID, b.ID) })
+		slices.SortFunc(want, func(a, b NodeInfo) int { return nodeid.CompareDistance(target, a.ID, b.ID) })
 		for _, n := range []int{1, K, 20, len(live) + 5} {
 			got := tb.Closest(target, n)
 			w := want[:min(n, len(want))]
@@ -558,10 +560,10 @@ func TestTableStaleBuckets(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	cfg := unlimited(clk)
 	cfg.Rand = rng32{rng}
-	self := RandomID(rng32{rng})
+	self := nodeid.Random(rng32{rng})
 	tb := NewTable(self, cfg)
 	for i := range 300 {
-		tb.Seen(NodeInfo{ID: RandomID(rng32{rng}), Addr: testAddr(i)}, SeenReply)
+		tb.Seen(NodeInfo{ID: nodeid.Random(rng32{rng}), Addr: testAddr(i)}, SeenReply)
 	}
 	if got := tb.StaleBuckets(GoodFor); len(got) != 0 {
 		t.Fatalf("fresh table: %d stale buckets", len(got))
@@ -614,11 +616,11 @@ func TestTableStaleBuckets(t *testing.T) {
 
 func TestTableBoundedMemory(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	tb := NewTable(RandomID(rng32{rng}), unlimited(newFakeClock()))
+	tb := NewTable(nodeid.Random(rng32{rng}), unlimited(newFakeClock()))
 	for i := range 30000 {
-		id := RandomID(rng32{rng})
+		id := nodeid.Random(rng32{rng})
 		if i%2 == 0 {
-			id = randomIDWithPrefix(rng32{rng}, tb.Self(), rng.IntN(160), true)
+			id = nodeid.RandomWithPrefix(rng32{rng}, tb.Self(), rng.IntN(160), true)
 		}
 		tb.Seen(NodeInfo{ID: id, Addr: testAddr(i)}, SeenKind(1+i%2))
 	}
@@ -638,7 +640,7 @@ func TestTableBoundedMemory(t *testing.T) {
 }
 
 func TestTableConcurrent(t *testing.T) {
-	tb := NewTable(RandomID(nil), TableConfig{MaxPerIP: -1, MaxPerSubnet: -1})
+	tb := NewTable(nodeid.Random(nil), TableConfig{MaxPerIP: -1, MaxPerSubnet: -1})
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -647,11 +649,11 @@ func TestTableConcurrent(t *testing.T) {
 				a := testAddr(rng.IntN(300))
 				switch i % 5 {
 				case 0, 1:
-					tb.Seen(NodeInfo{ID: RandomID(rng32{rng}), Addr: a}, SeenReply)
+					tb.Seen(NodeInfo{ID: nodeid.Random(rng32{rng}), Addr: a}, SeenReply)
 				case 2:
 					tb.Failed(a)
 				case 3:
-					tb.Closest(RandomID(rng32{rng}), K)
+					tb.Closest(nodeid.Random(rng32{rng}), K)
 				case 4:
 					tb.Questionable(2)
 					tb.StaleBuckets(0)
@@ -667,11 +669,11 @@ func TestTableConcurrent(t *testing.T) {
 // fullTable returns a table with every bucket it can have filled.
 func fullTable(b testing.TB, deep int) *Table {
 	rng := rand.New(rand.NewPCG(1, 2))
-	tb := NewTable(RandomID(rng32{rng}), TableConfig{MaxPerIP: -1, MaxPerSubnet: -1})
+	tb := NewTable(nodeid.Random(rng32{rng}), TableConfig{MaxPerIP: -1, MaxPerSubnet: -1})
 	n := 0
 	for i := range deep {
 		for range K {
-			tb.Seen(NodeInfo{ID: randomIDWithPrefix(rng32{rng}, tb.Self(), i, true), Addr: testAddr(n)}, SeenReply)
+			tb.Seen(NodeInfo{ID: nodeid.RandomWithPrefix(rng32{rng}, tb.Self(), i, true), Addr: testAddr(n)}, SeenReply)
 			n++
 		}
 	}
@@ -686,7 +688,7 @@ func BenchmarkTableClosest(b *testing.B) {
 		rng := rand.New(rand.NewPCG(3, 3))
 		targets := make([]ID, 256)
 		for i := range targets {
-			targets[i] = RandomID(rng32{rng})
+			targets[i] = nodeid.Random(rng32{rng})
 		}
 		b.Run(fmt.Sprintf("nodes=%d", tb.Len()), func(b *testing.B) {
 			i := 0
@@ -703,7 +705,7 @@ func BenchmarkTableSeen(b *testing.B) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	nodes := make([]NodeInfo, 4096)
 	for i := range nodes {
-		nodes[i] = NodeInfo{ID: RandomID(rng32{rng}), Addr: testAddr(100000 + i)}
+		nodes[i] = NodeInfo{ID: nodeid.Random(rng32{rng}), Addr: testAddr(100000 + i)}
 	}
 	i := 0
 	for b.Loop() {
@@ -769,7 +771,7 @@ func TestTablePreferVerifiedSparesLocalNodes(t *testing.T) {
 	ip := netip.MustParseAddr("124.31.75.21")
 	var v NodeInfo
 	for r := byte(0); ; r++ {
-		if v = (NodeInfo{ID: NodeIDForIP(ip, r, nil), Addr: netip.AddrPortFrom(ip, 1)}); v.ID[0]&0x80 != 0 {
+		if v = (NodeInfo{ID: nodeid.ForIP(ip, r, nil), Addr: netip.AddrPortFrom(ip, 1)}); v.ID[0]&0x80 != 0 {
 			break
 		}
 	}
@@ -815,7 +817,7 @@ func FuzzTable(f *testing.F) {
 			case 7:
 				got := tb.Closest(id, int(y%20))
 				for i := 1; i < len(got); i++ {
-					if Closer(id, got[i].ID, got[i-1].ID) {
+					if nodeid.Closer(id, got[i].ID, got[i-1].ID) {
 						t.Fatalf("Closest out of order at %d", i)
 					}
 				}
@@ -837,7 +839,7 @@ func TestTableSparseBuckets(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 11))
 	cfg := unlimited(clk)
 	cfg.Rand = rng32{rng}
-	self := RandomID(rng32{rng})
+	self := nodeid.Random(rng32{rng})
 	tb := NewTable(self, cfg)
 	// Fill bucket 0 (the far half) and put a few nodes in buckets 1–3;
 	// enough near nodes make the table split down to bucket 4 or beyond.
@@ -845,12 +847,12 @@ func TestTableSparseBuckets(t *testing.T) {
 	i := 0
 	for b, c := range counts {
 		for range c {
-			tb.Seen(NodeInfo{ID: randomIDWithPrefix(rng32{rng}, self, b, true), Addr: testAddr(i)}, SeenReply)
+			tb.Seen(NodeInfo{ID: nodeid.RandomWithPrefix(rng32{rng}, self, b, true), Addr: testAddr(i)}, SeenReply)
 			i++
 		}
 	}
 	for range 3 * K {
-		tb.Seen(NodeInfo{ID: randomIDWithPrefix(rng32{rng}, self, 5, false), Addr: testAddr(i)}, SeenReply)
+		tb.Seen(NodeInfo{ID: nodeid.RandomWithPrefix(rng32{rng}, self, 5, false), Addr: testAddr(i)}, SeenReply)
 		i++
 	}
 	nb := tb.Buckets()
@@ -886,4 +888,14 @@ func TestTableSparseBuckets(t *testing.T) {
 	if got := NewTable(self, cfg).SparseBuckets(0); len(got) != 0 {
 		t.Fatalf("empty table: %d targets", len(got))
 	}
+}
+
+// rng32 adapts math/rand/v2 to io.Reader for deterministic ids.
+type rng32 struct{ r *rand.Rand }
+
+func (r rng32) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = byte(r.r.Uint32())
+	}
+	return len(b), nil
 }

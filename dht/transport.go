@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 )
 
 // sock is one socket and the family it serves.
@@ -297,7 +299,7 @@ func (n *Node) waitRate(ctx context.Context, ip netip.Addr, background bool) err
 			return err
 		}
 	}
-	if n.perIP == nil || BEP42Exempt(ip) {
+	if n.perIP == nil || nodeid.Exempt(ip) {
 		// Local hosts are exempt, as from the table's per-IP limits: the
 		// cap keeps us under the flood thresholds of Internet nodes.
 		return nil

@@ -1,6 +1,7 @@
 package dhtinterop
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/anacrolix/dht/v2/krpc"
-	"github.com/peerfind/peerfind/dht"
 )
 
 // Benchmark networks have benchNodes nodes (the mixed one half anacrolix/dht
@@ -247,9 +247,9 @@ func placeSwarm(ctx context.Context, tb testing.TB, m *mixedNet, injector *anaNo
 	for _, o := range m.ours {
 		all = append(all, holder{id: o.n.ID(), our: o})
 	}
-	slices.SortFunc(all, func(x, y holder) int { return dht.CompareDistance(dht.ID(ih), x.id, y.id) })
+	slices.SortFunc(all, func(x, y holder) int { return compareDistance(ih, x.id, y.id) })
 	near = make(map[netip.AddrPort]bool)
-	for _, h := range all[:2*dht.K] {
+	for _, h := range all[:2*8] { // twice K, the bucket size of BEP 5
 		if h.ana != nil {
 			near[h.ana.addr] = true
 		} else {
@@ -304,4 +304,15 @@ func missingRanks(found map[netip.AddrPort]bool, want []netip.AddrPort) []int {
 		}
 	}
 	return out
+}
+
+// compareDistance orders a and b by their XOR distance to target (BEP 5),
+// for slices.SortFunc.
+func compareDistance(target, a, b [20]byte) int {
+	for i := range target {
+		if da, db := a[i]^target[i], b[i]^target[i]; da != db {
+			return cmp.Compare(da, db)
+		}
+	}
+	return 0
 }

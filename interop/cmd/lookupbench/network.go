@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -211,7 +212,7 @@ func place(ctx context.Context, nw *network, ih [20]byte) ([]netip.AddrPort, err
 	for _, on := range nw.ours {
 		all = append(all, holder{id: on.n.ID(), addr: on.addr})
 	}
-	slices.SortFunc(all, func(x, y holder) int { return dht.CompareDistance(dht.ID(ih), x.id, y.id) })
+	slices.SortFunc(all, func(x, y holder) int { return compareDistance(ih, x.id, y.id) })
 	want := make([]netip.AddrPort, nw.o.peers)
 	for i := range want {
 		want[i] = netip.AddrPortFrom(nw.injector.Addr.Addr(), uint16(10000+i))
@@ -315,4 +316,15 @@ func lookupAna(ctx context.Context, a *thirdparty.Anacrolix, ih [20]byte, want [
 		}
 	}
 	return s, err
+}
+
+// compareDistance orders a and b by their XOR distance to target (BEP 5),
+// for slices.SortFunc.
+func compareDistance(target, a, b [20]byte) int {
+	for i := range target {
+		if da, db := a[i]^target[i], b[i]^target[i]; da != db {
+			return cmp.Compare(da, db)
+		}
+	}
+	return 0
 }

@@ -1,4 +1,4 @@
-package dht
+package nodeid
 
 import (
 	"encoding/binary"
@@ -50,14 +50,14 @@ func crc32c(b []byte) uint32 {
 	return ^crc
 }
 
-// NodeIDForIP returns a BEP 42-conforming node id for the external address
+// ForIP returns a BEP 42-conforming node id for the external address
 // ip. Its low three bits of r select one of the eight ids prefixes per
 // address and the whole byte r becomes the id's last byte, as in the BEP's
 // example code and test vectors. random supplies the free bits: random[0]
 // gives the low three bits of byte 2 and random[1:17] bytes 3 to 18; bytes
 // missing from a shorter slice are taken from crypto/rand. For an address
 // that is neither IPv4 nor IPv6 the id is fully random.
-func NodeIDForIP(ip netip.Addr, r byte, random []byte) ID {
+func ForIP(ip netip.Addr, r byte, random []byte) ID {
 	var free [17]byte
 	n := copy(free[:], random)
 	if n < len(free) {
@@ -81,21 +81,21 @@ func NodeIDForIP(ip netip.Addr, r byte, random []byte) ID {
 	return id
 }
 
-// RandomIDForIP returns a BEP 42-conforming id for ip with its random parts
+// RandomForIP returns a BEP 42-conforming id for ip with its random parts
 // read from rnd (nil → crypto/rand).
-func RandomIDForIP(ip netip.Addr, rnd io.Reader) ID {
+func RandomForIP(ip netip.Addr, rnd io.Reader) ID {
 	var b [18]byte
 	fillRandom(rnd, b[:])
-	return NodeIDForIP(ip, b[0], b[1:])
+	return ForIP(ip, b[0], b[1:])
 }
 
-// VerifyNodeID reports whether id conforms to BEP 42 for a node at ip: its
+// Verify reports whether id conforms to BEP 42 for a node at ip: its
 // first 21 bits match the CRC32C of the masked ip with r taken from the
 // id's last byte. It returns false for addresses BEP 42 exempts (see
-// BEP42Exempt), because no id can be checked there; callers must therefore
+// Exempt), because no id can be checked there; callers must therefore
 // never enforce verification for exempt addresses.
-func VerifyNodeID(id ID, ip netip.Addr) bool {
-	if BEP42Exempt(ip) {
+func Verify(id ID, ip netip.Addr) bool {
+	if Exempt(ip) {
 		return false
 	}
 	crc, ok := bep42Prefix(ip, id[19])
@@ -107,12 +107,12 @@ func VerifyNodeID(id ID, ip netip.Addr) bool {
 		id[2]&0xf8 == byte(crc>>8)&0xf8
 }
 
-// BEP42Exempt reports whether ip is a local address whose node ids BEP 42
+// Exempt reports whether ip is a local address whose node ids BEP 42
 // does not verify: 10/8, 172.16/12, 192.168/16, 169.254/16, 127/8, and the
 // IPv6 equivalents (loopback, link-local fe80::/10, unique-local fc00::/7).
 // Invalid and unspecified addresses are exempt too, since nothing can be
 // verified against them.
-func BEP42Exempt(ip netip.Addr) bool {
+func Exempt(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	return !ip.IsValid() || ip.IsUnspecified() || ip.IsLoopback() ||
 		ip.IsPrivate() || ip.IsLinkLocalUnicast()

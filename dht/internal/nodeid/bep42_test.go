@@ -1,4 +1,4 @@
-package dht
+package nodeid
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ var bep42Vectors = []struct {
 func TestNodeIDForIPVectors(t *testing.T) {
 	for _, v := range bep42Vectors {
 		t.Run(v.ip, func(t *testing.T) {
-			want, err := ParseID(v.id)
+			want, err := Parse(v.id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -34,29 +34,29 @@ func TestNodeIDForIPVectors(t *testing.T) {
 			// The free bits of the example id: the low 3 bits of byte 2 and
 			// bytes 3 to 18.
 			random := append([]byte{want[2] & 7}, want[3:19]...)
-			got := NodeIDForIP(ip, v.rand, random)
+			got := ForIP(ip, v.rand, random)
 			if got != want {
-				t.Errorf("NodeIDForIP(%s, %d) = %s, want %s", ip, v.rand, got, want)
+				t.Errorf("ForIP(%s, %d) = %s, want %s", ip, v.rand, got, want)
 			}
-			if !VerifyNodeID(want, ip) {
-				t.Errorf("VerifyNodeID(%s, %s) = false, want true", want, ip)
+			if !Verify(want, ip) {
+				t.Errorf("Verify(%s, %s) = false, want true", want, ip)
 			}
 			// The same address as an IPv4-mapped IPv6 address verifies too.
-			if !VerifyNodeID(want, netip.AddrFrom16(ip.As16())) {
-				t.Errorf("VerifyNodeID(%s, mapped %s) = false", want, ip)
+			if !Verify(want, netip.AddrFrom16(ip.As16())) {
+				t.Errorf("Verify(%s, mapped %s) = false", want, ip)
 			}
 			// Flipping any of the 21 checked bits breaks it.
 			for bit := 0; bit < 21; bit++ {
 				bad := want
 				bad[bit/8] ^= 0x80 >> (bit % 8)
-				if VerifyNodeID(bad, ip) {
+				if Verify(bad, ip) {
 					t.Errorf("bit %d flipped: still verifies", bit)
 				}
 			}
 			// Changing r (the last byte's low bits) selects another prefix.
 			bad := want
 			bad[19] ^= 1
-			if VerifyNodeID(bad, ip) {
+			if Verify(bad, ip) {
 				t.Errorf("r changed: still verifies")
 			}
 			// The free bits are free.
@@ -64,7 +64,7 @@ func TestNodeIDForIPVectors(t *testing.T) {
 			free[2] ^= 7
 			free[10] ^= 0xff
 			free[19] ^= 0xf8
-			if !VerifyNodeID(free, ip) {
+			if !Verify(free, ip) {
 				t.Errorf("free bits changed: no longer verifies")
 			}
 		})
@@ -72,14 +72,14 @@ func TestNodeIDForIPVectors(t *testing.T) {
 }
 
 func TestVerifyNodeIDOtherAddress(t *testing.T) {
-	want, _ := ParseID(bep42Vectors[0].id)
+	want, _ := Parse(bep42Vectors[0].id)
 	// .21 and .22 differ in bits under the last octet's mask 0xff.
-	if VerifyNodeID(want, netip.MustParseAddr("124.31.75.22")) {
+	if Verify(want, netip.MustParseAddr("124.31.75.22")) {
 		t.Errorf("id for 124.31.75.21 verifies for 124.31.75.22")
 	}
 	// Bits outside the mask 0x030f3fff do not matter: 124.31 (0x7c.0x1f) and
 	// 128.63 (0x80.0x3f) are both 0x00.0x0f under it.
-	if !VerifyNodeID(want, netip.MustParseAddr("128.63.75.21")) {
+	if !Verify(want, netip.MustParseAddr("128.63.75.21")) {
 		t.Errorf("address equal under the mask does not verify")
 	}
 }
@@ -98,9 +98,9 @@ func TestBEP42IPv6RoundTrip(t *testing.T) {
 			random[i] = byte(rng.Uint32())
 		}
 		r := byte(rng.Uint32())
-		id := NodeIDForIP(ip, r, random[:])
-		if !VerifyNodeID(id, ip) {
-			t.Fatalf("NodeIDForIP(%s) = %s does not verify", ip, id)
+		id := ForIP(ip, r, random[:])
+		if !Verify(id, ip) {
+			t.Fatalf("ForIP(%s) = %s does not verify", ip, id)
 		}
 		if id[19] != r {
 			t.Fatalf("last byte %#x, want r %#x", id[19], r)
@@ -108,12 +108,12 @@ func TestBEP42IPv6RoundTrip(t *testing.T) {
 		// The low 64 bits of an IPv6 address are not part of the hash.
 		b := a
 		b[15] ^= 0xff
-		if !VerifyNodeID(id, netip.AddrFrom16(b)) {
+		if !Verify(id, netip.AddrFrom16(b)) {
 			t.Fatalf("low 64 bits changed the verification")
 		}
 		// A random id verifies with probability 2^-21.
-		other := RandomIDForIP(netip.AddrFrom4([4]byte{1, 2, 3, 4}), rng32{rng})
-		if VerifyNodeID(other, ip) && !bytes.Equal(other[:3], id[:3]) {
+		other := RandomForIP(netip.AddrFrom4([4]byte{1, 2, 3, 4}), rng32{rng})
+		if Verify(other, ip) && !bytes.Equal(other[:3], id[:3]) {
 			t.Fatalf("id for 1.2.3.4 verifies for %s", ip)
 		}
 	}
@@ -144,29 +144,29 @@ func TestBEP42Exempt(t *testing.T) {
 		{"2a00:1450::1", false},
 	}
 	for _, tt := range tests {
-		if got := BEP42Exempt(netip.MustParseAddr(tt.ip)); got != tt.exempt {
-			t.Errorf("BEP42Exempt(%s) = %v, want %v", tt.ip, got, tt.exempt)
+		if got := Exempt(netip.MustParseAddr(tt.ip)); got != tt.exempt {
+			t.Errorf("Exempt(%s) = %v, want %v", tt.ip, got, tt.exempt)
 		}
 	}
-	if !BEP42Exempt(netip.Addr{}) {
-		t.Errorf("BEP42Exempt(invalid) = false")
+	if !Exempt(netip.Addr{}) {
+		t.Errorf("Exempt(invalid) = false")
 	}
 	// Exempt addresses never verify, even with an id built for them.
 	ip := netip.MustParseAddr("192.168.1.1")
-	if id := RandomIDForIP(ip, nil); VerifyNodeID(id, ip) {
-		t.Errorf("VerifyNodeID on an exempt address = true")
+	if id := RandomForIP(ip, nil); Verify(id, ip) {
+		t.Errorf("Verify on an exempt address = true")
 	}
 }
 
 func TestNodeIDForIPShortRandom(t *testing.T) {
 	ip := netip.MustParseAddr("124.31.75.21")
 	for _, random := range [][]byte{nil, {1, 2, 3}} {
-		id := NodeIDForIP(ip, 1, random)
-		if !VerifyNodeID(id, ip) {
-			t.Errorf("NodeIDForIP with %d random bytes does not verify", len(random))
+		id := ForIP(ip, 1, random)
+		if !Verify(id, ip) {
+			t.Errorf("ForIP with %d random bytes does not verify", len(random))
 		}
 	}
-	id := NodeIDForIP(netip.Addr{}, 7, nil)
+	id := ForIP(netip.Addr{}, 7, nil)
 	if id[19] != 7 {
 		t.Errorf("invalid address: last byte %d, want 7", id[19])
 	}
@@ -186,7 +186,7 @@ func BenchmarkVerifyNodeID(b *testing.B) {
 	ip := netip.MustParseAddr("124.31.75.21")
 	id, _ := hex.DecodeString(bep42Vectors[0].id)
 	for b.Loop() {
-		VerifyNodeID(ID(id), ip)
+		Verify(ID(id), ip)
 	}
 }
 

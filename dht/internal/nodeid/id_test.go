@@ -1,4 +1,4 @@
-package dht
+package nodeid
 
 import (
 	"bytes"
@@ -10,19 +10,19 @@ import (
 
 func TestParseID(t *testing.T) {
 	const s = "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401"
-	id, err := ParseID(s)
+	id, err := Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if id.String() != s {
 		t.Errorf("String = %s", id)
 	}
-	if up, err := ParseID(strings.ToUpper(s)); err != nil || up != id {
+	if up, err := Parse(strings.ToUpper(s)); err != nil || up != id {
 		t.Errorf("upper case: %v %v", up, err)
 	}
 	for _, bad := range []string{"", s[:39], s + "0", "zz" + s[2:]} {
-		if _, err := ParseID(bad); err == nil {
-			t.Errorf("ParseID(%q) accepted", bad)
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
 		}
 	}
 }
@@ -31,7 +31,7 @@ func TestIDMetric(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	toInt := func(id ID) *big.Int { return new(big.Int).SetBytes(id[:]) }
 	for range 2000 {
-		target, a, b := RandomID(rng32{rng}), RandomID(rng32{rng}), RandomID(rng32{rng})
+		target, a, b := Random(rng32{rng}), Random(rng32{rng}), Random(rng32{rng})
 		if rng.IntN(4) == 0 {
 			// Share a long prefix so the comparison reaches late bytes.
 			copy(b[:15], a[:15])
@@ -65,14 +65,14 @@ func TestIDMetric(t *testing.T) {
 func TestRandomIDWithPrefix(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 500 {
-		prefix := RandomID(rng32{rng})
+		prefix := Random(rng32{rng})
 		n := rng.IntN(161)
-		id := randomIDWithPrefix(rng32{rng}, prefix, n, true)
+		id := RandomWithPrefix(rng32{rng}, prefix, n, true)
 		want := n
 		if got := CommonPrefixLen(prefix, id); got != want {
 			t.Fatalf("flip at %d: common prefix %d", n, got)
 		}
-		id = randomIDWithPrefix(rng32{rng}, prefix, n, false)
+		id = RandomWithPrefix(rng32{rng}, prefix, n, false)
 		if got := CommonPrefixLen(prefix, id); got < n {
 			t.Fatalf("keep %d bits: common prefix %d", n, got)
 		}
@@ -80,12 +80,12 @@ func TestRandomIDWithPrefix(t *testing.T) {
 }
 
 func TestRandomID(t *testing.T) {
-	a, b := RandomID(nil), RandomID(nil)
+	a, b := Random(nil), Random(nil)
 	if a == b || a.IsZero() {
-		t.Errorf("RandomID(nil) twice: %s %s", a, b)
+		t.Errorf("Random(nil) twice: %s %s", a, b)
 	}
 	// A short reader is topped up from crypto/rand.
-	c := RandomID(bytes.NewReader([]byte{1, 2, 3}))
+	c := Random(bytes.NewReader([]byte{1, 2, 3}))
 	if c[0] != 1 || c[1] != 2 || c[2] != 3 {
 		t.Errorf("reader bytes not used: %s", c)
 	}
