@@ -2,7 +2,6 @@ package tracker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -102,7 +101,7 @@ func TestClientServer(t *testing.T) {
 	for name, u := range urls {
 		t.Run(name, func(t *testing.T) {
 			c := newTestClient(t)
-			h := hashN(byte(len(name) * 7))
+			h := hashN(map[string]byte{"http": 10, "udp4": 20, "udp6": 30, "http6": 40}[name])
 			v4 := netip.MustParseAddrPort("10.0.0.1:1000")
 			v6 := netip.MustParseAddrPort("[2001:db8::1]:2000")
 			ts.srv.AddPeer(h, v4, true)
@@ -146,12 +145,13 @@ func TestClientServer(t *testing.T) {
 			if got := st[hashN(200)]; got != (ScrapeStats{}) {
 				t.Errorf("scrape of unknown swarm = %+v", got)
 			}
-			// Close sends `stopped`: we disappear from the swarm.
+			// Close only closes sockets (leaving is Session.Stop's job):
+			// we are still listed.
 			if err := c.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if n := len(ts.srv.Peers(h)); n != 2 {
-				t.Errorf("after Close the swarm has %d peers, want 2 (stopped not sent?)", n)
+			if n := len(ts.srv.Peers(h)); n != 3 {
+				t.Errorf("after Close the swarm has %d peers, want 3 (Close sent something?)", n)
 			}
 		})
 	}
@@ -160,7 +160,6 @@ func TestClientServer(t *testing.T) {
 func TestClientServerCompleted(t *testing.T) {
 	ts := startServer(t)
 	c := newTestClient(t)
-	c.StopTimeout = -1
 	h := hashN(9)
 	for _, u := range []string{ts.http, ts.udp4} {
 		if _, err := c.Announce(ctxT(t, 5*time.Second), u, AnnounceRequest{InfoHash: h, Port: 1, Left: 10, Event: EventStarted}); err != nil {
@@ -229,63 +228,6 @@ func TestTwoTrackersOneHost(t *testing.T) {
 	}
 }
 
-func TestAnnounceAllClientServer(t *testing.T) {
-	var servers []*testServer
-	var tiers [][]string
-	for i := range 3 {
-		ts := startServer(t)
-		ts.srv.AddPeer(hashN(1), netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 80), true)
-		servers = append(servers, ts)
-		tiers = append(tiers, []string{ts.udp4, ts.http})
-	}
-	// A duplicate differing in host case and trailing slash is asked once.
-	tiers = append(tiers, []string{servers[0].http + "/"})
-	c := newTestClient(t)
-	got := map[string]bool{}
-	for res, err := range c.AnnounceAll(ctxT(t, 5*time.Second), tiers, AnnounceRequest{InfoHash: hashN(1), Left: 1}, PolicyAll) {
-		if err != nil {
-			t.Errorf("%s: %v", res.URL, err)
-			continue
-		}
-		if got[res.URL] {
-			t.Errorf("%s answered twice", res.URL)
-		}
-		got[res.URL] = true
-		if len(res.Response.Peers) != 1 {
-			t.Errorf("%s: peers %v", res.URL, res.Response.Peers)
-		}
-	}
-	if len(got) != 6 {
-		t.Errorf("%d results, want 6", len(got))
-	}
-}
-
-func TestAnnounceAllBEP12(t *testing.T) {
-	live := startServer(t)
-	dead := deadUDP(t)
-	c := newTestClient(t)
-	tiers := [][]string{{dead}, {dead + "/x", live.udp4}, {live.http}}
-	var urls []string
-	var errs int
-	for res, err := range c.AnnounceAll(ctxT(t, 10*time.Second), tiers, AnnounceRequest{InfoHash: hashN(2), Left: 1}, PolicyBEP12) {
-		urls = append(urls, res.URL)
-		if err != nil {
-			errs++
-			if !errors.Is(err, ErrTimeout) {
-				t.Errorf("%s: %v, want a timeout", res.URL, err)
-			}
-		}
-	}
-	if urls[len(urls)-1] != live.udp4 || errs != len(urls)-1 {
-		t.Errorf("BEP 12 order %v with %d errors: want to end at the first live tracker %s", urls, errs, live.udp4)
-	}
-	// The tracker that answered is promoted: a second round asks it first
-	// in its tier.
-	if o := c.tierOrderFor(tiers[1]); o[0] != live.udp4 {
-		t.Errorf("tier order after success %v: want %s first", o, live.udp4)
-	}
-}
-
 // deadUDP returns the URL of a UDP socket that reads and never answers.
 func deadUDP(t *testing.T) string {
 	t.Helper()
@@ -295,44 +237,6 @@ func deadUDP(t *testing.T) string {
 	}
 	t.Cleanup(func() { pc.Close() })
 	return "udp://" + pc.LocalAddr().String()
-}
-
-func TestAnnounceAllStreams(t *testing.T) {
-	// A silent tracker first in the list must not hold back the live one,
-	// and breaking out of the loop ends the silent announce at once.
-	live := startServer(t)
-	c := &Client{UDPTimeout: 10 * time.Second, StopTimeout: -1}
-	defer c.Close()
-	tiers := [][]string{{deadUDP(t)}, {live.udp4}}
-	start := time.Now()
-	for res, err := range c.AnnounceAll(context.Background(), tiers, AnnounceRequest{InfoHash: hashN(1), Left: 1}, PolicyAll) {
-		if err != nil || res.URL != live.udp4 || res.Tier != 1 {
-			t.Errorf("first result %+v, %v; want the live tracker", res, err)
-		}
-		break
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("first result and break took %v: the silent tracker held it back", d)
-	}
-}
-
-func TestAnnounceAllCanceled(t *testing.T) {
-	// Every tracker yields exactly one item even when ctx ends first.
-	c := &Client{UDPTimeout: 10 * time.Second, StopTimeout: -1, MaxConcurrent: 1}
-	defer c.Close()
-	tiers := [][]string{{deadUDP(t), deadUDP(t), deadUDP(t)}}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	n := 0
-	for _, err := range c.AnnounceAll(ctx, tiers, AnnounceRequest{InfoHash: hashN(1), Left: 1}, PolicyAll) {
-		n++
-		if !errors.Is(err, ErrTimeout) {
-			t.Errorf("error %v, want ErrTimeout", err)
-		}
-	}
-	if n != 3 {
-		t.Errorf("%d results, want 3", n)
-	}
 }
 
 func TestScrapeManyHashes(t *testing.T) {

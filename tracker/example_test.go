@@ -12,9 +12,10 @@ import (
 	"github.com/peerfind/peerfind/tracker"
 )
 
-// Announce to every tracker of a torrent at once and print each answer as
-// it arrives; Close then sends the `stopped` announces.
-func ExampleClient_AnnounceAll() {
+// Announce a torrent to its trackers, every tier at once, printing each
+// answer as it arrives; then leave the swarm with Stop, which sends
+// `stopped` to the trackers that got `started`.
+func ExampleSession() {
 	// Two trackers on loopback, HTTP and UDP, knowing one peer each.
 	h := metainfo.Hash{1}
 	srv := &tracker.Server{}
@@ -27,23 +28,24 @@ func ExampleClient_AnnounceAll() {
 	defer cancel()
 	go srv.ServeUDP(ctx, pc)
 
-	tiers := [][]string{{hs.URL + "/announce"}, {"udp://" + pc.LocalAddr().String() + "/announce"}}
-	c := &tracker.Client{}
+	c := &tracker.Client{} // the transport, shared by every session
 	defer c.Close()
-	req := tracker.AnnounceRequest{InfoHash: h, Left: 1 << 20, Event: tracker.EventStarted}
-	n := 0
-	for res, err := range c.AnnounceAll(ctx, tiers, req, tracker.PolicyAll) {
+	s := &tracker.Session{
+		Announcer:  c,
+		Tiers:      [][]string{{hs.URL + "/announce"}, {"udp://" + pc.LocalAddr().String() + "/announce"}},
+		InfoHashes: []metainfo.Hash{h},
+		Request:    tracker.AnnounceRequest{Left: 1 << 20}, // the torrent's size: we have nothing
+		Policy:     tracker.PolicyAll,
+	}
+	s.Run(ctx, func(res tracker.Result, err error) {
 		if err != nil {
 			fmt.Println(err)
-			continue
+			return
 		}
-		n++
-		fmt.Println("tier", res.Tier, "peers", res.Response.Peers[0])
-		if n == 2 {
-			break
-		}
-	}
+		fmt.Println("tier", res.Tier, res.Event, "peers", res.Response.Peers[0])
+	})
+	s.Stop(ctx, nil)
 	// Unordered output:
-	// tier 0 peers 192.0.2.1:6881
-	// tier 1 peers 192.0.2.1:6881
+	// tier 0 started peers 192.0.2.1:6881
+	// tier 1 started peers 192.0.2.1:6881
 }

@@ -184,7 +184,6 @@ func TestHTTPAnnounceRequestAndResponse(t *testing.T) {
 		zw.Close()
 	})
 	c := newTestClient(t)
-	c.StopTimeout = -1
 	u += "?passkey=s3cret"
 	for ev := range []Event{EventStarted, EventNone} {
 		r, err := c.Announce(ctxT(t, 5*time.Second), u, AnnounceRequest{InfoHash: hashN(1), Left: -1, Event: []Event{EventStarted, EventNone}[ev]})
@@ -350,7 +349,7 @@ func TestUDPFaults(t *testing.T) {
 		}), nil, new(*WireError), "refused the torrent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: 1, StopTimeout: -1}
+			c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: 1}
 			defer c.Close()
 			u := fakeUDP(t, tc.handle)
 			err := announceErr(t, c, u, 2*time.Second)
@@ -368,7 +367,7 @@ func TestUDPFaults(t *testing.T) {
 }
 
 func TestUDPNeverAnswersBoundedByContext(t *testing.T) {
-	c := &Client{StopTimeout: -1} // default timeouts: seconds
+	c := &Client{} // default timeouts: seconds
 	defer c.Close()
 	u := fakeUDP(t, func(net.PacketConn, net.Addr, []byte) {})
 	start := time.Now()
@@ -404,7 +403,7 @@ func TestUDPRetransmit(t *testing.T) {
 			relay.WriteTo(buf[:k], from)
 		}
 	})
-	c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: 2, StopTimeout: -1}
+	c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: 2}
 	defer c.Close()
 	if _, err := c.Announce(ctxT(t, 5*time.Second), u, AnnounceRequest{InfoHash: hashN(1), Left: 1}); err != nil {
 		t.Fatal(err)
@@ -455,7 +454,7 @@ func TestUDPEveryAddress(t *testing.T) {
 	// trackers are often reachable on only some of their records).
 	ts := startServer(t)
 	port := strings.TrimSuffix(ts.udp4[strings.LastIndexByte(ts.udp4, ':')+1:], "/announce")
-	c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: -1, StopTimeout: -1}
+	c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: -1}
 	defer c.Close()
 	c.Resolver = fakeResolver{"multi.test": {netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}}
 	if _, err := c.Announce(ctxT(t, 5*time.Second), "udp://multi.test:"+port, AnnounceRequest{InfoHash: hashN(1), Left: 1}); err != nil {
@@ -464,7 +463,7 @@ func TestUDPEveryAddress(t *testing.T) {
 	// With retries, the live address is started after the dead one's first
 	// retransmission interval, not after its whole retry budget (0.3 s +
 	// 0.6 s + 1.2 s), for announces and scrapes.
-	c2 := &Client{UDPTimeout: 300 * time.Millisecond, UDPRetries: 2, StopTimeout: -1, Resolver: c.Resolver}
+	c2 := &Client{UDPTimeout: 300 * time.Millisecond, UDPRetries: 2, Resolver: c.Resolver}
 	defer c2.Close()
 	start := time.Now()
 	if _, err := c2.Announce(ctxT(t, 5*time.Second), "udp://multi.test:"+port, AnnounceRequest{InfoHash: hashN(1), Left: 1}); err != nil {
@@ -477,7 +476,7 @@ func TestUDPEveryAddress(t *testing.T) {
 		t.Errorf("announce and scrape took %v: the dead address held the live one back", d)
 	}
 	// Every address dead: the error names the first.
-	c3 := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: -1, StopTimeout: -1,
+	c3 := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: -1,
 		Resolver: fakeResolver{"dead.test": {netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}}}
 	defer c3.Close()
 	err := announceErr(t, c3, "udp://dead.test:"+port, 2*time.Second)
@@ -569,7 +568,7 @@ func TestUDPClosedPort(t *testing.T) {
 	u := "udp://" + pc.LocalAddr().String() + "/announce"
 	pc.Close()
 	ts := startServer(t)
-	c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: -1, StopTimeout: -1}
+	c := &Client{UDPTimeout: 50 * time.Millisecond, UDPRetries: -1}
 	defer c.Close()
 	if err := announceErr(t, c, u, 2*time.Second); !errors.Is(err, ErrTimeout) {
 		t.Errorf("error %v, want ErrTimeout", err)
@@ -586,7 +585,7 @@ func TestUDPDeadIPv6Path(t *testing.T) {
 	ap := netip.MustParseAddrPort(strings.TrimSuffix(strings.TrimPrefix(ts.udp4, "udp://"), "/announce"))
 	h := hashN(6)
 	ts.srv.AddPeer(h, netip.MustParseAddrPort("10.6.6.6:6"), true)
-	c := &Client{UDPTimeout: 5 * time.Second, StopTimeout: -1}
+	c := &Client{UDPTimeout: 5 * time.Second}
 	defer c.Close()
 	c.Resolver = fakeResolver{"half.test": {netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")}}
 	start := time.Now()

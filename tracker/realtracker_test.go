@@ -45,10 +45,9 @@ import (
 )
 
 // newClient returns a Client tuned for loopback: short UDP retransmission
-// timers so that a dropped request fails a test in seconds, and no stopped
-// announces at Close unless a test asks for them.
+// timers so that a dropped request fails a test in seconds.
 func newClient(t *testing.T) *tracker.Client {
-	c := &tracker.Client{UDPTimeout: 500 * time.Millisecond, UDPRetries: 2, StopTimeout: -1}
+	c := &tracker.Client{UDPTimeout: 500 * time.Millisecond, UDPRetries: 2}
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -373,11 +372,13 @@ func TestRealTrackerTwoUDPOneIP(t *testing.T) {
 	}
 }
 
-// TestRealTrackerAnnounceAll sends one AnnounceAll over tiers holding both
-// real trackers, over both transports, and two dead trackers (ports where
-// nothing listens). Every live tracker answers with the swarm; each dead one
-// yields one readable error naming it.
-func TestRealTrackerAnnounceAll(t *testing.T) {
+// TestRealTrackerSession runs one Session over tiers holding both real
+// trackers, over both transports, two dead trackers (ports where nothing
+// listens) and a repeat of a live one spelled differently. Every live
+// tracker answers `started` with the swarm, once; each dead one yields one
+// readable error naming it. Stop then sends `stopped` to the live ones
+// only, and the trackers no longer list the finder.
+func TestRealTrackerSession(t *testing.T) {
 	t.Parallel()
 	h := testHash(t, "swarm")
 	ot := startOpentracker(t, h)
@@ -394,42 +395,38 @@ func TestRealTrackerAnnounceAll(t *testing.T) {
 		announce(t, c, u, h, seed, 0, tracker.EventStarted)
 	}
 
-	tiers := [][]string{{ot.UDP, deadUDP}, {bt.HTTP, deadHTTP}, {ot.HTTP, bt.UDP}}
 	me := newPeer("me", "127.0.0.1", 17000)
+	tiers := [][]string{{ot.UDP, deadUDP}, {bt.HTTP, deadHTTP}, {ot.HTTP, bt.UDP, strings.ToUpper(ot.UDP[:6]) + ot.UDP[6:]}}
+	s := &tracker.Session{
+		Announcer: c, Tiers: tiers, InfoHashes: []metainfo.Hash{h},
+		Request: tracker.AnnounceRequest{PeerID: me.id, Port: me.port, Left: 1},
+	}
 	got := map[string]int{}
-	ctx := ctxT(t, 20*time.Second)
-	for res, err := range c.AnnounceAll(ctx, tiers, tracker.AnnounceRequest{
-		InfoHash: h, PeerID: me.id, Port: me.port, Left: 1, Event: tracker.EventStarted,
-	}, tracker.PolicyAll) {
-		var te *tracker.Error
-		if err != nil && errors.As(err, &te) {
-			got[te.URL]++
-		} else {
-			got[res.URL]++
-		}
-		switch u := res.URL; {
-		case err != nil && te == nil:
-			t.Errorf("AnnounceAll: error %v (%T) is not a *tracker.Error", err, err)
-		case err != nil && te.URL == deadHTTP:
+	var mu sync.Mutex
+	err := s.Run(ctxT(t, 20*time.Second), func(res tracker.Result, err error) {
+		mu.Lock()
+		got[res.URL]++
+		mu.Unlock()
+		u := res.URL
+		switch {
+		case res.Event != tracker.EventStarted:
+			t.Errorf("%s: event %v, want started", u, res.Event)
+		case err != nil && u == deadHTTP:
 			checkError(t, err, deadHTTP)
 			if !errors.Is(err, tracker.ErrRefused) {
 				t.Errorf("dead HTTP tracker: %v; want ErrRefused", err)
 			}
-			t.Logf("dead HTTP tracker: %v", err)
-		case err != nil && te.URL == deadUDP:
+		case err != nil && u == deadUDP:
 			checkError(t, err, deadUDP)
 			// A shared UDP socket sees no ICMP, so silence is a timeout;
 			// a connected one may learn of the refusal.
 			if !errors.Is(err, tracker.ErrTimeout) && !errors.Is(err, tracker.ErrRefused) {
 				t.Errorf("dead UDP tracker: %v; want ErrTimeout or ErrRefused", err)
 			}
-			t.Logf("dead UDP tracker: %v", err)
 		case err != nil:
-			t.Errorf("live tracker %s: %v", te.URL, err)
+			t.Errorf("live tracker %s: %v", u, err)
 		case !slices.Contains(live, u):
 			t.Errorf("result for %q, which is no tracker of ours (or a dead one that answered)", u)
-		case res.Response == nil:
-			t.Errorf("%s: nil response without error", u)
 		default:
 			if res.Tier != slices.IndexFunc(tiers, func(tier []string) bool { return slices.Contains(tier, u) }) {
 				t.Errorf("%s: tier %d; tiers %v", u, res.Tier, tiers)
@@ -437,21 +434,41 @@ func TestRealTrackerAnnounceAll(t *testing.T) {
 			checkPeers(t, res.Response.Peers, []peer{seed}, nil, []peer{seed, me})
 			t.Logf("%s (tier %d, %v): peers %v", u, res.Tier, res.Latency, res.Response.Peers)
 		}
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	for _, u := range append(live, deadHTTP, deadUDP) {
 		if got[u] != 1 {
 			t.Errorf("%s: %d results, want 1 (all: %v)", u, got[u], got)
 		}
 	}
+
+	stopped := map[string]bool{}
+	s.Stop(ctxT(t, 10*time.Second), func(res tracker.Result, err error) {
+		if err != nil || res.Event != tracker.EventStopped {
+			t.Errorf("stopped to %s: event %v, %v", res.URL, res.Event, err)
+		}
+		stopped[res.URL] = true
+	})
+	if len(stopped) != len(live) {
+		t.Errorf("stopped sent to %v, want the %d live trackers", stopped, len(live))
+	}
+	obs := newPeer("observer", "127.0.0.1", 17001)
+	for _, u := range live {
+		r := announce(t, c, u, h, obs, 1, tracker.EventStarted)
+		checkPeers(t, r.Peers, []peer{seed}, []peer{me}, []peer{seed, obs})
+	}
 }
 
-// TestRealTrackerAnnounceBEP12 follows BEP 12 over a dead first tier and a
+// TestRealTrackerSessionBEP12 follows BEP 12 over a dead first tier and a
 // second tier holding a real tracker of each kind and a dead one. The dead
 // tier yields its error, then the second tier is walked in its shuffled
-// order until a real tracker answers, which ends the walk. On the next call
+// order until a real tracker answers, which ends the walk. On the next Run
 // the tracker that answered has been moved to the front of its tier: it
-// answers again and the dead one of that tier is not asked.
-func TestRealTrackerAnnounceBEP12(t *testing.T) {
+// answers again, with a regular announce, and the dead one of that tier is
+// not asked.
+func TestRealTrackerSessionBEP12(t *testing.T) {
 	t.Parallel()
 	h := testHash(t, "swarm")
 	ot := startOpentracker(t, h)
@@ -460,23 +477,31 @@ func TestRealTrackerAnnounceBEP12(t *testing.T) {
 	c := newClient(t)
 	c.UDPTimeout, c.UDPRetries = 300*time.Millisecond, 1
 
-	tiers := [][]string{{deadUDP}, {deadHTTP, ot.UDP, bt.HTTP}}
 	me := newPeer("me", "127.0.0.1", 17000)
-	req := tracker.AnnounceRequest{InfoHash: h, PeerID: me.id, Port: me.port, Left: 1, Event: tracker.EventStarted}
+	s := &tracker.Session{
+		Announcer: c, Tiers: [][]string{{deadUDP}, {deadHTTP, ot.UDP, bt.HTTP}}, InfoHashes: []metainfo.Hash{h},
+		Request: tracker.AnnounceRequest{PeerID: me.id, Port: me.port, Left: 1}, Policy: tracker.PolicyBEP12,
+	}
 	var answered string
 	for call := range 2 {
 		var errs, oks []string
-		for res, err := range c.AnnounceAll(ctxT(t, 20*time.Second), tiers, req, tracker.PolicyBEP12) {
+		err := s.Run(ctxT(t, 20*time.Second), func(res tracker.Result, err error) {
 			if err != nil {
 				checkError(t, err, res.URL)
 				errs = append(errs, res.URL)
-				continue
+				return
 			}
 			oks = append(oks, res.URL)
 			if res.Tier != 1 {
 				t.Errorf("call %d: %s answered in tier %d, want 1", call, res.URL, res.Tier)
 			}
+			if want := []tracker.Event{tracker.EventStarted, tracker.EventNone}[call]; res.Event != want {
+				t.Errorf("call %d: event %v, want %v", call, res.Event, want)
+			}
 			checkPeers(t, res.Response.Peers, []peer{me}, nil, []peer{me})
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 		t.Logf("call %d: errors from %v, answer from %v", call, errs, oks)
 		if len(oks) != 1 || (oks[0] != ot.UDP && oks[0] != bt.HTTP) {
@@ -494,32 +519,15 @@ func TestRealTrackerAnnounceBEP12(t *testing.T) {
 		}
 		answered = oks[0]
 	}
-}
-
-// TestRealTrackerCloseStops checks, on the trackers themselves, that Close
-// sends `stopped` for every started announce, so a finder leaves no
-// phantom peer behind.
-func TestRealTrackerCloseStops(t *testing.T) {
-	t.Parallel()
-	h := testHash(t, "swarm")
-	ot := startOpentracker(t, h)
-	bt := startNodeTracker(t, time.Minute)
-	urls := []string{ot.UDP, ot.HTTP, bt.UDP, bt.HTTP}
-
-	finder := &tracker.Client{UDPTimeout: 500 * time.Millisecond, StopTimeout: 5 * time.Second}
-	f := newPeer("finder", "127.0.0.1", 18001)
-	for _, u := range urls {
-		announce(t, finder, u, h, f, 1000, tracker.EventStarted)
-	}
-	if err := finder.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-
-	c := newClient(t)
-	o := newPeer("observer", "127.0.0.1", 18002)
-	for _, u := range urls {
-		r := announce(t, c, u, h, o, 1000, tracker.EventStarted)
-		checkPeers(t, r.Peers, nil, []peer{f}, []peer{o})
+	var stopped []string
+	s.Stop(ctxT(t, 10*time.Second), func(res tracker.Result, err error) {
+		if err != nil {
+			t.Errorf("stopped: %v", err)
+		}
+		stopped = append(stopped, res.URL)
+	})
+	if !slices.Equal(stopped, []string{answered}) {
+		t.Errorf("stopped sent to %v, want only %s, the tracker that got started", stopped, answered)
 	}
 }
 

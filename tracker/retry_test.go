@@ -77,7 +77,6 @@ func TestUDPBackoffSchedule(t *testing.T) {
 				conn := newMemConn(&net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 80})
 				c := tc.c
 				c.Conn4 = conn
-				c.StopTimeout = -1
 				defer c.Close()
 				start := time.Now()
 				_, err := c.Announce(context.Background(), "udp://192.0.2.1:80", AnnounceRequest{Left: 1})
@@ -112,7 +111,7 @@ func TestUDPConnIDReuseAndExpiry(t *testing.T) {
 		srv := &Server{}
 		me := netip.MustParseAddrPort("198.51.100.1:1")
 		conn.reply = func(pkt []byte) []byte { return srv.handleUDP(pkt, me, time.Now()) }
-		c := &Client{Conn4: conn, StopTimeout: -1}
+		c := &Client{Conn4: conn}
 		defer c.Close()
 		for _, wait := range []time.Duration{0, 30 * time.Second, 30 * time.Second} {
 			time.Sleep(wait)

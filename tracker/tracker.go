@@ -1,12 +1,16 @@
-// Package tracker speaks the BitTorrent tracker protocols from both ends: a
-// Client that announces and scrapes over HTTP(S) (BEP 3, 23, 7, 24, 31, 48)
-// and UDP (BEP 15, 41), talks to many trackers at once (BEP 12 or all of
-// them), and a small Server for tests and demos.
+// Package tracker speaks the BitTorrent tracker protocols from both ends.
 //
-// A Client is a peer *finder*, not a downloading peer, so its defaults are
-// chosen to be honest with swarms: it announces `started` with Left set to
-// the caller's total size, and Close sends `stopped` (best effort, bounded)
-// to every tracker that accepted a `started`, so no phantom peer is left.
+// A Client is the transport: it announces and scrapes over HTTP(S) (BEP 3,
+// 23, 7, 24, 31, 48) and UDP (BEP 15, 41), owning the sockets and the UDP
+// connection ids, and nothing else. A Session is one torrent's life on its
+// trackers: `started`, re-announces at the trackers' intervals, `stopped`,
+// the tiers (all at once, or BEP 12), URL normalisation and a concurrency
+// bound. Server is a small tracker for tests and demos.
+//
+// A finder is not a downloading peer, so the defaults are chosen to be
+// honest with swarms: a Session announces `started` with Left set to the
+// caller's total size, and its Stop sends `stopped` (bounded in time) to
+// every tracker that accepted a `started`, so no phantom peer is left.
 package tracker
 
 import (
@@ -231,10 +235,12 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// Client announces to and scrapes trackers. The zero value is ready to use;
-// set fields before the first call and do not change them afterwards. A
-// Client is safe for concurrent use. Close it when done: that sends the
-// `stopped` announces and closes the UDP sockets.
+// Client announces to and scrapes trackers, one request at a time per call:
+// it is the transport, and keeps no announce state beyond the UDP connection
+// ids and HTTP tracker ids (a Session holds the rest). The zero value is
+// ready to use; set fields before the first call and do not change them
+// afterwards. A Client is safe for concurrent use. Close it when done: that
+// closes the UDP sockets and sends nothing.
 type Client struct {
 	// HTTP is used for http:// and https:// trackers. If nil, a client
 	// resolving through Resolver, following at most 5 redirects, with no
@@ -265,13 +271,6 @@ type Client struct {
 	// MaxResponseSize caps an HTTP response body, after gzip decoding. If
 	// zero, 2 MiB: 200 dictionary peers are about 20 KB.
 	MaxResponseSize int64
-	// MaxConcurrent bounds the trackers AnnounceAll contacts at once. If
-	// zero, 128: a waiting UDP announce costs one goroutine and a table
-	// entry, and the bound must not hold live trackers behind dead ones.
-	MaxConcurrent int
-	// StopTimeout bounds the `stopped` announces Close sends. If zero, 3 s;
-	// if negative, Close sends none.
-	StopTimeout time.Duration
 
 	initOnce sync.Once
 	peerID   [20]byte
@@ -287,19 +286,7 @@ type Client struct {
 	connIDs map[netip.AddrPort]connEntry // BEP 15 connection ids, by tracker IP *and* port
 
 	stateMu    sync.Mutex
-	trackerIDs map[string]string          // HTTP "tracker id" by URL, echoed on later announces
-	started    map[startedKey]startedInfo // trackers that accepted `started`, for Close
-	tierOrder  map[string][]string        // BEP 12 tier orders, by the tier as given
-	closed     bool
-}
-
-type startedKey struct {
-	url  string
-	hash metainfo.Hash
-}
-
-type startedInfo struct {
-	req AnnounceRequest
+	trackerIDs map[string]string // HTTP "tracker id" by URL, echoed on later announces
 }
 
 func (c *Client) init() {
@@ -317,8 +304,6 @@ func (c *Client) init() {
 		}
 		c.connIDs = map[netip.AddrPort]connEntry{}
 		c.trackerIDs = map[string]string{}
-		c.started = map[startedKey]startedInfo{}
-		c.tierOrder = map[string][]string{}
 	})
 }
 
@@ -362,20 +347,6 @@ func (c *Client) maxResponseSize() int64 {
 	return 2 << 20
 }
 
-func (c *Client) maxConcurrent() int {
-	if c.MaxConcurrent > 0 {
-		return c.MaxConcurrent
-	}
-	return 128
-}
-
-func (c *Client) stopTimeout() time.Duration {
-	if c.StopTimeout != 0 {
-		return c.StopTimeout
-	}
-	return 3 * time.Second
-}
-
 // fill returns req with the defaults applied.
 func (c *Client) fill(req AnnounceRequest) AnnounceRequest {
 	if req.PeerID == ([20]byte{}) {
@@ -405,17 +376,6 @@ func (c *Client) Announce(ctx context.Context, trackerURL string, req AnnounceRe
 	if err != nil {
 		return nil, &Error{URL: trackerURL, Op: "announce", Err: err}
 	}
-	c.stateMu.Lock()
-	k := startedKey{trackerURL, req.InfoHash}
-	switch req.Event {
-	case EventStarted, EventNone, EventCompleted:
-		if _, ok := c.started[k]; ok || req.Event == EventStarted {
-			c.started[k] = startedInfo{req: req}
-		}
-	case EventStopped:
-		delete(c.started, k)
-	}
-	c.stateMu.Unlock()
 	return resp, nil
 }
 
@@ -442,39 +402,20 @@ func (c *Client) Scrape(ctx context.Context, trackerURL string, hashes ...metain
 	return m, nil
 }
 
-// Close sends `stopped` to every tracker that accepted a `started` announce
-// and has not been stopped since (in parallel, best effort, bounded by
-// StopTimeout), then closes the UDP sockets and waits for their readers.
-// It returns the first socket close error.
+// Close closes the UDP sockets (also ones given in Conn4 and Conn6) and
+// waits for their readers, and drops idle HTTP connections of the Client's
+// own HTTP client. It sends nothing: leaving the swarms is Session.Stop's
+// job. Calls in flight fail. It returns the first socket close error.
 func (c *Client) Close() error {
 	c.init()
-	c.stateMu.Lock()
-	if c.closed {
-		c.stateMu.Unlock()
-		return nil
-	}
-	c.closed = true
-	pending := make(map[startedKey]startedInfo, len(c.started))
-	for k, v := range c.started {
-		pending[k] = v
-	}
-	c.stateMu.Unlock()
-	if len(pending) > 0 && c.stopTimeout() > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), c.stopTimeout())
-		var wg sync.WaitGroup
-		for k, v := range pending {
-			req := v.req
-			req.Event = EventStopped
-			req.NumWant = -1
-			wg.Go(func() { c.Announce(ctx, k.url, req) })
-		}
-		wg.Wait()
-		cancel()
-	}
 	if c.HTTP == nil {
 		c.http.CloseIdleConnections() // our own transport: leave no keep-alive behind
 	}
 	c.udpMu.Lock()
+	if c.udpClosed {
+		c.udpMu.Unlock()
+		return nil
+	}
 	t4, t6 := c.udp4, c.udp6
 	c.udp4, c.udp6 = nil, nil
 	c.udpClosed = true
@@ -499,7 +440,7 @@ func (c *Client) Close() error {
 }
 
 // NormalizeURL returns the form of a tracker URL used to spot duplicates
-// (AnnounceAll asks each normalized URL once): scheme and host lower-cased,
+// (a Session asks each normalized URL once): scheme and host lower-cased,
 // default ports and a trailing "/" removed; path and query kept as they are,
 // since passkeys are case-sensitive. A URL that does not parse is returned
 // trimmed.

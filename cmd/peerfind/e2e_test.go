@@ -595,7 +595,7 @@ func TestE2EOpentracker(t *testing.T) {
 	}
 	// Three peers announce themselves (all from 127.0.0.1, distinct ports);
 	// retried until opentracker is up.
-	tc := &tracker.Client{StopTimeout: -1}
+	tc := &tracker.Client{}
 	defer tc.Close()
 	var want []netip.AddrPort
 	for i := range 3 {

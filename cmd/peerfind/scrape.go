@@ -116,7 +116,7 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 		return usageError("the target names no trackers: add some with --tracker URL")
 	}
 
-	client := &tracker.Client{StopTimeout: -1} // scrape announces nothing
+	client := &tracker.Client{}
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()

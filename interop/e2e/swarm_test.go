@@ -174,8 +174,7 @@ func setupSwarm(ctx context.Context, t testing.TB, otBin, ltVersion string, net4
 		}
 	}
 	newHTTPClient := func(ip netip.Addr) *tracker.Client {
-		// StopTimeout -1: Close must not withdraw the peer.
-		c := &tracker.Client{HTTP: boundHTTP(ip), StopTimeout: -1}
+		c := &tracker.Client{HTTP: boundHTTP(ip)}
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
@@ -201,7 +200,7 @@ func setupSwarm(ctx context.Context, t testing.TB, otBin, ltVersion string, net4
 	if err != nil {
 		t.Fatal(err)
 	}
-	udpClient := &tracker.Client{Conn4: udpConn, StopTimeout: -1}
+	udpClient := &tracker.Client{Conn4: udpConn}
 	t.Cleanup(func() { udpClient.Close() })
 	announce(udpClient, s.ot.UDP, s.hashes[0], 7004, 1)
 
