@@ -26,9 +26,8 @@ func NewDHTSource(n *dht.Node) *DHTSource {
 }
 
 // GetPeers implements PeerLookup.
-func (s *DHTSource) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, from netip.AddrPort)) (LookupStats, error) {
-	st, err := s.Node.GetPeers(ctx, h, func(p dht.PeerFound) { fn(p.Peer, p.From) })
-	return LookupStats(st), err
+func (s *DHTSource) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, from netip.AddrPort)) (dht.LookupStats, error) {
+	return s.Node.GetPeers(ctx, h, func(p dht.PeerFound) { fn(p.Peer, p.From) })
 }
 
 // AddNode implements NodeAdder: the node becomes a starting node of the

@@ -11,9 +11,12 @@
 // keeps going: it re-announces at each tracker's interval (never sooner than
 // its min interval) and repeats DHT lookups, reporting only new peers.
 //
-// The sources sit behind two small interfaces, Announcer and PeerLookup, so
-// that the search runs the same against real trackers and a real DHT node
-// (see NewTrackerSource and NewDHTSource), against the local swarm of package
+// Trackers are asked through a tracker.Session, which owns the announce
+// events, tiers, intervals and `stopped`; the search adds the DHT and the
+// magnet's peers and the rule of private torrents (BEP 27). The sources sit
+// behind two small interfaces, tracker.Announcer (a *tracker.Client) and
+// PeerLookup (see NewDHTSource), so that the search runs the same against
+// real trackers and a real DHT node, against the local swarm of package
 // swarmtest, or against fakes in tests.
 package discovery
 
@@ -22,6 +25,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/metainfo"
 	"github.com/peerfind/peerfind/tracker"
 )
@@ -41,9 +45,9 @@ type Target struct {
 	// v2 info hash truncated to 20 bytes (BEP 52). A hybrid torrent has two,
 	// and both swarms are searched.
 	InfoHashes []metainfo.Hash
-	// Trackers are the announce URLs in tiers (BEP 12). Every tracker of
-	// every tier is asked, concurrently: a lookup wants all the peers, not
-	// the first tier that answers.
+	// Trackers are the announce URLs in tiers (BEP 12), asked under
+	// Config.TrackerPolicy: by default every tracker of every tier at once,
+	// since a lookup wants all the peers, not the first tier that answers.
 	Trackers [][]string
 	// Nodes are DHT nodes given by the torrent (BEP 5 "nodes") or the user,
 	// as host:port. They are handed to the DHT source before its first
@@ -55,66 +59,18 @@ type Target struct {
 	// Private marks a private torrent (BEP 27): it is looked up on its
 	// trackers only, unless Config.AllowDHTPrivate is set.
 	Private bool
+	// Size is the torrent's total size in bytes, announced to trackers as
+	// "left" (a finder has nothing); zero if unknown (a magnet link without
+	// "xl"), which announces tracker.LeftUnknown, never a seeder.
+	Size int64
 }
 
-// AnnounceEvent is the event of a tracker announce (BEP 3): the tracker
-// package's type, so that an Announcer speaks the same events as
-// tracker.Client.
-type AnnounceEvent = tracker.Event
-
-// Announce events, as a search uses them.
-const (
-	EventNone      = tracker.EventNone      // a regular re-announce
-	EventCompleted = tracker.EventCompleted // never sent by a search: it downloads nothing
-	EventStarted   = tracker.EventStarted   // the first announce to a tracker
-	EventStopped   = tracker.EventStopped   // the search is leaving the swarm
-)
-
-// AnnounceRequest is one announce as the search asks it of an Announcer.
-type AnnounceRequest struct {
-	InfoHash metainfo.Hash
-	Event    AnnounceEvent
-	Port     uint16 // the port announced as ours
-	NumWant  int    // peers wanted; 0 means the announcer's default
-}
-
-// AnnounceResponse is what a tracker answered.
-type AnnounceResponse struct {
-	Peers       []netip.AddrPort
-	Interval    time.Duration // 0 if the tracker gave none
-	MinInterval time.Duration // 0 if the tracker gave none
-	Seeders     int           // -1 if unknown
-	Leechers    int           // -1 if unknown
-	Warning     string        // the tracker's "warning message", if any
-	ExternalIP  netip.Addr    // our address as the tracker saw it (BEP 24), if sent
-}
-
-// Announcer announces to trackers. It must be safe for concurrent use: the
-// search announces to every tracker and swarm at once. Errors should name
-// the tracker URL; the search reports them as they are.
-type Announcer interface {
-	Announce(ctx context.Context, trackerURL string, req AnnounceRequest) (*AnnounceResponse, error)
-}
-
-// RetryError is an announce failure with the tracker's word on when to ask
-// again (BEP 31 "retry in"): After > 0 is the pause a follow-mode search
-// waits before the next announce, After < 0 means never (the search stops
-// announcing to that tracker). Announcers return it wrapping the cause.
-type RetryError struct {
-	Err   error
-	After time.Duration
-}
-
-func (e *RetryError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *RetryError) Unwrap() error { return e.Err }
-
-// LookupStats describes one DHT lookup.
-type LookupStats struct {
-	Queried, Answered, TimedOut, Errors, RoundTrips, Peers int
-	Converged                                              bool
-	Duration, FirstPeer                                    time.Duration
+// DHTAllowed reports whether the DHT may be used for t: always, except for
+// a private torrent (BEP 27: its peers come from its trackers only) when
+// allowPrivate, the user's explicit override, is false. A caller can ask
+// before starting a DHT node that would not be used.
+func (t *Target) DHTAllowed(allowPrivate bool) bool {
+	return !t.Private || allowPrivate
 }
 
 // PeerLookup runs DHT get_peers lookups (BEP 5). GetPeers calls fn for each
@@ -122,7 +78,7 @@ type LookupStats struct {
 // lookup has converged or ctx is done. It must be safe for concurrent use:
 // the swarms of a hybrid torrent are looked up at the same time.
 type PeerLookup interface {
-	GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(peer, from netip.AddrPort)) (LookupStats, error)
+	GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(peer, from netip.AddrPort)) (dht.LookupStats, error)
 }
 
 // NodeAdder is implemented by PeerLookups that accept extra starting nodes;
@@ -131,12 +87,10 @@ type NodeAdder interface {
 	AddNode(addr netip.AddrPort)
 }
 
-// Clock is the time source of a search, injectable for tests.
-type Clock interface {
-	Now() time.Time
-	// After returns a channel that receives once d has elapsed.
-	After(d time.Duration) <-chan time.Time
-}
+// Clock is the time source of a search, injectable for tests: the tracker
+// package's, so that one clock drives the tracker intervals and the DHT
+// repeats.
+type Clock = tracker.Clock
 
 type realClock struct{}
 
@@ -145,14 +99,10 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 
 // Defaults of Config.
 const (
-	DefaultTimeout         = 30 * time.Second
-	DefaultAnnounceTimeout = 15 * time.Second
-	DefaultDHTLookups      = 2
-	DefaultDHTInterval     = 5 * time.Minute
-	DefaultInterval        = 30 * time.Minute
-	DefaultRetryInterval   = 2 * time.Minute
-	DefaultStopTimeout     = 3 * time.Second
-	DefaultPort            = 6881
+	DefaultTimeout     = 30 * time.Second
+	DefaultDHTLookups  = 2
+	DefaultDHTInterval = 5 * time.Minute
+	DefaultPort        = tracker.DefaultPort
 	// MaxTrackedPeers bounds the peer table when Config.MaxPeers is zero:
 	// far more than any real swarm, a few tens of MB at most.
 	MaxTrackedPeers = 1 << 18
@@ -162,9 +112,14 @@ const (
 // through no Announcer (so none) and no DHT: set Trackers and DHT to use
 // them. A Config is read, never modified, by Find.
 type Config struct {
-	// Trackers announces to the target's trackers. If nil, trackers are not
-	// asked.
-	Trackers Announcer
+	// Trackers carries the announces to the target's trackers, usually a
+	// *tracker.Client, which the caller closes after Find. If nil, trackers
+	// are not asked.
+	Trackers tracker.Announcer
+	// TrackerPolicy chooses which trackers are asked: every one at once
+	// (tracker.PolicyAll, the zero value) or BEP 12's order
+	// (tracker.PolicyBEP12).
+	TrackerPolicy tracker.Policy
 	// DHT runs DHT lookups. If nil, the DHT is not used.
 	DHT PeerLookup
 	// Timeout bounds the whole search. If zero, DefaultTimeout; if
@@ -191,12 +146,12 @@ type Config struct {
 	// opentracker return the announcing client in its own peer list. If
 	// false, such peers are dropped.
 	KeepSelf bool
-	// NumWant is the number of peers asked of each tracker. If zero, the
-	// Announcer's default.
+	// NumWant is the number of peers asked of each tracker. If zero,
+	// tracker.DefaultNumWant.
 	NumWant int
 	// AnnounceTimeout bounds each tracker announce, so a dead tracker fails
 	// in time for the search to end before its timeout. If zero,
-	// DefaultAnnounceTimeout.
+	// tracker.DefaultAnnounceTimeout.
 	AnnounceTimeout time.Duration
 	// DHTLookups caps the lookups per swarm without Follow: a lookup that
 	// no node answered is repeated until this many have run. If zero,
@@ -206,15 +161,15 @@ type Config struct {
 	// DefaultDHTInterval.
 	DHTInterval time.Duration
 	// DefaultInterval is the re-announce interval with Follow when a tracker
-	// gives none. If zero, DefaultInterval.
+	// gives none. If zero, tracker.DefaultInterval.
 	DefaultInterval time.Duration
 	// RetryInterval is the pause with Follow before announcing again to a
 	// tracker that failed; it doubles on each failure up to
-	// DefaultInterval. If zero, DefaultRetryInterval.
+	// DefaultInterval. If zero, tracker.DefaultRetryInterval.
 	RetryInterval time.Duration
-	// StopTimeout bounds the "stopped" announces sent at the end to the
-	// trackers that answered. If zero, DefaultStopTimeout; if negative,
-	// no "stopped" announce is sent.
+	// StopTimeout bounds, altogether, the "stopped" announces sent at the
+	// end to the trackers that accepted "started". If zero,
+	// tracker.DefaultStopTimeout; if negative, none is sent.
 	StopTimeout time.Duration
 	// Clock is the time source. If nil, the system clock.
 	Clock Clock
@@ -241,13 +196,6 @@ func (c *Config) port() uint16 {
 	return c.Port
 }
 
-func (c *Config) announceTimeout() time.Duration {
-	if c.AnnounceTimeout <= 0 {
-		return DefaultAnnounceTimeout
-	}
-	return c.AnnounceTimeout
-}
-
 func (c *Config) dhtLookups() int {
 	if c.DHTLookups <= 0 {
 		return DefaultDHTLookups
@@ -260,27 +208,6 @@ func (c *Config) dhtInterval() time.Duration {
 		return DefaultDHTInterval
 	}
 	return c.DHTInterval
-}
-
-func (c *Config) defaultInterval() time.Duration {
-	if c.DefaultInterval <= 0 {
-		return DefaultInterval
-	}
-	return c.DefaultInterval
-}
-
-func (c *Config) retryInterval() time.Duration {
-	if c.RetryInterval <= 0 {
-		return DefaultRetryInterval
-	}
-	return c.RetryInterval
-}
-
-func (c *Config) stopTimeout() time.Duration {
-	if c.StopTimeout == 0 {
-		return DefaultStopTimeout
-	}
-	return c.StopTimeout
 }
 
 func (c *Config) clock() Clock {

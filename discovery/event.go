@@ -4,7 +4,9 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/metainfo"
+	"github.com/peerfind/peerfind/tracker"
 )
 
 // Event is one thing that happened during a search: a *PeerEvent,
@@ -26,33 +28,24 @@ type PeerEvent struct {
 	At      time.Duration  // since the search started
 }
 
-// TrackerEvent reports the end of one announce to one tracker.
+// TrackerEvent reports the end of one announce to one tracker: the
+// session's result (URL, Tier, InfoHash, Event, Latency, Response, Next),
+// its error, and what the search made of it. Response is nil when the
+// announce failed; Next, with Follow, is the pause before the tracker is
+// asked again. The "stopped" announces sent at the end are reported too,
+// with Event tracker.EventStopped.
 type TrackerEvent struct {
-	URL      string
-	Tier     int // index of the tier in Target.Trackers
-	Swarm    metainfo.Hash
-	Event    AnnounceEvent // the event sent
-	Latency  time.Duration
-	Peers    int // addresses in the response
-	NewPeers int // of which never seen before from any source
-	Seeders  int // -1 if unknown
-	Leechers int // -1 if unknown
-	Interval time.Duration
-	// Next is when the tracker will be announced to again (Follow only),
-	// as an offset from the search start; zero if never.
-	Next    time.Duration
-	Warning string
-	Err     error // nil on success; names the tracker URL
-	At      time.Duration
-
-	externalIP netip.Addr // BEP 24, for the self filter
+	tracker.Result
+	Err      error         // nil on success; a *tracker.Error naming the URL
+	NewPeers int           // addresses in the response never seen before from any source
+	At       time.Duration // since the search started
 }
 
 // DHTEvent reports the end of one DHT lookup.
 type DHTEvent struct {
 	Swarm    metainfo.Hash
 	Lookup   int // 1 for the first lookup of this swarm
-	Stats    LookupStats
+	Stats    dht.LookupStats
 	NewPeers int // peers the DHT had not returned before for this swarm
 	Err      error
 	At       time.Duration
@@ -86,10 +79,52 @@ type PeerInfo struct {
 	FirstSeen time.Duration   // since the search started
 }
 
+// SourceKind is the kind of a source.
+type SourceKind int
+
+// Source kinds.
+const (
+	KindTracker SourceKind = iota // an HTTP or UDP tracker, named by its URL
+	KindDHT                       // the Mainline DHT, named SourceDHT
+	KindMagnet                    // the x.pe peers of a magnet link, named SourceMagnet
+)
+
+// String returns "tracker", "dht" or "magnet".
+func (k SourceKind) String() string {
+	switch k {
+	case KindDHT:
+		return "dht"
+	case KindMagnet:
+		return "magnet"
+	}
+	return "tracker"
+}
+
+// SkipReason says why a search did not use the DHT.
+type SkipReason int
+
+// Reasons for not using the DHT.
+const (
+	DHTUsed     SkipReason = iota // the DHT was used
+	SkipNoDHT                     // Config.DHT is nil
+	SkipPrivate                   // a private torrent (BEP 27) without Config.AllowDHTPrivate
+)
+
+// String says the reason in words; "" for DHTUsed.
+func (r SkipReason) String() string {
+	switch r {
+	case SkipNoDHT:
+		return "no DHT configured"
+	case SkipPrivate:
+		return "private torrent (BEP 27): trackers only"
+	}
+	return ""
+}
+
 // SourceSummary sums up one source: "magnet", "dht" or a tracker URL.
 type SourceSummary struct {
 	Name string
-	Kind string // "tracker", "dht" or "magnet"
+	Kind SourceKind
 	// Peers is the number of distinct peers this source named; Unique the
 	// number it named first.
 	Peers, Unique int
@@ -104,7 +139,7 @@ type SourceSummary struct {
 	// Seeders and Leechers are a tracker's last counts, -1 if unknown.
 	Seeders, Leechers int
 	// DHT is the sum of the DHT lookups' statistics.
-	DHT LookupStats
+	DHT dht.LookupStats
 }
 
 // Summary is the result of a search.
@@ -116,7 +151,6 @@ type Summary struct {
 	Reason   StopReason
 	// FirstPeer is the time to the first peer; meaningless without peers.
 	FirstPeer time.Duration
-	// DHTSkipped says why the DHT was not used, "" if it was: no DHT
-	// configured, or a private torrent (BEP 27).
-	DHTSkipped string
+	// DHTSkipped says why the DHT was not used; DHTUsed if it was.
+	DHTSkipped SkipReason
 }

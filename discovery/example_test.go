@@ -35,7 +35,7 @@ func ExampleFind() {
 
 	target := discovery.TargetFromMetaInfo(sw.MetaInfo) // hashes, trackers, DHT nodes, private flag
 	cfg := &discovery.Config{
-		Trackers: discovery.NewTrackerSource(tc, sw.MetaInfo.Info.TotalLength),
+		Trackers: tc, // a Session per search runs over it; target.Size is announced as "left"
 		DHT:      discovery.NewDHTSource(node),
 	}
 	sum, err := discovery.Find(ctx, target, cfg, func(e discovery.Event) {

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/metainfo"
+	"github.com/peerfind/peerfind/tracker"
 )
 
 // fakeTrackers answers announces from a script per URL: the nth announce to
@@ -23,29 +25,29 @@ type fakeTrackers struct {
 }
 
 type fakeAnswer struct {
-	resp *AnnounceResponse
+	resp *tracker.AnnounceResponse
 	err  error
 }
 
 // AnnounceRequestAt is one recorded announce.
 type AnnounceRequestAt struct {
 	URL string
-	Req AnnounceRequest
+	Req tracker.AnnounceRequest
 }
 
-func (f *fakeTrackers) Announce(ctx context.Context, url string, req AnnounceRequest) (*AnnounceResponse, error) {
+func (f *fakeTrackers) Announce(ctx context.Context, url string, req tracker.AnnounceRequest) (*tracker.AnnounceResponse, error) {
 	f.mu.Lock()
 	n := 0
 	for _, c := range f.calls {
-		if c.URL == url && c.Req.InfoHash == req.InfoHash && c.Req.Event != EventStopped {
+		if c.URL == url && c.Req.InfoHash == req.InfoHash && c.Req.Event != tracker.EventStopped {
 			n++
 		}
 	}
 	f.calls = append(f.calls, AnnounceRequestAt{url, req})
 	script := f.scripts[url]
 	f.mu.Unlock()
-	if req.Event == EventStopped {
-		return &AnnounceResponse{}, nil
+	if req.Event == tracker.EventStopped {
+		return &tracker.AnnounceResponse{}, nil
 	}
 	if len(script) == 0 {
 		return nil, fmt.Errorf("tracker %s: connection refused", url)
@@ -82,7 +84,7 @@ type fakeDHT struct {
 	added      []netip.AddrPort
 }
 
-func (d *fakeDHT) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, from netip.AddrPort)) (LookupStats, error) {
+func (d *fakeDHT) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, from netip.AddrPort)) (dht.LookupStats, error) {
 	d.mu.Lock()
 	if d.calls == nil {
 		d.calls = map[metainfo.Hash]int{}
@@ -92,14 +94,14 @@ func (d *fakeDHT) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, f
 	script := d.lookups[h]
 	d.mu.Unlock()
 	if d.err != nil {
-		return LookupStats{}, d.err
+		return dht.LookupStats{}, d.err
 	}
 	if n < d.unanswered {
-		return LookupStats{Queried: 3, TimedOut: 3}, errNoAnswer
+		return dht.LookupStats{Queried: 3, TimedOut: 3}, errNoAnswer
 	}
 	if d.block && n >= len(script) {
 		<-ctx.Done()
-		return LookupStats{}, ctx.Err()
+		return dht.LookupStats{}, ctx.Err()
 	}
 	var peers []netip.AddrPort
 	if len(script) > 0 {
@@ -109,7 +111,7 @@ func (d *fakeDHT) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, f
 	for _, p := range peers {
 		fn(p, from)
 	}
-	return LookupStats{Queried: 10, Answered: 8, TimedOut: 2, RoundTrips: 3, Peers: len(peers), Converged: true}, nil
+	return dht.LookupStats{Queried: 10, Answered: 8, TimedOut: 2, RoundTrips: 3, Peers: len(peers), Converged: true}, nil
 }
 
 var errNoAnswer = errors.New("fake DHT: none of the 3 nodes queried answered")

@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/metainfo"
+	"github.com/peerfind/peerfind/tracker"
 )
 
 // ErrNoHash is returned by Find for a target without info hashes.
@@ -45,18 +47,7 @@ type search struct {
 	order   []netip.AddrPort
 	sources map[string]*SourceSummary
 	names   []string
-	started map[trackerSwarm]bool // announces that succeeded: they get "stopped" at the end
-	self    map[netip.Addr]bool   // our addresses, for dropping our own announce (see Config.KeepSelf)
-}
-
-type trackerSwarm struct {
-	url   string
-	swarm metainfo.Hash
-}
-
-type trackerRef struct {
-	url  string
-	tier int
+	self    map[netip.Addr]bool // our addresses, for dropping our own announce (see Config.KeepSelf)
 }
 
 // Find searches target's swarms through every source cfg provides, calling
@@ -88,41 +79,62 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 		follow:  cfg.Follow,
 		peers:   map[netip.AddrPort]*PeerInfo{},
 		sources: map[string]*SourceSummary{},
-		started: map[trackerSwarm]bool{},
 	}
 	if !cfg.KeepSelf {
 		s.self = localAddrs()
 	}
 	sum := &Summary{Swarms: swarms}
 
-	var trackers []trackerRef
+	var sess *tracker.Session
+	var trackers [][]string
+	nTrackers := 0
 	if cfg.Trackers != nil {
-		trackers = dedupeTrackers(target.Trackers)
+		left := target.Size
+		if left <= 0 {
+			left = -1 // unknown: the tracker package sends LeftUnknown
+		}
+		sess = &tracker.Session{
+			Announcer:       cfg.Trackers,
+			Tiers:           target.Trackers,
+			InfoHashes:      swarms,
+			Request:         tracker.AnnounceRequest{Port: cfg.port(), NumWant: cfg.NumWant, Left: left},
+			Policy:          cfg.TrackerPolicy,
+			Follow:          cfg.Follow,
+			AnnounceTimeout: cfg.AnnounceTimeout,
+			DefaultInterval: cfg.DefaultInterval,
+			RetryInterval:   cfg.RetryInterval,
+			StopTimeout:     cfg.StopTimeout,
+			Clock:           s.clock,
+		}
+		trackers = sess.Trackers()
+		for _, t := range trackers {
+			nTrackers += len(t)
+		}
 	}
-	useDHT := cfg.DHT != nil
 	switch {
-	case !useDHT:
-		sum.DHTSkipped = "no DHT configured"
-	case target.Private && !cfg.AllowDHTPrivate:
-		// BEP 27: a private torrent's peers come from its trackers only.
-		useDHT = false
-		sum.DHTSkipped = "private torrent (BEP 27): trackers only"
+	case !target.DHTAllowed(cfg.AllowDHTPrivate):
+		sum.DHTSkipped = SkipPrivate // BEP 27: a private torrent's peers come from its trackers only
+	case cfg.DHT == nil:
+		sum.DHTSkipped = SkipNoDHT
 	}
-	if len(trackers) == 0 && !useDHT && len(target.Peers) == 0 {
-		if sum.DHTSkipped != "" && cfg.DHT != nil {
+	useDHT := sum.DHTSkipped == DHTUsed
+	if nTrackers == 0 && !useDHT && len(target.Peers) == 0 {
+		if sum.DHTSkipped == SkipPrivate {
 			return nil, fmt.Errorf("%w: %s, and no tracker", ErrNoSources, sum.DHTSkipped)
 		}
 		return nil, ErrNoSources
 	}
 
 	if len(target.Peers) > 0 {
-		s.source(SourceMagnet, "magnet")
+		s.source(SourceMagnet, KindMagnet)
 	}
-	for _, t := range trackers {
-		s.source(t.url, "tracker")
+	for _, tier := range trackers {
+		for _, u := range tier {
+			s.source(u, KindTracker)
+		}
 	}
 	if useDHT {
-		s.source(SourceDHT, "dht")
+		s.source(SourceDHT, KindDHT)
 	}
 
 	s.start = s.clock.Now()
@@ -130,11 +142,18 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 	defer cancel()
 	var wg sync.WaitGroup
 	pending := 0
-	for _, t := range trackers {
-		for _, h := range swarms {
-			pending++
-			wg.Go(func() { s.trackerWorker(wctx, t, h) })
-		}
+	if nTrackers > 0 {
+		pending++
+		wg.Go(func() {
+			sess.Run(wctx, func(r tracker.Result, err error) {
+				var peers []netip.AddrPort
+				if r.Response != nil {
+					peers = r.Response.Peers
+				}
+				s.send(wctx, report{source: r.URL, swarm: r.InfoHash, peers: peers, tracker: &TrackerEvent{Result: r, Err: err}})
+			})
+			s.send(wctx, report{final: true})
+		})
 	}
 	if useDHT {
 		pending += len(swarms)
@@ -168,7 +187,9 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 	sum.Duration = s.since()
 	cancel()
 	wg.Wait()
-	s.sendStopped(ctx)
+	if sess != nil {
+		s.stop(ctx, sess)
+	}
 
 	for _, a := range s.order {
 		sum.Peers = append(sum.Peers, *s.peers[a])
@@ -184,7 +205,7 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 
 func (s *search) since() time.Duration { return s.clock.Now().Sub(s.start) }
 
-func (s *search) source(name, kind string) *SourceSummary {
+func (s *search) source(name string, kind SourceKind) *SourceSummary {
 	if ss := s.sources[name]; ss != nil {
 		return ss
 	}
@@ -209,9 +230,12 @@ func (s *search) send(ctx context.Context, r report) bool {
 // sum.Reason when MaxPeers is reached.
 func (s *search) handle(r report, sum *Summary) {
 	at := s.since()
-	src := s.source(r.source, "")
-	if r.tracker != nil && r.tracker.externalIP.IsValid() && s.self != nil {
-		s.self[r.tracker.externalIP.Unmap()] = true
+	src := s.sources[r.source]
+	if src == nil {
+		return // a worker's end, with nothing to report
+	}
+	if ev := r.tracker; ev != nil && ev.Response != nil && ev.Response.ExternalIP.IsValid() && s.self != nil {
+		s.self[ev.Response.ExternalIP.Unmap()] = true // BEP 24
 	}
 	newPeers := 0
 	for _, p := range r.peers {
@@ -256,8 +280,7 @@ func (s *search) handle(r report, sum *Summary) {
 			src.Errors++
 			src.Err = ev.Err
 		} else {
-			s.started[trackerSwarm{ev.URL, ev.Swarm}] = true
-			src.Seeders, src.Leechers = ev.Seeders, ev.Leechers
+			src.Seeders, src.Leechers = ev.Response.Seeders, ev.Response.Leechers
 		}
 		s.fn(ev)
 	}
@@ -273,7 +296,7 @@ func (s *search) handle(r report, sum *Summary) {
 	}
 }
 
-func addStats(sum *LookupStats, st LookupStats) {
+func addStats(sum *dht.LookupStats, st dht.LookupStats) {
 	if sum.Queried == 0 && sum.Peers == 0 {
 		sum.FirstPeer = st.FirstPeer
 	}
@@ -285,80 +308,6 @@ func addStats(sum *LookupStats, st LookupStats) {
 	sum.Peers += st.Peers
 	sum.Converged = st.Converged
 	sum.Duration += st.Duration
-}
-
-// trackerWorker announces target swarm h to one tracker: once, or with
-// Follow again and again at the tracker's interval.
-func (s *search) trackerWorker(ctx context.Context, t trackerRef, h metainfo.Hash) {
-	event := EventStarted
-	retry := s.cfg.retryInterval()
-	for {
-		actx, cancel := context.WithTimeout(ctx, s.cfg.announceTimeout())
-		t0 := s.clock.Now()
-		resp, err := s.cfg.Trackers.Announce(actx, t.url, AnnounceRequest{InfoHash: h, Event: event, Port: s.cfg.port(), NumWant: s.cfg.NumWant})
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		now := s.clock.Now()
-		ev := &TrackerEvent{URL: t.url, Tier: t.tier, Swarm: h, Event: event, Latency: now.Sub(t0), Seeders: -1, Leechers: -1}
-		var delay time.Duration
-		var peers []netip.AddrPort
-		if err == nil && resp == nil {
-			err = fmt.Errorf("tracker %s: empty response", t.url)
-		}
-		giveUp := false
-		if err != nil {
-			ev.Err = err
-			delay = retry
-			retry = min(2*retry, s.cfg.defaultInterval())
-			var re *RetryError
-			if errors.As(err, &re) {
-				// BEP 31: the tracker said when to ask again, or never.
-				if re.After < 0 {
-					giveUp = true
-				} else if re.After > 0 {
-					delay = re.After
-				}
-			}
-		} else {
-			peers = resp.Peers
-			ev.Peers = len(resp.Peers)
-			ev.Seeders, ev.Leechers = resp.Seeders, resp.Leechers
-			ev.Interval = resp.Interval
-			ev.Warning = resp.Warning
-			ev.externalIP = resp.ExternalIP
-			delay = nextAnnounce(resp.Interval, resp.MinInterval, s.cfg.defaultInterval())
-			retry = s.cfg.retryInterval()
-			event = EventNone
-		}
-		if s.follow {
-			ev.Next = now.Sub(s.start) + delay
-		}
-		if giveUp {
-			ev.Next = 0
-		}
-		final := !s.follow || giveUp
-		if !s.send(ctx, report{source: t.url, swarm: h, peers: peers, tracker: ev, final: final}) || final {
-			return
-		}
-		select {
-		case <-s.clock.After(delay):
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// nextAnnounce is the pause before the next regular announce: the tracker's
-// interval (def if it gave none), never less than its min interval, which
-// BEP 3 (as extended by common trackers) says clients must not undercut.
-func nextAnnounce(interval, minInterval, def time.Duration) time.Duration {
-	d := interval
-	if d <= 0 {
-		d = def
-	}
-	return max(d, minInterval)
 }
 
 // dhtWorkers gives the DHT the target's nodes, then looks up every swarm at
@@ -435,42 +384,30 @@ func (s *search) dhtWorker(ctx context.Context, h metainfo.Hash) {
 // is repeated.
 const dhtRetryAfter = time.Second
 
-// sendStopped tells every tracker that answered that the search is leaving
-// the swarm (BEP 3 event=stopped), so it stops handing out our address. It
-// runs after the search, so it is bounded by its own timeout rather than by
-// ctx, which may be the very cancellation that ended the search.
-func (s *search) sendStopped(ctx context.Context) {
-	d := s.cfg.stopTimeout()
-	if d < 0 || len(s.started) == 0 {
-		return
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
-	defer cancel()
-	keys := make([]trackerSwarm, 0, len(s.started))
-	for k := range s.started {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b trackerSwarm) int {
-		if a.url != b.url {
-			if a.url < b.url {
+// stop tells the trackers that accepted "started" that the search is
+// leaving the swarm (BEP 3 event=stopped), so they stop handing out our
+// address, and reports each answer. It runs after the search, so it is
+// bounded by the session's StopTimeout rather than by ctx, which may be the
+// very cancellation that ended the search. The events are reported from
+// Find's goroutine, in tier and URL order.
+func (s *search) stop(ctx context.Context, sess *tracker.Session) {
+	var evs []*TrackerEvent
+	sess.Stop(context.WithoutCancel(ctx), func(r tracker.Result, err error) {
+		evs = append(evs, &TrackerEvent{Result: r, Err: err})
+	})
+	slices.SortFunc(evs, func(a, b *TrackerEvent) int {
+		if a.Tier != b.Tier {
+			return a.Tier - b.Tier
+		}
+		if a.URL != b.URL {
+			if a.URL < b.URL {
 				return -1
 			}
 			return 1
 		}
-		return slices.Compare(a.swarm[:], b.swarm[:])
+		return slices.Compare(a.InfoHash[:], b.InfoHash[:])
 	})
-	evs := make([]*TrackerEvent, len(keys))
-	var wg sync.WaitGroup
-	for i, k := range keys {
-		wg.Go(func() {
-			t0 := time.Now()
-			_, err := s.cfg.Trackers.Announce(sctx, k.url, AnnounceRequest{InfoHash: k.swarm, Event: EventStopped, Port: s.cfg.port(), NumWant: 0})
-			evs[i] = &TrackerEvent{URL: k.url, Swarm: k.swarm, Event: EventStopped, Latency: time.Since(t0), Seeders: -1, Leechers: -1, Err: err}
-		})
-	}
-	wg.Wait()
 	for _, ev := range evs {
-		ev.Tier = -1
 		ev.At = s.since()
 		s.fn(ev)
 	}
@@ -492,23 +429,6 @@ func dedupeHashes(hs []metainfo.Hash) []metainfo.Hash {
 	for _, h := range hs {
 		if !h.IsZero() && !slices.Contains(out, h) {
 			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// dedupeTrackers flattens the tiers, keeping each URL once, in its first
-// tier.
-func dedupeTrackers(tiers [][]string) []trackerRef {
-	var out []trackerRef
-	seen := map[string]bool{}
-	for i, tier := range tiers {
-		for _, u := range tier {
-			if u == "" || seen[u] {
-				continue
-			}
-			seen[u] = true
-			out = append(out, trackerRef{url: u, tier: i})
 		}
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/metainfo"
+	"github.com/peerfind/peerfind/tracker"
 )
 
 const (
@@ -18,7 +19,7 @@ const (
 )
 
 func okResp(peers ...string) fakeAnswer {
-	r := &AnnounceResponse{Seeders: 3, Leechers: 4, Interval: 30 * time.Minute}
+	r := &tracker.AnnounceResponse{Seeders: 3, Leechers: 4, Interval: 30 * time.Minute}
 	for _, p := range peers {
 		r.Peers = append(r.Peers, ap(p))
 	}
@@ -112,9 +113,9 @@ func TestFindDedupesAndAttributes(t *testing.T) {
 	for _, c := range tr.requests() {
 		if c.URL == t1 {
 			switch c.Req.Event {
-			case EventStarted:
+			case tracker.EventStarted:
 				starts++
-			case EventStopped:
+			case tracker.EventStopped:
 				stops++
 			}
 		}
@@ -264,7 +265,7 @@ func TestFindStopConditions(t *testing.T) {
 			// told we left.
 			stopped := false
 			for _, c := range tr.requests() {
-				if c.URL == t1 && c.Req.Event == EventStopped {
+				if c.URL == t1 && c.Req.Event == tracker.EventStopped {
 					stopped = true
 				}
 			}
@@ -329,12 +330,12 @@ func TestFindPrivateAndHybrid(t *testing.T) {
 		private  bool
 		allow    bool
 		wantDHT  bool
-		skipped  string
+		skipped  SkipReason
 		wantPeer []string
 	}{
-		{"public hybrid", false, false, true, "", []string{"10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"}},
-		{"private", true, false, false, "private torrent (BEP 27): trackers only", []string{"10.0.0.1:1", "10.0.0.2:2"}},
-		{"private, overridden", true, true, true, "", []string{"10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"}},
+		{"public hybrid", false, false, true, DHTUsed, []string{"10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"}},
+		{"private", true, false, false, SkipPrivate, []string{"10.0.0.1:1", "10.0.0.2:2"}},
+		{"private, overridden", true, true, true, DHTUsed, []string{"10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,7 +352,7 @@ func TestFindPrivateAndHybrid(t *testing.T) {
 				t.Fatal(err)
 			}
 			if sum.DHTSkipped != tt.skipped {
-				t.Errorf("DHTSkipped = %q, want %q", sum.DHTSkipped, tt.skipped)
+				t.Errorf("DHTSkipped = %v, want %v", sum.DHTSkipped, tt.skipped)
 			}
 			if got := d.lookupCount(v1) > 0 && d.lookupCount(v2) > 0; got != tt.wantDHT {
 				t.Errorf("DHT looked up both swarms: %v, want %v", got, tt.wantDHT)
@@ -369,7 +370,7 @@ func TestFindPrivateAndHybrid(t *testing.T) {
 			}
 			swarms := map[metainfo.Hash]bool{}
 			for _, c := range tr.requests() {
-				if c.Req.Event == EventStarted {
+				if c.Req.Event == tracker.EventStarted {
 					swarms[c.Req.InfoHash] = true
 				}
 			}
@@ -391,9 +392,9 @@ type swarmTrackers struct {
 	bySwarm map[metainfo.Hash]string
 }
 
-func (s *swarmTrackers) Announce(ctx context.Context, url string, req AnnounceRequest) (*AnnounceResponse, error) {
+func (s *swarmTrackers) Announce(ctx context.Context, url string, req tracker.AnnounceRequest) (*tracker.AnnounceResponse, error) {
 	r, err := s.fakeTrackers.Announce(ctx, url, req)
-	if err == nil && req.Event != EventStopped {
+	if err == nil && req.Event != tracker.EventStopped {
 		if p, ok := s.bySwarm[req.InfoHash]; ok {
 			r.Peers = []netip.AddrPort{ap(p)}
 		}
@@ -431,14 +432,14 @@ func TestFindFollow(t *testing.T) {
 	tr := &fakeTrackers{scripts: map[string][]fakeAnswer{
 		// interval below min interval: the min interval wins.
 		t1: {
-			{resp: &AnnounceResponse{Peers: peerList("10.0.0.1:1"), Interval: 10 * time.Minute, MinInterval: 15 * time.Minute}},
-			{resp: &AnnounceResponse{Peers: peerList("10.0.0.1:1", "10.0.0.2:2"), Interval: 20 * time.Minute}},
+			{resp: &tracker.AnnounceResponse{Peers: peerList("10.0.0.1:1"), Interval: 10 * time.Minute, MinInterval: 15 * time.Minute}},
+			{resp: &tracker.AnnounceResponse{Peers: peerList("10.0.0.1:1", "10.0.0.2:2"), Interval: 20 * time.Minute}},
 			{},
 		},
 		// fails twice: retried after RetryInterval, then twice that.
-		t2: {{err: errFake}, {err: errFake}, {resp: &AnnounceResponse{Peers: peerList("10.0.0.9:9")}}, {}},
+		t2: {{err: errFake}, {err: errFake}, {resp: &tracker.AnnounceResponse{Peers: peerList("10.0.0.9:9")}}, {}},
 		// no interval given: the default.
-		t3: {{resp: &AnnounceResponse{Peers: peerList("10.0.0.3:3")}}, {}},
+		t3: {{resp: &tracker.AnnounceResponse{Peers: peerList("10.0.0.3:3")}}, {}},
 	}}
 	d := &fakeDHT{lookups: map[metainfo.Hash][][]netip.AddrPort{h: {
 		peerList("10.0.0.4:4"),
@@ -496,7 +497,7 @@ func TestFindFollow(t *testing.T) {
 	}
 	// The first announce is "started" (repeated until one succeeds), later
 	// ones carry no event, the last one is "stopped".
-	var t1Events, t2Events []AnnounceEvent
+	var t1Events, t2Events []tracker.Event
 	for _, c := range tr.requests() {
 		switch c.URL {
 		case t1:
@@ -505,29 +506,15 @@ func TestFindFollow(t *testing.T) {
 			t2Events = append(t2Events, c.Req.Event)
 		}
 	}
-	if !slices.Equal(t1Events[:2], []AnnounceEvent{EventStarted, EventNone}) || t1Events[len(t1Events)-1] != EventStopped {
+	if !slices.Equal(t1Events[:2], []tracker.Event{tracker.EventStarted, tracker.EventNone}) || t1Events[len(t1Events)-1] != tracker.EventStopped {
 		t.Errorf("t1 events %v", t1Events)
 	}
-	if !slices.Equal(t2Events[:3], []AnnounceEvent{EventStarted, EventStarted, EventStarted}) {
+	if !slices.Equal(t2Events[:3], []tracker.Event{tracker.EventStarted, tracker.EventStarted, tracker.EventStarted}) {
 		t.Errorf("t2 events %v", t2Events)
 	}
 	for _, e := range log.events() {
-		if te, ok := e.(*TrackerEvent); ok && te.URL == t1 && te.Event == EventStarted && te.Next != 15*time.Minute {
+		if te, ok := e.(*TrackerEvent); ok && te.URL == t1 && te.Event == tracker.EventStarted && te.Next != 15*time.Minute {
 			t.Errorf("t1 Next = %v, want 15m", te.Next)
-		}
-	}
-}
-
-func TestNextAnnounce(t *testing.T) {
-	tests := []struct{ interval, min, def, want time.Duration }{
-		{30 * time.Minute, 0, time.Hour, 30 * time.Minute},
-		{0, 0, time.Hour, time.Hour},
-		{10 * time.Minute, 15 * time.Minute, time.Hour, 15 * time.Minute},
-		{0, 2 * time.Hour, time.Hour, 2 * time.Hour},
-	}
-	for _, tt := range tests {
-		if got := nextAnnounce(tt.interval, tt.min, tt.def); got != tt.want {
-			t.Errorf("nextAnnounce(%v, %v, %v) = %v, want %v", tt.interval, tt.min, tt.def, got, tt.want)
 		}
 	}
 }
@@ -547,7 +534,7 @@ func TestFindDropsSelf(t *testing.T) {
 	h := hash(8)
 	tr := &fakeTrackers{scripts: map[string][]fakeAnswer{
 		// opentracker lists the announcing client: 127.0.0.1 at our port.
-		t1: {{resp: &AnnounceResponse{Peers: peerList("127.0.0.1:7000", "127.0.0.1:7001", "203.0.113.9:7000"), ExternalIP: netip.MustParseAddr("203.0.113.9")}}},
+		t1: {{resp: &tracker.AnnounceResponse{Peers: peerList("127.0.0.1:7000", "127.0.0.1:7001", "203.0.113.9:7000"), ExternalIP: netip.MustParseAddr("203.0.113.9")}}},
 	}}
 	for _, keep := range []bool{false, true} {
 		sum, err := Find(context.Background(), Target{InfoHashes: []metainfo.Hash{h}, Trackers: [][]string{{t1}}}, &Config{Trackers: tr, Port: 7000, KeepSelf: keep}, nil)
@@ -571,8 +558,8 @@ func TestFindDropsSelf(t *testing.T) {
 func TestFindFollowRetryIn(t *testing.T) {
 	h := hash(9)
 	tr := &fakeTrackers{scripts: map[string][]fakeAnswer{
-		t1: {{err: &RetryError{Err: errFake, After: 7 * time.Minute}}, okResp("10.0.0.1:1"), {}},
-		t2: {{err: &RetryError{Err: errFake, After: -1}}},
+		t1: {{err: &tracker.Error{URL: t1, Op: "announce", Err: &tracker.FailureError{Reason: "busy", RetryIn: 7 * time.Minute}}}, okResp("10.0.0.1:1"), {}},
+		t2: {{err: &tracker.Error{URL: t2, Op: "announce", Err: &tracker.FailureError{Reason: "gone", RetryIn: -1}}}},
 	}}
 	clk := newFakeClock()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -50,7 +50,7 @@ func search(tb testing.TB, sw *swarmtest.Swarm, cfg discovery.Config, fn func(di
 	defer tc.Close()
 	nd := newDHT(tb)
 	defer nd.Close()
-	cfg.Trackers = discovery.NewTrackerSource(tc, sw.MetaInfo.Info.TotalLength)
+	cfg.Trackers = tc
 	cfg.DHT = discovery.NewDHTSource(nd)
 	sum, err := discovery.Find(context.Background(), discovery.TargetFromMetaInfo(sw.MetaInfo), &cfg, fn)
 	if err != nil {

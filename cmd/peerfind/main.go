@@ -23,6 +23,9 @@ const (
 	exitError   = 1 // bad input or a failed operation
 	exitUsage   = 2 // bad flags or arguments
 	exitNoPeers = 3 // `peers`: the search ran fine but found nobody
+	// A second SIGINT or SIGTERM exits at once with 128 + the signal's
+	// number, as shells report a process killed by it: 130 for SIGINT.
+	exitSignal = 128
 )
 
 // exitError carries a specific exit status out of a subcommand.
@@ -55,10 +58,45 @@ type cli struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyContext(os.Stderr)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// notifyContext is signal.NotifyContext for SIGINT and SIGTERM with a way
+// out: the first signal cancels the context, and the command winds down
+// cleanly (trackers told we left, state saved, summary printed), which
+// may take a few seconds when a tracker does not answer; a second signal
+// exits at once, as users expect of a second Ctrl-C.
+func notifyContext(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			fmt.Fprintln(stderr, "peerfind: interrupted again: exiting without waiting")
+			n := 2
+			if s, ok := sig.(syscall.Signal); ok {
+				n = int(s)
+			}
+			os.Exit(exitSignal + n)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 // run executes one command line and returns the process exit status. It never

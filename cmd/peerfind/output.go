@@ -17,7 +17,7 @@ package main
 //	 "latency_ms":40.1,"elapsed_ms":41.2,"warning":"…","error":"…"}
 //	    one announce finished; "seeders"/"leechers" are null when unknown, "error"
 //	    is present (and "ok" false) when it failed. "event" is "" for a re-announce,
-//	    "stopped" for the goodbye sent at the end (tier -1).
+//	    "stopped" for the goodbye sent at the end.
 //	{"type":"dht","swarm":"<hex>","lookup":1,"queried":120,"answered":97,"timed_out":23,
 //	 "errors":0,"round_trips":5,"peers":64,"new_peers":60,"converged":true,
 //	 "duration_ms":900.3,"elapsed_ms":930.0,"error":"…"}
@@ -139,6 +139,7 @@ type printer struct {
 	json  bool
 	only4 bool
 	only6 bool
+	noDHT bool  // --no-dht: the summary names the flag as the reason the DHT was skipped
 	shown int   // peers printed
 	werr  error // first write error (a closed pipe): the search stops
 }
@@ -191,9 +192,12 @@ func (p *printer) event(e discovery.Event) {
 		if !p.json {
 			return
 		}
-		j := jsonTracker{Type: "tracker", URL: e.URL, Tier: e.Tier, Swarm: e.Swarm, Event: e.Event.String(), OK: e.Err == nil,
-			Peers: e.Peers, NewPeers: e.NewPeers, Seeders: optCount(e.Seeders), Leechers: optCount(e.Leechers),
-			IntervalS: e.Interval.Seconds(), LatencyMS: ms(e.Latency), ElapsedMS: ms(e.At), Warning: e.Warning}
+		j := jsonTracker{Type: "tracker", URL: e.URL, Tier: e.Tier, Swarm: e.InfoHash, Event: e.Event.String(), OK: e.Err == nil,
+			NewPeers: e.NewPeers, LatencyMS: ms(e.Latency), ElapsedMS: ms(e.At)}
+		if r := e.Response; r != nil {
+			j.Peers, j.Seeders, j.Leechers = len(r.Peers), optCount(r.Seeders), optCount(r.Leechers)
+			j.IntervalS, j.Warning = r.Interval.Seconds(), r.Warning
+		}
 		if e.Err != nil {
 			j.Error = plainError(e.Err)
 		}
@@ -219,13 +223,16 @@ func (p *printer) summary(sum *discovery.Summary) {
 		return
 	}
 	j := jsonSummary{Type: "summary", Peers: p.shown, Reason: string(sum.Reason), DurationMS: ms(sum.Duration),
-		Swarms: sum.Swarms, DHTSkipped: sum.DHTSkipped, Sources: []jsonSource{}}
+		Swarms: sum.Swarms, DHTSkipped: sum.DHTSkipped.String(), Sources: []jsonSource{}}
+	if sum.DHTSkipped == discovery.SkipNoDHT && p.noDHT {
+		j.DHTSkipped = "--no-dht" // the user's choice, in the user's words
+	}
 	if len(sum.Peers) > 0 {
 		f := ms(sum.FirstPeer)
 		j.FirstPeerMS = &f
 	}
 	for _, s := range sum.Sources {
-		js := jsonSource{Name: s.Name, Kind: s.Kind, Peers: s.Peers, Unique: s.Unique, Queries: s.Queries, Errors: s.Errors,
+		js := jsonSource{Name: s.Name, Kind: s.Kind.String(), Peers: s.Peers, Unique: s.Unique, Queries: s.Queries, Errors: s.Errors,
 			Seeders: optCount(s.Seeders), Leechers: optCount(s.Leechers)}
 		if s.Err != nil {
 			js.Error = plainError(s.Err)
@@ -289,7 +296,7 @@ func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", s.Name, s.Peers, firstPeer, sourceResult(s, sum.Reason))
 	}
 	tw.Flush()
-	if strings.HasPrefix(sum.DHTSkipped, "private") {
+	if sum.DHTSkipped == discovery.SkipPrivate {
 		fmt.Fprintf(w, "DHT not used: %s (--allow-dht-private overrides)\n", sum.DHTSkipped)
 	}
 }
@@ -297,9 +304,9 @@ func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 func sourceResult(s discovery.SourceSummary, reason discovery.StopReason) string {
 	var parts []string
 	switch s.Kind {
-	case "magnet":
+	case discovery.KindMagnet:
 		parts = append(parts, "given in the magnet link")
-	case "tracker":
+	case discovery.KindTracker:
 		if s.Errors < s.Queries {
 			r := "ok"
 			if s.Seeders >= 0 || s.Leechers >= 0 {
@@ -307,7 +314,7 @@ func sourceResult(s discovery.SourceSummary, reason discovery.StopReason) string
 			}
 			parts = append(parts, r)
 		}
-	case "dht":
+	case discovery.KindDHT:
 		if d := s.DHT; s.Queries > s.Errors {
 			parts = append(parts, fmt.Sprintf("%s, %d nodes queried, %d answered", plural(s.Queries, "lookup"), d.Queried, d.Answered))
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/peerfind/peerfind/discovery"
+	"github.com/peerfind/peerfind/tracker"
 )
 
 // peersFlags are the flags of `peerfind peers`.
@@ -35,12 +36,18 @@ link, or a bare info hash (40 hex digits or 32 base32 characters). A hybrid
 v1+v2 torrent is looked up in both swarms. A private torrent (BEP 27) is
 looked up on its trackers only unless --allow-dht-private is given.
 
+Every tracker of every tier is asked at once (--tracker-policy all), each
+once however often or in whatever spelling the tiers repeat it; with
+--tracker-policy bep12 the tiers are walked in order as BEP 12 says, up to
+the first tracker that answers.
+
 The search ends by itself once every tracker has answered or failed and the
 DHT lookups have converged, or at --timeout, or at --max-peers. With
 --follow it keeps going, re-announcing at each tracker's interval and
 repeating DHT lookups, printing only new peers, until interrupted.
-On Ctrl-C (SIGINT) or SIGTERM it stops cleanly: trackers are told we left,
-the DHT state is saved and the summary printed.
+On Ctrl-C (SIGINT) or SIGTERM it stops cleanly: trackers are told we left
+(waiting at most 3 s for them), the DHT state is saved and the summary
+printed. A second Ctrl-C exits at once, with status 130.
 
 The DHT routing table is saved between runs in --state-dir (default:
 $XDG_STATE_HOME/peerfind if set, else the user's cache directory, e.g.
@@ -52,7 +59,7 @@ by one more source), "tracker" (each announce's result or error, seeders,
 leechers), "dht" (each lookup's statistics) and a final "summary".
 
 Exit status: 0 peers found, 1 error, 2 usage error, 3 the search ran fine but
-found no peers.`,
+found no peers, 130 interrupted twice.`,
 		Example: `  peerfind peers ubuntu-24.04.iso.torrent
   peerfind peers 'magnet:?xt=urn:btih:...' --timeout 10s --max-peers 50
   curl -s https://example.org/x.torrent | peerfind peers -
@@ -80,6 +87,7 @@ found no peers.`,
 	fl.BoolVar(&o.noDHT, "no-dht", false, "do not use the DHT")
 	fl.BoolVar(&f.noTrackers, "no-trackers", false, "do not use the trackers (the torrent's, the magnet's or --tracker)")
 	fl.StringArrayVar(&f.trackers, "tracker", nil, "also announce to this tracker `URL` (repeatable)")
+	fl.Var(policyFlag{&o.trackerPolicy}, "tracker-policy", "which trackers to ask: all (every tier at once) or bep12 (BEP 12: tiers in order, the first tracker that answers)")
 	fl.StringArrayVar(&o.bootstrap, "bootstrap", nil, "bootstrap the DHT from `host:port` instead of the public routers (repeatable)")
 	fl.BoolVarP(&o.only4, "ipv4", "4", false, "IPv4 only: DHT over IPv4, IPv4 peers printed")
 	fl.BoolVarP(&o.only6, "ipv6", "6", false, "IPv6 only: DHT over IPv6, IPv6 peers printed")
@@ -150,11 +158,23 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 	return withStatus(exitNoPeers, errors.New("no peers found"))
 }
 
+// policyFlag is --tracker-policy, spelled as tracker.Policy writes itself.
+type policyFlag struct{ p *tracker.Policy }
+
+func (f policyFlag) String() string {
+	if f.p == nil {
+		return tracker.PolicyAll.String()
+	}
+	return f.p.String()
+}
+func (f policyFlag) Set(s string) error { return f.p.UnmarshalText([]byte(s)) }
+func (f policyFlag) Type() string       { return "all|bep12" }
+
 // allFailed reports whether no source succeeded even once: every announce
 // and lookup failed, or had not answered when the search ended.
 func allFailed(sum *discovery.Summary) bool {
 	for _, s := range sum.Sources {
-		if s.Kind == "magnet" || s.Errors < s.Queries {
+		if s.Kind == discovery.KindMagnet || s.Errors < s.Queries {
 			return false
 		}
 	}

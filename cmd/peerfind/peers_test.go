@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/bencode"
+	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/discovery"
 	"github.com/peerfind/peerfind/metainfo"
 	"github.com/peerfind/peerfind/tracker"
@@ -125,18 +126,19 @@ func TestPrinter(t *testing.T) {
 		&discovery.PeerEvent{Peer: p4, Swarm: h1, Source: "udp://t:1", Sources: []string{"udp://t:1"}, New: true, At: 41200 * time.Microsecond},
 		&discovery.PeerEvent{Peer: p6, Swarm: h1, Source: "dht", Sources: []string{"dht"}, New: true, At: 50 * time.Millisecond},
 		&discovery.PeerEvent{Peer: p4, Swarm: h1, Source: "dht", Sources: []string{"udp://t:1", "dht"}, At: 60 * time.Millisecond},
-		&discovery.TrackerEvent{URL: "udp://t:1", Swarm: h1, Event: discovery.EventStarted, Peers: 1, NewPeers: 1, Seeders: 3, Leechers: -1, Interval: 30 * time.Minute, Latency: 40 * time.Millisecond, At: 41200 * time.Microsecond},
-		&discovery.TrackerEvent{URL: "http://t:2/announce", Tier: 1, Swarm: h1, Event: discovery.EventStarted, Seeders: -1, Leechers: -1, Err: &tracker.Error{URL: "http://t:2/announce", Op: "announce", Err: tracker.ErrTimeout}, At: time.Second},
-		&discovery.DHTEvent{Swarm: h1, Lookup: 1, Stats: discovery.LookupStats{Queried: 120, Answered: 97, TimedOut: 23, RoundTrips: 5, Peers: 64, Converged: true, Duration: 900 * time.Millisecond}, NewPeers: 1, At: 930 * time.Millisecond},
+		&discovery.TrackerEvent{Result: tracker.Result{URL: "udp://t:1", InfoHash: h1, Event: tracker.EventStarted, Latency: 40 * time.Millisecond,
+			Response: &tracker.AnnounceResponse{Peers: []netip.AddrPort{p4}, Seeders: 3, Leechers: -1, Interval: 30 * time.Minute}}, NewPeers: 1, At: 41200 * time.Microsecond},
+		&discovery.TrackerEvent{Result: tracker.Result{URL: "http://t:2/announce", Tier: 1, InfoHash: h1, Event: tracker.EventStarted}, Err: &tracker.Error{URL: "http://t:2/announce", Op: "announce", Err: tracker.ErrTimeout}, At: time.Second},
+		&discovery.DHTEvent{Swarm: h1, Lookup: 1, Stats: dht.LookupStats{Queried: 120, Answered: 97, TimedOut: 23, RoundTrips: 5, Peers: 64, Converged: true, Duration: 900 * time.Millisecond}, NewPeers: 1, At: 930 * time.Millisecond},
 	}
 	sum := &discovery.Summary{
 		Peers:    []discovery.PeerInfo{{Addr: p4, Sources: []string{"udp://t:1", "dht"}, FirstSeen: 41200 * time.Microsecond}, {Addr: p6, Sources: []string{"dht"}, FirstSeen: 50 * time.Millisecond}},
 		Swarms:   []metainfo.Hash{h1},
 		Duration: 1203 * time.Millisecond, FirstPeer: 41200 * time.Microsecond, Reason: discovery.StopComplete,
 		Sources: []discovery.SourceSummary{
-			{Name: "udp://t:1", Kind: "tracker", Peers: 1, Unique: 1, Queries: 1, FirstPeer: 41200 * time.Microsecond, Seeders: 3, Leechers: -1},
-			{Name: "http://t:2/announce", Kind: "tracker", Queries: 1, Errors: 1, Err: &tracker.Error{URL: "http://t:2/announce", Op: "announce", Err: tracker.ErrTimeout}, Seeders: -1, Leechers: -1},
-			{Name: "dht", Kind: "dht", Peers: 2, Unique: 1, Queries: 2, FirstPeer: 50 * time.Millisecond, Seeders: -1, Leechers: -1, DHT: discovery.LookupStats{Queried: 200, Answered: 160}},
+			{Name: "udp://t:1", Kind: discovery.KindTracker, Peers: 1, Unique: 1, Queries: 1, FirstPeer: 41200 * time.Microsecond, Seeders: 3, Leechers: -1},
+			{Name: "http://t:2/announce", Kind: discovery.KindTracker, Queries: 1, Errors: 1, Err: &tracker.Error{URL: "http://t:2/announce", Op: "announce", Err: tracker.ErrTimeout}, Seeders: -1, Leechers: -1},
+			{Name: "dht", Kind: discovery.KindDHT, Peers: 2, Unique: 1, Queries: 2, FirstPeer: 50 * time.Millisecond, Seeders: -1, Leechers: -1, DHT: dht.LookupStats{Queried: 200, Answered: 160}},
 		},
 	}
 	for _, mode := range []struct {
@@ -173,17 +175,17 @@ func TestPrinter(t *testing.T) {
 	}
 	var w bytes.Buffer
 	writeSummary(&w, sum, 2, false)
-	sum.DHTSkipped = "private torrent (BEP 27): trackers only"
+	sum.DHTSkipped = discovery.SkipPrivate
 	sum.Reason = discovery.StopTimeout
 	writeSummary(&w, sum, 2, false)
 	checkGolden(t, "summary.golden", w.String())
 }
 
 func TestAllFailed(t *testing.T) {
-	ok := discovery.SourceSummary{Kind: "tracker", Queries: 1}
-	failed := discovery.SourceSummary{Kind: "tracker", Queries: 2, Errors: 2}
-	silent := discovery.SourceSummary{Kind: "dht"}
-	magnet := discovery.SourceSummary{Kind: "magnet"}
+	ok := discovery.SourceSummary{Kind: discovery.KindTracker, Queries: 1}
+	failed := discovery.SourceSummary{Kind: discovery.KindTracker, Queries: 2, Errors: 2}
+	silent := discovery.SourceSummary{Kind: discovery.KindDHT}
+	magnet := discovery.SourceSummary{Kind: discovery.KindMagnet}
 	tests := []struct {
 		srcs []discovery.SourceSummary
 		want bool

@@ -27,6 +27,7 @@ type searchOptions struct {
 	maxPeers        int
 	follow          bool
 	noDHT           bool
+	trackerPolicy   tracker.Policy
 	allowDHTPrivate bool
 	bootstrap       []string
 	only4, only6    bool
@@ -77,12 +78,13 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		AllowDHTPrivate: o.allowDHTPrivate,
 		Port:            o.port,
 		StopTimeout:     o.stopTimeout,
+		TrackerPolicy:   o.trackerPolicy,
 	}
 	if len(tg.Trackers) > 0 {
-		cfg.Trackers = discovery.NewTrackerSource(tc, tg.left)
+		cfg.Trackers = tc
 	}
 	var node *dht.Node
-	if !o.noDHT && (!tg.Private || o.allowDHTPrivate) {
+	if !o.noDHT && tg.DHTAllowed(o.allowDHTPrivate) { // no node at all when discovery would not use it
 		var err error
 		node, err = newDHTNode(c.stderr, o)
 		var se *statusError
@@ -100,7 +102,7 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		}
 	}()
 
-	p := &printer{out: c.stdout, json: o.json, only4: o.only4, only6: o.only6}
+	p := &printer{out: c.stdout, json: o.json, only4: o.only4, only6: o.only6, noDHT: o.noDHT}
 	prog := &progress{trackersTotal: countTrackers(tg.Trackers), trackersDone: map[string]bool{}}
 	if node != nil {
 		prog.node = node
@@ -139,13 +141,6 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		}
 		return nil, 0, withStatus(exitError, err)
 	}
-	if o.noDHT {
-		sum.DHTSkipped = "--no-dht"
-	}
-	if tg.Private && !o.allowDHTPrivate && !o.noDHT {
-		// No node was even started; say why as discovery would have.
-		sum.DHTSkipped = "private torrent (BEP 27): trackers only"
-	}
 	if node != nil && o.statePath != "" {
 		if err := saveState(o.statePath, node); err != nil {
 			fmt.Fprintf(c.stderr, "peerfind: warning: DHT state not saved: %v\n", err)
@@ -161,14 +156,14 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 	return sum, p.shown, nil
 }
 
+// countTrackers counts the trackers the search asks: each once, however
+// often and in whatever spelling the tiers repeat it.
 func countTrackers(tiers [][]string) int {
-	seen := map[string]bool{}
-	for _, t := range tiers {
-		for _, u := range t {
-			seen[u] = true
-		}
+	n := 0
+	for _, t := range tracker.DedupeTiers(tiers) {
+		n += len(t)
 	}
-	return len(seen)
+	return n
 }
 
 // newDHTNode opens the DHT sockets and starts a read-only node (BEP 43: a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/discovery"
+	"github.com/peerfind/peerfind/tracker"
 )
 
 // progress counts what the live status line shows. The search goroutine
@@ -32,7 +33,7 @@ func (p *progress) event(e discovery.Event, shown int) {
 	p.peers = shown
 	switch e := e.(type) {
 	case *discovery.TrackerEvent:
-		if e.Tier >= 0 {
+		if e.Event != tracker.EventStopped {
 			p.trackersDone[e.URL] = true
 		}
 	case *discovery.DHTEvent:

@@ -22,7 +22,6 @@ const maxTorrentSize = 64 << 20
 type target struct {
 	discovery.Target
 	name string // the torrent's or magnet's name, or the hash
-	left int64  // bytes left to download, announced to trackers; -1 unknown
 	kind string // "torrent", "magnet" or "hash"
 	file string // the .torrent path, "-" for standard input; "" otherwise
 
@@ -80,14 +79,11 @@ func loadTarget(arg string, stdin io.Reader) (*target, error) {
 }
 
 func fromMetaInfo(mi *metainfo.MetaInfo, file string) *target {
-	return &target{Target: discovery.TargetFromMetaInfo(mi), name: mi.Info.Name, left: mi.Info.TotalLength, kind: "torrent", file: file, meta: mi}
+	return &target{Target: discovery.TargetFromMetaInfo(mi), name: mi.Info.Name, kind: "torrent", file: file, meta: mi}
 }
 
 func fromMagnet(m *magnet.Magnet, kind string) *target {
-	t := &target{Target: discovery.TargetFromMagnet(m), name: m.Name, left: -1, kind: kind, mag: m}
-	if m.Length > 0 {
-		t.left = m.Length
-	}
+	t := &target{Target: discovery.TargetFromMagnet(m), name: m.Name, kind: kind, mag: m}
 	if t.name == "" && len(t.InfoHashes) > 0 {
 		t.name = t.InfoHashes[0].String()
 	}
