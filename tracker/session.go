@@ -297,7 +297,7 @@ func (s *Session) follow(ctx context.Context, u string, tier int, h metainfo.Has
 		}
 		var delay time.Duration
 		if err == nil {
-			delay = NextAnnounce(r.Response.Interval, r.Response.MinInterval, def)
+			delay = nextAnnounce(r.Response.Interval, r.Response.MinInterval, def)
 			retry = orDefault(s.RetryInterval, DefaultRetryInterval)
 		} else {
 			var never bool
@@ -338,10 +338,10 @@ func retryAfter(err error, backoff time.Duration) (d time.Duration, never bool) 
 	return backoff, false
 }
 
-// NextAnnounce is the pause before the next regular announce: the
+// nextAnnounce is the pause before the next regular announce: the
 // tracker's interval (def if it gave none), never less than its min
 // interval, which trackers ask clients not to undercut.
-func NextAnnounce(interval, minInterval, def time.Duration) time.Duration {
+func nextAnnounce(interval, minInterval, def time.Duration) time.Duration {
 	d := interval
 	if d <= 0 {
 		d = def
@@ -385,7 +385,7 @@ func (s *Session) walk(ctx context.Context, h metainfo.Hash, deliver func(Result
 				}
 				s.order.promote(ti, u)
 				answered = true
-				delay = NextAnnounce(r.Response.Interval, r.Response.MinInterval, def)
+				delay = nextAnnounce(r.Response.Interval, r.Response.MinInterval, def)
 				if s.Follow {
 					r.Next = delay
 				}

@@ -293,8 +293,8 @@ func TestNextAnnounce(t *testing.T) {
 		{0, 2 * time.Hour, time.Hour, 2 * time.Hour},
 	}
 	for _, tt := range tests {
-		if got := NextAnnounce(tt.interval, tt.min, tt.def); got != tt.want {
-			t.Errorf("NextAnnounce(%v, %v, %v) = %v, want %v", tt.interval, tt.min, tt.def, got, tt.want)
+		if got := nextAnnounce(tt.interval, tt.min, tt.def); got != tt.want {
+			t.Errorf("nextAnnounce(%v, %v, %v) = %v, want %v", tt.interval, tt.min, tt.def, got, tt.want)
 		}
 	}
 }
