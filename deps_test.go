@@ -32,15 +32,16 @@ var allowedImports = map[string][]string{
 	"metainfo":         {"bencode"},
 	"magnet":           {"metainfo"},
 	"tracker":          {"bencode", "metainfo", "internal/compact"},
-	"dht":              {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid"},
+	"dht":              {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid", "dht/internal/routing"},
 	// dht's building blocks; only dht imports them (see TestInternalStaysInside).
-	"dht/internal/nodeid": {},
-	"peerwire":            {"bencode", "metainfo", "internal/compact"},
-	"swarmtest":           {"bencode", "metainfo", "magnet", "internal/compact", "internal/netemu", "tracker", "dht", "peerwire"},
-	"discovery":           {"bencode", "metainfo", "magnet", "internal/compact", "tracker", "dht", "peerwire"},
-	"cmd/peerfind":        {"bencode", "metainfo", "magnet", "discovery", "swarmtest", "tracker", "dht", "internal/compact"},
-	"internal/testutil":   {},
-	"scripts/testsum":     {},
+	"dht/internal/nodeid":  {},
+	"dht/internal/routing": {"dht/internal/nodeid"},
+	"peerwire":             {"bencode", "metainfo", "internal/compact"},
+	"swarmtest":            {"bencode", "metainfo", "magnet", "internal/compact", "internal/netemu", "tracker", "dht", "peerwire"},
+	"discovery":            {"bencode", "metainfo", "magnet", "internal/compact", "tracker", "dht", "peerwire"},
+	"cmd/peerfind":         {"bencode", "metainfo", "magnet", "discovery", "swarmtest", "tracker", "dht", "internal/compact"},
+	"internal/testutil":    {},
+	"scripts/testsum":      {},
 }
 
 // allowedExternal lists the third-party modules each package may use; the

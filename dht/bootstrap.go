@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
+	"github.com/peerfind/peerfind/dht/internal/routing"
 )
 
 // DefaultRouters are the well-known bootstrap routers, tried last. Several
@@ -137,7 +138,7 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapReport, error) {
 		rep.Lookup.add(st)
 	}
 	if rep.Lookup.Answered > 0 {
-		if s := n.Stats(); s.Good4+s.Good6 < K {
+		if s := n.Stats(); s.Good4+s.Good6 < routing.K {
 			// A thin table: the seeds answered our own-id find_node with
 			// few nodes (anacrolix v2.23.0 often sends none). A lookup
 			// started from it queries one node, hears nothing new and
@@ -234,7 +235,7 @@ func (n *Node) refreshSparseWait(ctx context.Context) {
 		if t == nil {
 			continue
 		}
-		for _, target := range t.farTargets(refreshAfterBootstrap) {
+		for _, target := range t.FarTargets(refreshAfterBootstrap) {
 			wg.Go(func() { n.refresh(ctx, target, v4) })
 		}
 	}
@@ -262,10 +263,10 @@ type seed struct {
 // enoughNodes reports whether every family has at least K good nodes.
 func (n *Node) enoughNodes() bool {
 	s := n.Stats()
-	if n.tables[0].Load() != nil && s.Good4 < K {
+	if n.tables[0].Load() != nil && s.Good4 < routing.K {
 		return false
 	}
-	if n.tables[1].Load() != nil && s.Good6 < K {
+	if n.tables[1].Load() != nil && s.Good6 < routing.K {
 		return false
 	}
 	return true
@@ -299,7 +300,7 @@ func (n *Node) seedLookups(ctx context.Context, seeds []seed, rep *BootstrapRepo
 		}
 		isSeed := make(map[netip.AddrPort]bool, len(fam))
 		isRouter := make(map[netip.AddrPort]bool)
-		l := newLookup(self, self, K, n.alpha, n.now())
+		l := newLookup(self, self, routing.K, n.alpha, n.now())
 		// Seeds all stay candidates, whatever the shortlist size.
 		for _, sd := range fam {
 			id := sd.id
@@ -316,7 +317,7 @@ func (n *Node) seedLookups(ctx context.Context, seeds []seed, rep *BootstrapRepo
 				}
 			}
 		}
-		for _, nd := range n.closestCompact(self, v4, K) {
+		for _, nd := range n.closestCompact(self, v4, routing.K) {
 			l.add(ID(nd.ID), nd.Addr, 1)
 		}
 		s := &search{n: n, method: methodFindNode, target: self, want: wantFor(v4),
@@ -409,7 +410,7 @@ func (n *Node) coldSeeds(ctx context.Context, v4 bool) []seed {
 			out = append(out, sd)
 		}
 	}
-	if len(out) >= K {
+	if len(out) >= routing.K {
 		return out
 	}
 	rs, _ := n.routerSeeds(ctx, false)
@@ -498,7 +499,7 @@ func (n *Node) adoptBEP42ID() bool {
 		}
 		t := n.newTable(id)
 		for _, ni := range old.Good() {
-			t.Seen(ni, SeenReply)
+			t.Seen(ni, routing.SeenReply)
 		}
 		n.tables[i].Store(t)
 	}

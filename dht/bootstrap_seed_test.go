@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
+	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
 )
 
@@ -32,7 +33,7 @@ func stingySeed(conn net.PacketConn, self ID, network []*Node) {
 			closest := slices.Clone(network)
 			slices.SortFunc(closest, func(a, b *Node) int { return nodeid.CompareDistance(target, a.ID(), b.ID()) })
 			var nodes []byte
-			for _, nd := range closest[:K] {
+			for _, nd := range closest[:routing.K] {
 				nodes = compact.AppendNode(nodes, compact.Node{ID: nd.ID(), Addr: nd.LocalAddrs()[0]})
 			}
 			r.Nodes = string(nodes)
@@ -63,8 +64,8 @@ func TestBootstrapThinTableRefreshesBeforeReturning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := n.Stats(); s.Good4 < K {
-		t.Fatalf("Bootstrap returned with %d good nodes (report %+v); want at least %d", s.Good4, rep, K)
+	if s := n.Stats(); s.Good4 < routing.K {
+		t.Fatalf("Bootstrap returned with %d good nodes (report %+v); want at least %d", s.Good4, rep, routing.K)
 	}
 }
 

@@ -123,10 +123,6 @@ type Config struct {
 	// the store of announced peers. If zero: 30 min, 500, 5000, 50000.
 	PeerTTL                                          time.Duration
 	MaxPeersPerHash, MaxStoredHashes, MaxStoredPeers int
-	// Table configures the routing tables (per-IP and per-subnet limits,
-	// failures before a node is bad). The Node sets its Now, PreferVerified and
-	// RequireVerified (from BEP42), and Rand if nil.
-	Table TableConfig
 	// Version is the "v" key of our messages (BEP 5: 2-byte client id plus
 	// 2-byte version). If empty, "PF" 0 1.
 	Version string

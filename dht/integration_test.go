@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
+	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
 	"github.com/peerfind/peerfind/metainfo"
 )
@@ -77,7 +78,7 @@ func TestIPv6OnlyAndDualStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Good4 < 1 || rep.Good6 < K {
+	if rep.Good4 < 1 || rep.Good6 < routing.K {
 		t.Fatalf("dual-stack bootstrap: %d IPv4 and %d IPv6 good nodes", rep.Good4, rep.Good6)
 	}
 	if len(dual.LocalAddrs()) != 2 {
@@ -174,7 +175,7 @@ func TestStatePersistence(t *testing.T) {
 		t.Fatalf("restarted with id %v, want %v", warm.ID(), id)
 	}
 	rep, err := warm.Bootstrap(ctx)
-	if err != nil || rep.SavedAnswered < K || len(rep.Routers) != 0 {
+	if err != nil || rep.SavedAnswered < routing.K || len(rep.Routers) != 0 {
 		t.Fatalf("warm bootstrap %+v, %v", rep, err)
 	}
 
@@ -205,15 +206,15 @@ func TestNodeFailsAndIsReplaced(t *testing.T) {
 		t.Fatalf("after a reply: %d good, want 1", s.Good4)
 	}
 	b.Close()
-	for range DefaultMaxFails {
+	for range routing.DefaultMaxFails {
 		if _, err := a.Ping(ctx, ba); !errors.Is(err, ErrTimeout) {
 			t.Fatalf("ping of a closed node: %v, want ErrTimeout", err)
 		}
 	}
 	if s := a.Stats(); s.Good4 != 0 {
-		t.Fatalf("after %d timeouts: %d good, want 0", DefaultMaxFails, s.Good4)
+		t.Fatalf("after %d timeouts: %d good, want 0", routing.DefaultMaxFails, s.Good4)
 	}
-	for _, ni := range a.tables[0].Load().Closest(b.ID(), K) {
+	for _, ni := range a.tables[0].Load().Closest(b.ID(), routing.K) {
 		if ni.Addr == ba {
 			t.Fatal("failed node still offered to lookups")
 		}
@@ -289,7 +290,7 @@ func TestColdGetPeers(t *testing.T) {
 			c.Resolver = fakeResolver{"router.test": {ra.Addr()}}
 		}},
 		{"router answering find_node only", func(c *Config) {
-			ra := fakeRouter(t, nodes[:K])
+			ra := fakeRouter(t, nodes[:routing.K])
 			c.BootstrapRouters = []string{ra.String()}
 		}},
 	} {
@@ -307,7 +308,7 @@ func TestColdGetPeers(t *testing.T) {
 				t.Fatalf("found %v, want %v (stats %+v)", got, want, st)
 			}
 			s := n.Stats()
-			if s.Good4 < K {
+			if s.Good4 < routing.K {
 				t.Fatalf("table has %d good nodes after a cold lookup", s.Good4)
 			}
 			if _, ok := n.tables[0].Load().Get(nodeAddr(t, nodes[0])); ok && tc.name == "router" {
@@ -366,12 +367,12 @@ func TestBootstrapFillsFarBuckets(t *testing.T) {
 			farHalf++
 		}
 	}
-	if farHalf < 2*K {
+	if farHalf < 2*routing.K {
 		t.Fatalf("only %d of 64 nodes in the far half", farHalf)
 	}
 	bucket0 := func() int {
 		c := 0
-		for _, ni := range n.tables[0].Load().Closest(self.Xor(ID{0x80}), 4*K) {
+		for _, ni := range n.tables[0].Load().Closest(self.Xor(ID{0x80}), 4*routing.K) {
 			if nodeid.CommonPrefixLen(self, ni.ID) == 0 {
 				c++
 			}
@@ -380,10 +381,10 @@ func TestBootstrapFillsFarBuckets(t *testing.T) {
 	}
 	t.Logf("bootstrap: %d good nodes, %d in bucket 0 (stats %+v)", rep.Good4, bucket0(), rep.Lookup)
 	// The refresh runs in the background: wait for it, bounded by ctx.
-	for bucket0() < K {
+	for bucket0() < routing.K {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("bucket 0 holds %d nodes of the %d in the far half, want %d after the refresh", bucket0(), farHalf, K)
+			t.Fatalf("bucket 0 holds %d nodes of the %d in the far half, want %d after the refresh", bucket0(), farHalf, routing.K)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
+	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
 )
 
@@ -60,7 +61,7 @@ func (s *simNet) reply(i int, target ID) *reply {
 	known := slices.Clone(s.known[i])
 	slices.SortFunc(known, func(a, b int) int { return nodeid.CompareDistance(target, s.ids[a], s.ids[b]) })
 	r := &reply{ID: s.ids[i]}
-	for _, j := range known[:min(K, len(known))] {
+	for _, j := range known[:min(routing.K, len(known))] {
 		r.Nodes = append(r.Nodes, compact.Node{ID: s.ids[j], Addr: s.addrs[j]})
 	}
 	return r
@@ -126,16 +127,16 @@ func TestLookupConverges(t *testing.T) {
 	for trial := range 20 {
 		target := s.ids[trial*37%len(s.ids)]
 		target[19] ^= 0xff
-		l := newLookup(target, ID{}, K, 3, time.Unix(0, 0))
+		l := newLookup(target, ID{}, routing.K, 3, time.Unix(0, 0))
 		for _, j := range s.known[trial] { // start from one node's table
 			l.add(s.ids[j], s.addrs[j], 1)
 		}
 		drive(t, s, l, 10*time.Millisecond, 0, 50*time.Millisecond, time.Second, nil, nil)
 		var got []ID
-		for _, c := range l.closestAnswered(K) {
+		for _, c := range l.closestAnswered(routing.K) {
 			got = append(got, c.id)
 		}
-		if want := s.trueClosest(target, K); !slices.Equal(got, want) {
+		if want := s.trueClosest(target, routing.K); !slices.Equal(got, want) {
 			t.Fatalf("trial %d: closest answered %v, want %v (stats %+v)", trial, got, want, l.stats)
 		}
 		if l.stats.RoundTrips > 8 || l.stats.Queried > 60 {
@@ -148,7 +149,7 @@ func TestLookupSlowNodeFreesSlot(t *testing.T) {
 	s := newSimNet(2, 300, 40)
 	target := s.ids[5]
 	target[19] ^= 1
-	l := newLookup(target, ID{}, K, 3, time.Unix(0, 0))
+	l := newLookup(target, ID{}, routing.K, 3, time.Unix(0, 0))
 	start := s.trueClosest(target, 40)[10:] // not the very closest
 	for _, id := range start {
 		i := slices.Index(s.ids, id)
@@ -192,7 +193,7 @@ func TestLookupWithDeadAndSlowNodes(t *testing.T) {
 	}
 	target := s.ids[1]
 	target[10] ^= 0x55
-	l := newLookup(target, ID{}, K, 3, time.Unix(0, 0))
+	l := newLookup(target, ID{}, routing.K, 3, time.Unix(0, 0))
 	for _, j := range s.known[0] {
 		l.add(s.ids[j], s.addrs[j], 1)
 	}
@@ -203,18 +204,18 @@ func TestLookupWithDeadAndSlowNodes(t *testing.T) {
 		if i := slices.Index(s.ids, id); !dead[i] && !slow[i] {
 			live = append(live, id)
 		}
-		if len(live) == K {
+		if len(live) == routing.K {
 			break
 		}
 	}
 	got := 0
-	for _, c := range l.closestAnswered(K) {
+	for _, c := range l.closestAnswered(routing.K) {
 		if slices.Contains(live, c.id) {
 			got++
 		}
 	}
-	if got < K-1 {
-		t.Errorf("%d of the %d closest fast live nodes among the answers", got, K)
+	if got < routing.K-1 {
+		t.Errorf("%d of the %d closest fast live nodes among the answers", got, routing.K)
 	}
 	// Dead nodes cost a slot only until the soft timeout: the lookup takes
 	// far less than one hard timeout per round trip.
@@ -235,7 +236,7 @@ func TestLookupWithDeadAndSlowNodes(t *testing.T) {
 }
 
 func TestLookupShortlistBounded(t *testing.T) {
-	l := newLookup(ID{}, ID{1}, K, 3, time.Unix(0, 0))
+	l := newLookup(ID{}, ID{1}, routing.K, 3, time.Unix(0, 0))
 	r := rand.New(rand.NewPCG(4, 4))
 	for i := range 10000 {
 		var id ID
@@ -244,7 +245,7 @@ func TestLookupShortlistBounded(t *testing.T) {
 		}
 		l.add(id, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 1), 2)
 	}
-	if len(l.cands) > K*shortlistFactor || len(l.seen) > maxSeen {
+	if len(l.cands) > routing.K*shortlistFactor || len(l.seen) > maxSeen {
 		t.Fatalf("shortlist %d, seen %d: unbounded", len(l.cands), len(l.seen))
 	}
 	for i := 1; i < len(l.cands); i++ {
@@ -260,7 +261,7 @@ func TestLookupShortlistBounded(t *testing.T) {
 }
 
 func TestLookupErrorsAndExhaustion(t *testing.T) {
-	l := newLookup(ID{}, ID{1}, K, 3, time.Unix(0, 0))
+	l := newLookup(ID{}, ID{1}, routing.K, 3, time.Unix(0, 0))
 	a := netip.MustParseAddrPort("10.0.0.1:1")
 	b := netip.MustParseAddrPort("10.0.0.2:1")
 	l.add(ID{5}, a, 1)
@@ -287,7 +288,7 @@ func TestLookupErrorsAndExhaustion(t *testing.T) {
 // no nodes (anacrolix/dht, bittorrent-dht) is asked once more with
 // find_node, and its token survives.
 func TestLookupValuesWithoutNodes(t *testing.T) {
-	l := newLookup(ID{}, ID{0xff}, K, 3, time.Unix(0, 0))
+	l := newLookup(ID{}, ID{0xff}, routing.K, 3, time.Unix(0, 0))
 	l.wantNodes = true
 	a := netip.MustParseAddrPort("10.0.0.1:1")
 	l.add(ID{1}, a, 1)
@@ -314,7 +315,7 @@ func TestLookupValuesWithoutNodes(t *testing.T) {
 	if _, _, done := l.next(l.start, time.Second); !done {
 		t.Fatal("not done")
 	}
-	if got := l.closestAnswered(K); len(got) != 2 || got[0].token != "tb" {
+	if got := l.closestAnswered(routing.K); len(got) != 2 || got[0].token != "tb" {
 		t.Fatalf("answered %v", got)
 	}
 	if l.stats.Queried != 4 || l.stats.Answered != 3 || l.stats.TimedOut != 1 {
@@ -338,7 +339,7 @@ func TestLookupQueuedQueryNotSlow(t *testing.T) {
 	s := newSimNet(3, 200, 40)
 	target := s.ids[7]
 	target[19] ^= 1
-	l := newLookup(target, ID{}, K, 3, time.Unix(0, 0))
+	l := newLookup(target, ID{}, routing.K, 3, time.Unix(0, 0))
 	l.trackSent = true
 	for _, id := range s.trueClosest(target, 30)[10:] {
 		l.add(id, s.addrs[slices.Index(s.ids, id)], 1)

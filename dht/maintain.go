@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/peerfind/peerfind/dht/internal/routing"
 )
 
 // State returns our id, the good nodes of our routing tables and the nodes
@@ -19,7 +21,7 @@ func (n *Node) State() *State {
 		if t := n.tables[i].Load(); t != nil {
 			for _, ni := range t.Good() {
 				seen[ni.Addr] = true
-				s.Nodes = append(s.Nodes, ni)
+				s.Nodes = append(s.Nodes, NodeInfo{ID: ni.ID, Addr: ni.Addr})
 			}
 		}
 	}
@@ -59,7 +61,7 @@ func (n *Node) maintain() {
 			if tb == nil || tb.Len() == 0 {
 				continue
 			}
-			for _, ni := range tb.Questionable(K) {
+			for _, ni := range tb.Questionable(routing.K) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/peerfind/peerfind/dht/internal/routing"
 )
 
 // memNet is an in-memory datagram network for synctest bubbles: reads
@@ -108,7 +110,7 @@ func TestMaintenance(t *testing.T) {
 		bIn := b.Stats().PacketsIn
 		// Past GoodFor, both are questionable; maintenance pings them
 		// (one ping per questionable node per round, a minute apart).
-		time.Sleep(GoodFor + 5*maintainEvery)
+		time.Sleep(routing.GoodFor + 5*maintainEvery)
 		synctest.Wait()
 		if got := b.Stats().PacketsIn; got <= bIn {
 			t.Fatal("maintenance did not ping the questionable node")
@@ -117,7 +119,7 @@ func TestMaintenance(t *testing.T) {
 		if len(good) != 1 || good[0].Addr != b.LocalAddrs()[0] {
 			t.Fatalf("good nodes %v, want only b", good)
 		}
-		for _, ni := range a.tables[0].Load().Closest(ID{}, K) {
+		for _, ni := range a.tables[0].Load().Closest(ID{}, routing.K) {
 			if ni.Addr == c.LocalAddrs()[0] {
 				t.Fatal("the dead node is still offered to lookups")
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
+	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
 )
 
@@ -31,7 +32,7 @@ type Node struct {
 	socks []*sock
 	// tables are the routing tables, [0] IPv4 and [1] IPv6, nil without
 	// that family. They are replaced when a BEP 42 id is adopted.
-	tables [2]atomic.Pointer[Table]
+	tables [2]atomic.Pointer[routing.Table]
 	tokens *tokens
 	store  *store
 
@@ -171,15 +172,13 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) newTable(self ID) *Table {
-	tc := n.cfg.Table
-	tc.Now = n.now
-	tc.PreferVerified = n.cfg.BEP42 != BEP42Off
-	tc.RequireVerified = n.cfg.BEP42 == BEP42Enforce
-	if tc.Rand == nil {
-		tc.Rand = n.cfg.Rand
-	}
-	return NewTable(self, tc)
+func (n *Node) newTable(self ID) *routing.Table {
+	return routing.New(self, routing.Config{
+		PreferVerified:  n.cfg.BEP42 != BEP42Off,
+		RequireVerified: n.cfg.BEP42 == BEP42Enforce,
+		Now:             n.now,
+		Rand:            n.cfg.Rand,
+	})
 }
 
 // Close stops the node: it closes the sockets, fails queries in flight
@@ -220,7 +219,7 @@ func (n *Node) LocalAddrs() []netip.AddrPort {
 }
 
 // table returns the routing table of addr's family, or nil.
-func (n *Node) table(addr netip.AddrPort) *Table {
+func (n *Node) table(addr netip.AddrPort) *routing.Table {
 	if addr.Addr().Unmap().Is4() {
 		return n.tables[0].Load()
 	}
@@ -405,10 +404,9 @@ func (n *Node) noteReply(addr netip.AddrPort, id ID, ip netip.AddrPort) {
 		return
 	}
 	if t := n.table(addr); t != nil {
-		ni := NodeInfo{ID: id, Addr: addr, Verified: nodeid.Verify(id, addr.Addr())}
-		t.Seen(ni, SeenReply)
+		t.Seen(routing.NodeInfo{ID: id, Addr: addr}, routing.SeenReply)
 		n.verMu.Lock()
-		n.contacts = append(n.contacts, ni)
+		n.contacts = append(n.contacts, NodeInfo{ID: id, Addr: addr})
 		if len(n.contacts) >= 2*maxContacts {
 			n.contacts = append(n.contacts[:0], n.contacts[len(n.contacts)-maxContacts:]...)
 		}

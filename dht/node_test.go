@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/metainfo"
 )
 
@@ -272,8 +273,8 @@ func TestBootstrapOrderAndRouters(t *testing.T) {
 	if len(rep.Routers) != 2 || len(rep.Routers[0].Answered) != 1 || rep.Routers[1].Err == nil {
 		t.Fatalf("router results %+v", rep.Routers)
 	}
-	if rep.Good4 < K {
-		t.Fatalf("good nodes %d after bootstrap, want ≥ %d", rep.Good4, K)
+	if rep.Good4 < routing.K {
+		t.Fatalf("good nodes %d after bootstrap, want ≥ %d", rep.Good4, routing.K)
 	}
 	// Routers stay out of the table.
 	for _, ni := range n.tables[0].Load().Good() {
@@ -284,7 +285,7 @@ func TestBootstrapOrderAndRouters(t *testing.T) {
 
 	// Warm start: the saved state alone suffices; routers are not asked.
 	st := n.State()
-	if st.ID != n.ID() || len(st.Nodes) < K {
+	if st.ID != n.ID() || len(st.Nodes) < routing.K {
 		t.Fatalf("state %d nodes, id %v", len(st.Nodes), st.ID)
 	}
 	cfg2 := testConfig(8)
@@ -301,11 +302,31 @@ func TestBootstrapOrderAndRouters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("warm bootstrap: %v", err)
 	}
-	if rep2.SavedAnswered < K || rep2.GivenAnswered != 0 || len(rep2.Routers) != 0 {
+	if rep2.SavedAnswered < routing.K || rep2.GivenAnswered != 0 || len(rep2.Routers) != 0 {
 		t.Fatalf("warm bootstrap report %+v: want saved nodes answering, given nodes and routers skipped", rep2)
 	}
 }
 
 func itoa(i int) string {
 	return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(i)).String()[len("0.0.0.0:"):]
+}
+
+// fakeClock is an injected clock for the store, tokens and rate limiters.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/peerfind/peerfind/internal/compact"
+	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/metainfo"
 )
 
@@ -165,7 +165,7 @@ func (n *Node) thin(v4 bool) bool {
 	if v4 {
 		t = n.tables[0].Load()
 	}
-	return t == nil || len(t.Good()) < K
+	return t == nil || len(t.Good()) < routing.K
 }
 
 // noStartError explains why a lookup had no node to start from.
@@ -223,8 +223,8 @@ func (n *Node) families() []bool {
 // startLookup seeds a lookup for target from the routing table of one
 // family.
 func (n *Node) startLookup(target ID, v4 bool) *lookup {
-	l := newLookup(target, n.ID(), K, n.alpha, n.now())
-	for _, nd := range n.closestCompact(target, v4, K*shortlistFactor) {
+	l := newLookup(target, n.ID(), routing.K, n.alpha, n.now())
+	for _, nd := range n.closestCompact(target, v4, routing.K*shortlistFactor) {
 		l.add(ID(nd.ID), nd.Addr, 1)
 	}
 	return l
@@ -358,11 +358,13 @@ func (n *Node) GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(Pee
 
 // FindNode runs an iterative find_node lookup for target and returns the
 // closest nodes that answered, closest first, IPv4 then IPv6.
-func (n *Node) FindNode(ctx context.Context, target ID) ([]compact.Node, LookupStats, error) {
+func (n *Node) FindNode(ctx context.Context, target ID) ([]NodeInfo, LookupStats, error) {
 	st, ls, err := n.lookupAll(ctx, methodFindNode, target, false, nil)
-	var out []compact.Node
+	var out []NodeInfo
 	for _, l := range ls {
-		out = append(out, l.closestNodes(K)...)
+		for _, nd := range l.closestNodes(routing.K) {
+			out = append(out, NodeInfo{ID: nd.ID, Addr: nd.Addr})
+		}
 	}
 	return out, st, err
 }
@@ -400,7 +402,7 @@ func (n *Node) Announce(ctx context.Context, infoHash metainfo.Hash, port uint16
 		lastErr  error
 	)
 	for _, l := range ls {
-		for _, c := range l.closestAnswered(K) {
+		for _, c := range l.closestAnswered(routing.K) {
 			if c.token == "" {
 				continue
 			}

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/peerfind/peerfind/dht/internal/nodeid"
+	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
 	"github.com/peerfind/peerfind/metainfo"
 )
@@ -41,7 +41,7 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 	// since it will not answer our pings.
 	if m.RO != 1 && n.acceptID(id, from.Addr()) && !n.isRouter(from) {
 		if t := n.table(from); t != nil {
-			t.Seen(NodeInfo{ID: id, Addr: from, Verified: nodeid.Verify(id, from.Addr())}, SeenQuery)
+			t.Seen(routing.NodeInfo{ID: id, Addr: from}, routing.SeenQuery)
 		}
 	}
 	r := &Return{}
@@ -113,7 +113,7 @@ func (n *Node) fillNodes(r *Return, target ID, from netip.AddrPort, want []strin
 	}
 	if w4 {
 		var b []byte
-		for _, nd := range n.closestCompact(target, true, K) {
+		for _, nd := range n.closestCompact(target, true, routing.K) {
 			if nd.Addr != from {
 				b = compact.AppendNode(b, nd)
 			}
@@ -122,7 +122,7 @@ func (n *Node) fillNodes(r *Return, target ID, from netip.AddrPort, want []strin
 	}
 	if w6 {
 		var b []byte
-		for _, nd := range n.closestCompact(target, false, K) {
+		for _, nd := range n.closestCompact(target, false, routing.K) {
 			if nd.Addr != from {
 				b = compact.AppendNode(b, nd)
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
+	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
 	"github.com/peerfind/peerfind/metainfo"
 )
@@ -79,7 +80,7 @@ func TestServeQueries(t *testing.T) {
 	// Give the node a few table entries to return.
 	for i := range 30 {
 		id := nodeid.Random(newSeeded(uint64(50 + i)))
-		n.tables[0].Load().Seen(NodeInfo{ID: id, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, SeenReply)
+		n.tables[0].Load().Seen(routing.NodeInfo{ID: id, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, routing.SeenReply)
 	}
 	p := newRawPeer(t, "127.0.0.2", nodeAddr(t, n))
 	myID := string(make([]byte, 20))
@@ -100,7 +101,7 @@ func TestServeQueries(t *testing.T) {
 			}
 		}},
 		{"find_node default family", &Msg{T: "f1", Y: "q", Q: "find_node", A: &Args{ID: myID, Target: ih}}, func(t *testing.T, m *Msg) {
-			if len(m.R.Nodes) != K*compact.NodeLen4 || m.R.Nodes6 != "" {
+			if len(m.R.Nodes) != routing.K*compact.NodeLen4 || m.R.Nodes6 != "" {
 				t.Fatalf("nodes %d bytes, nodes6 %d bytes", len(m.R.Nodes), len(m.R.Nodes6))
 			}
 		}},
@@ -178,7 +179,7 @@ func TestServeNoAmplification(t *testing.T) {
 		n.store.add(h, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 1))
 	}
 	for i := range 20 {
-		n.tables[0].Load().Seen(NodeInfo{ID: nodeid.Random(newSeeded(uint64(90 + i))), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, SeenReply)
+		n.tables[0].Load().Seen(routing.NodeInfo{ID: nodeid.Random(newSeeded(uint64(90 + i))), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, routing.SeenReply)
 	}
 	p := newRawPeer(t, "127.0.0.2", nodeAddr(t, n))
 	q := &Msg{T: "g1", Y: "q", Q: "get_peers", A: &Args{ID: string(make([]byte, 20)), InfoHash: string(h[:]), Want: []string{"n4", "n6"}}}
@@ -198,7 +199,7 @@ func TestServeNoAmplification(t *testing.T) {
 	n.markVerified(p.addr())
 	p.send(q)
 	m, rlen = p.recvMsg()
-	if rlen > maxReplySize || len(m.R.Values) < 50 || len(m.R.Nodes) != K*compact.NodeLen4 {
+	if rlen > maxReplySize || len(m.R.Values) < 50 || len(m.R.Nodes) != routing.K*compact.NodeLen4 {
 		t.Fatalf("verified reply %d bytes, %d values, %d node bytes", rlen, len(m.R.Values), len(m.R.Nodes))
 	}
 }
@@ -228,7 +229,7 @@ func TestServeReplyRateLimit(t *testing.T) {
 // and no more than needed.
 func TestFitReplyOrder(t *testing.T) {
 	var nodes, nodes6 []byte
-	for i := range K {
+	for i := range routing.K {
 		id := nodeid.Random(newSeeded(uint64(300 + i)))
 		nodes = compact.AppendNode(nodes, compact.Node{ID: id, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}), 6881)})
 		nodes6 = compact.AppendNode(nodes6, compact.Node{ID: id, Addr: netip.AddrPortFrom(netip.MustParseAddr("2001:db8::1"), uint16(7000+i))})
@@ -254,7 +255,7 @@ func TestFitReplyOrder(t *testing.T) {
 		}
 		return len(b)
 	}
-	full := size(mk(20, K, K))
+	full := size(mk(20, routing.K, routing.K))
 	tests := []struct {
 		name       string
 		in         *Msg
@@ -262,15 +263,15 @@ func TestFitReplyOrder(t *testing.T) {
 		nv, nn, n6 int  // entries expected to remain
 		dropped    bool // nil result
 	}{
-		{"fits", mk(20, K, K), full, 20, K, K, false},
-		{"one nodes6 too many", mk(20, K, K), full - 1, 20, K, K - 1, false},
-		{"nodes6 gone first", mk(20, K, K), size(mk(20, K, 0)), 20, K, 0, false},
-		{"then nodes, keeping the closest", mk(20, K, K), size(mk(20, 3, 0)) + 5, 20, 3, 0, false},
+		{"fits", mk(20, routing.K, routing.K), full, 20, routing.K, routing.K, false},
+		{"one nodes6 too many", mk(20, routing.K, routing.K), full - 1, 20, routing.K, routing.K - 1, false},
+		{"nodes6 gone first", mk(20, routing.K, routing.K), size(mk(20, routing.K, 0)), 20, routing.K, 0, false},
+		{"then nodes, keeping the closest", mk(20, routing.K, routing.K), size(mk(20, 3, 0)) + 5, 20, 3, 0, false},
 		// The case of issue 4: a 95-byte get_peers from a stranger.
-		{"stranger gets all values", mk(20, K, K), amplifyFactor * 95, 20, (amplifyFactor*95 - size(mk(20, 0, 0))) / compact.NodeLen4, 0, false},
-		{"values last", mk(20, K, K), size(mk(12, 0, 0)) + 7, 12, 0, 0, false},
-		{"bare reply over budget", mk(20, K, K), size(mk(0, 0, 0)) - 1, 0, 0, 0, true},
-		{"find_node trims nodes", mk(0, K, 0), size(mk(0, 5, 0)), 0, 5, 0, false},
+		{"stranger gets all values", mk(20, routing.K, routing.K), amplifyFactor * 95, 20, (amplifyFactor*95 - size(mk(20, 0, 0))) / compact.NodeLen4, 0, false},
+		{"values last", mk(20, routing.K, routing.K), size(mk(12, 0, 0)) + 7, 12, 0, 0, false},
+		{"bare reply over budget", mk(20, routing.K, routing.K), size(mk(0, 0, 0)) - 1, 0, 0, 0, true},
+		{"find_node trims nodes", mk(0, routing.K, 0), size(mk(0, 5, 0)), 0, 5, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,14 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/peerfind/peerfind/bencode"
-	"github.com/peerfind/peerfind/dht/internal/nodeid"
+	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
 )
+
+// NodeInfo is a DHT node: its id and address.
+type NodeInfo struct {
+	ID   ID
+	Addr netip.AddrPort
+}
 
 // State is what a node saves between runs to start warm: its id and the good
 // nodes of its routing tables.
@@ -78,8 +85,8 @@ func AppendState(b []byte, s *State) ([]byte, error) {
 	}
 	f := stateFile{Magic: stateMagic, Version: stateVersion, ID: s.ID[:], Saved: s.Saved.Unix()}
 	for _, n := range s.Nodes {
-		addr := normAddr(n.Addr)
-		if !usableAddr(addr) {
+		addr := netip.AddrPortFrom(n.Addr.Addr().Unmap(), n.Addr.Port())
+		if !routing.Usable(addr) {
 			continue
 		}
 		cn := compact.Node{ID: n.ID, Addr: addr}
@@ -102,7 +109,6 @@ func AppendState(b []byte, s *State) ([]byte, error) {
 // ParseState decodes a state encoded by AppendState. Errors are
 // *StateError values describing the problem (with a byte offset where there
 // is one) and wrapping ErrBadState.
-// Each node's Verified flag is recomputed from its id and address.
 func ParseState(data []byte) (*State, error) {
 	bad := func(err error) (*State, error) { return nil, &StateError{Err: err} }
 	if len(data) > MaxStateSize {
@@ -142,11 +148,11 @@ func ParseState(data []byte) (*State, error) {
 			return bad(fmt.Errorf("%q: %w", list.key, err))
 		}
 		for i, n := range nodes {
-			addr := normAddr(n.Addr)
-			if !usableAddr(addr) || (list.entry == compact.NodeLen6) == addr.Addr().Is4() {
+			addr := netip.AddrPortFrom(n.Addr.Addr().Unmap(), n.Addr.Port())
+			if !routing.Usable(addr) || (list.entry == compact.NodeLen6) == addr.Addr().Is4() {
 				return bad(fmt.Errorf("%q entry %d: unusable address %s", list.key, i, n.Addr))
 			}
-			s.Nodes = append(s.Nodes, NodeInfo{ID: n.ID, Addr: addr, Verified: nodeid.Verify(n.ID, addr.Addr())})
+			s.Nodes = append(s.Nodes, NodeInfo{ID: n.ID, Addr: addr})
 		}
 	}
 	return s, nil

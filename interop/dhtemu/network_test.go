@@ -34,10 +34,6 @@ func TestKRPC(t *testing.T) {
 		ReadOnly:         true,
 		BootstrapNodes:   []netip.AddrPort{nw.Bootstrap()},
 		BootstrapRouters: []string{},
-		// The test's own source is on loopback like every node; the
-		// emulator gives each node its own /24, but our client's table
-		// limits are not what this test is about.
-		Table: dht.TableConfig{MaxPerIP: -1, MaxPerSubnet: -1},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package dht
+package routing
 
 import (
 	"io"
@@ -68,9 +68,9 @@ const (
 	SeenQuery
 )
 
-// TableConfig configures a Table. The zero value is a sensible default for
+// Config configures a Table. The zero value is a sensible default for
 // the public DHT.
-type TableConfig struct {
+type Config struct {
 	// MaxPerIP is the number of nodes sharing one IP address the table
 	// holds. If zero, DefaultMaxPerIP (1); -1 means unlimited.
 	MaxPerIP int
@@ -97,28 +97,28 @@ type TableConfig struct {
 	Rand io.Reader
 }
 
-func (c *TableConfig) maxPerIP() int {
+func (c *Config) maxPerIP() int {
 	if c.MaxPerIP == 0 {
 		return DefaultMaxPerIP
 	}
 	return c.MaxPerIP
 }
 
-func (c *TableConfig) maxPerSubnet() int {
+func (c *Config) maxPerSubnet() int {
 	if c.MaxPerSubnet == 0 {
 		return DefaultMaxPerSubnet
 	}
 	return c.MaxPerSubnet
 }
 
-func (c *TableConfig) maxFails() int {
+func (c *Config) maxFails() int {
 	if c.MaxFails <= 0 {
 		return DefaultMaxFails
 	}
 	return c.MaxFails
 }
 
-func (c *TableConfig) now() time.Time {
+func (c *Config) now() time.Time {
 	if c.Now == nil {
 		return time.Now()
 	}
@@ -180,14 +180,14 @@ type bucket struct {
 // the bucket containing our own id splits. Bucket i holds the nodes whose
 // ids share exactly i leading bits with ours; the last bucket holds all nodes
 // sharing at least as many. Every bucket has a bounded replacement cache,
-// and the per-IP and per-subnet limits of TableConfig bound what one host
+// and the per-IP and per-subnet limits of Config bound what one host
 // or network can place in it, so memory stays bounded whatever arrives.
 //
 // A Table is family-agnostic: a node serving IPv4 and IPv6 (BEP 32) keeps
 // one Table per family. It is safe for concurrent use.
 type Table struct {
 	self ID
-	cfg  TableConfig
+	cfg  Config
 
 	mu        sync.Mutex
 	buckets   []*bucket
@@ -198,8 +198,8 @@ type Table struct {
 	perSubnet map[netip.Prefix]int      // nodes in buckets per /24 or /64
 }
 
-// NewTable returns an empty table for a node whose id is self.
-func NewTable(self ID, cfg TableConfig) *Table {
+// New returns an empty table for a node whose id is self.
+func New(self ID, cfg Config) *Table {
 	t := &Table{
 		self:      self,
 		cfg:       cfg,
@@ -231,8 +231,8 @@ func subnet(ip netip.Addr) netip.Prefix {
 	return p
 }
 
-// usableAddr reports whether a node could be reached at ap.
-func usableAddr(ap netip.AddrPort) bool {
+// Usable reports whether a node could be reached at ap.
+func Usable(ap netip.AddrPort) bool {
 	ip := ap.Addr()
 	return ip.IsValid() && ap.Port() != 0 && !ip.IsUnspecified() && !ip.IsMulticast()
 }
@@ -251,7 +251,7 @@ func (t *Table) bucketIndex(id ID) int {
 // node or, with PreferVerified, an unverified one.
 func (t *Table) Seen(n NodeInfo, kind SeenKind) bool {
 	n.Addr = normAddr(n.Addr)
-	if n.ID == t.self || !usableAddr(n.Addr) {
+	if n.ID == t.self || !Usable(n.Addr) {
 		return false
 	}
 	ip := n.Addr.Addr()
@@ -663,19 +663,19 @@ func (t *Table) Buckets() int {
 	return len(t.buckets)
 }
 
-// TableCounts counts the nodes of a table by BEP 5 state.
-type TableCounts struct {
+// Counts counts the nodes of a table by BEP 5 state.
+type Counts struct {
 	Good, Questionable, Bad int
 	Replacements            int // nodes waiting in replacement caches
 	Buckets                 int
 }
 
 // Counts returns the number of nodes in each state.
-func (t *Table) Counts() TableCounts {
+func (t *Table) Counts() Counts {
 	now := t.cfg.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c := TableCounts{Buckets: len(t.buckets), Replacements: len(t.replAddr)}
+	c := Counts{Buckets: len(t.buckets), Replacements: len(t.replAddr)}
 	for _, e := range t.byAddr {
 		switch e.state(now, t.cfg.maxFails()) {
 		case stateGood:
@@ -809,11 +809,11 @@ func (t *Table) SparseBuckets(limit int) []ID {
 	return out
 }
 
-// farTargets returns n random ids, the i-th differing from our own id first
+// FarTargets returns n random ids, the i-th differing from our own id first
 // at bit i: the far regions of the id space, whatever the table's bucket
 // layout. A table that has not split yet (one bucket) has no far bucket
 // for SparseBuckets to name, yet those regions hold most of the network.
-func (t *Table) farTargets(n int) []ID {
+func (t *Table) FarTargets(n int) []ID {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]ID, 0, n)

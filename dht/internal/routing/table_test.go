@@ -1,4 +1,4 @@
-package dht
+package routing
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
 )
 
-// fakeClock is an injected clock for TableConfig.Now.
+// fakeClock is an injected clock for Config.Now.
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -43,8 +43,8 @@ func testAddr(i int) netip.AddrPort {
 
 // unlimited is a table config without anti-Sybil limits, for tests that
 // need many nodes from few addresses.
-func unlimited(clk *fakeClock) TableConfig {
-	return TableConfig{MaxPerIP: -1, MaxPerSubnet: -1, Now: clk.Now}
+func unlimited(clk *fakeClock) Config {
+	return Config{MaxPerIP: -1, MaxPerSubnet: -1, Now: clk.Now}
 }
 
 // checkInvariants verifies the table's internal structure.
@@ -101,7 +101,7 @@ func TestTableSplitting(t *testing.T) {
 	rng := rand.New(rand.NewPCG(42, 1))
 	self := nodeid.Random(rng32{rng})
 	clk := newFakeClock()
-	tb := NewTable(self, unlimited(clk))
+	tb := New(self, unlimited(clk))
 	const total = 4000
 	inserted := 0
 	for i := range total {
@@ -135,7 +135,7 @@ func TestTableSplitting(t *testing.T) {
 func TestTableFarBucketNeverSplits(t *testing.T) {
 	var self ID // all zeros: every id with a leading 1 bit is in bucket 0
 	clk := newFakeClock()
-	tb := NewTable(self, unlimited(clk))
+	tb := New(self, unlimited(clk))
 	rng := rand.New(rand.NewPCG(7, 7))
 	for i := range 100 {
 		id := nodeid.Random(rng32{rng})
@@ -159,7 +159,7 @@ func TestTableFarBucketNeverSplits(t *testing.T) {
 func TestTableDeepSplit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	self := nodeid.Random(rng32{rng})
-	tb := NewTable(self, unlimited(newFakeClock()))
+	tb := New(self, unlimited(newFakeClock()))
 	// Ids sharing i bits with ours, K+2 for every i: every bucket splits
 	// off in turn. Bucket i can hold only 2^(159-i) distinct ids, so the
 	// ids sharing 157 or more bits (4+2+1 < K) never fill the last bucket:
@@ -187,7 +187,7 @@ func TestTableDeepSplit(t *testing.T) {
 func TestTableNodeStates(t *testing.T) {
 	clk := newFakeClock()
 	var self ID
-	tb := NewTable(self, unlimited(clk))
+	tb := New(self, unlimited(clk))
 	id := func(i int) ID {
 		var x ID
 		x[0] = 0x80
@@ -291,7 +291,7 @@ func TestTableNodeStates(t *testing.T) {
 
 func TestTableQueryOnlyNodeIsQuestionable(t *testing.T) {
 	clk := newFakeClock()
-	tb := NewTable(ID{1}, unlimited(clk))
+	tb := New(ID{1}, unlimited(clk))
 	n := NodeInfo{ID: ID{0x80}, Addr: testAddr(1)}
 	if !tb.Seen(n, SeenQuery) {
 		t.Fatal("querying node rejected from an empty table")
@@ -310,7 +310,7 @@ func TestTableQueryOnlyNodeIsQuestionable(t *testing.T) {
 
 func TestTableConflicts(t *testing.T) {
 	clk := newFakeClock()
-	tb := NewTable(ID{}, unlimited(clk))
+	tb := New(ID{}, unlimited(clk))
 	a := NodeInfo{ID: ID{0x80, 1}, Addr: testAddr(1)}
 	tb.Seen(a, SeenReply)
 	// Same address, another id: a spoofable query cannot change it, a reply
@@ -366,29 +366,29 @@ func TestTableLimits(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		cfg   TableConfig
+		cfg   Config
 		addrs []string
 		want  []bool
 	}{
-		{"default one per IP", TableConfig{},
+		{"default one per IP", Config{},
 			[]string{"1.2.3.4:1", "1.2.3.4:2", "[::ffff:1.2.3.4]:3", "1.2.3.5:1"},
 			[]bool{true, false, false, true}},
-		{"default three per /24", TableConfig{},
+		{"default three per /24", Config{},
 			[]string{"1.2.3.1:1", "1.2.3.2:1", "1.2.3.3:1", "1.2.3.4:1", "1.2.4.1:1"},
 			[]bool{true, true, true, false, true}},
-		{"default three per /64", TableConfig{},
+		{"default three per /64", Config{},
 			[]string{"[2001:db8::1]:1", "[2001:db8::2]:1", "[2001:db8::3]:1", "[2001:db8::4]:1", "[2001:db8:0:1::1]:1"},
 			[]bool{true, true, true, false, true}},
-		{"two per IP", TableConfig{MaxPerIP: 2, MaxPerSubnet: -1},
+		{"two per IP", Config{MaxPerIP: 2, MaxPerSubnet: -1},
 			[]string{"1.2.3.4:1", "1.2.3.4:2", "1.2.3.4:3"},
 			[]bool{true, true, false}},
-		{"unlimited", TableConfig{MaxPerIP: -1, MaxPerSubnet: -1},
+		{"unlimited", Config{MaxPerIP: -1, MaxPerSubnet: -1},
 			[]string{"1.2.3.4:1", "1.2.3.4:2", "1.2.3.4:3", "1.2.3.4:4", "1.2.3.5:1"},
 			[]bool{true, true, true, true, true}},
-		{"loopback exempt by default", TableConfig{},
+		{"loopback exempt by default", Config{},
 			[]string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4", "127.0.0.2:1", "[::1]:1", "[::1]:2"},
 			[]bool{true, true, true, true, true, true, true}},
-		{"private and link-local exempt by default", TableConfig{},
+		{"private and link-local exempt by default", Config{},
 			[]string{"192.168.1.1:1", "192.168.1.1:2", "192.168.1.2:1", "192.168.1.3:1", "10.0.0.1:1", "10.0.0.1:2", "[fe80::1]:1", "[fe80::1]:2"},
 			[]bool{true, true, true, true, true, true, true, true}},
 	}
@@ -396,7 +396,7 @@ func TestTableLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// Self is far from all test ids' buckets only in bit 0, so
 			// everything fits without bucket pressure.
-			tb := NewTable(ID{0xff, 0xff}, tt.cfg)
+			tb := New(ID{0xff, 0xff}, tt.cfg)
 			for i, a := range tt.addrs {
 				if got := tb.Seen(node(i+1, a), SeenReply); got != tt.want[i] {
 					t.Errorf("Seen(%s) = %v, want %v", a, got, tt.want[i])
@@ -406,7 +406,7 @@ func TestTableLimits(t *testing.T) {
 		})
 	}
 	// Removing a node frees its IP's slot.
-	tb := NewTable(ID{0xff}, TableConfig{})
+	tb := New(ID{0xff}, Config{})
 	tb.Seen(node(1, "1.2.3.4:1"), SeenReply)
 	tb.Remove(netip.MustParseAddrPort("1.2.3.4:1"))
 	if !tb.Seen(node(2, "1.2.3.4:2"), SeenReply) {
@@ -427,7 +427,7 @@ func TestTableBEP42(t *testing.T) {
 	}
 
 	t.Run("require", func(t *testing.T) {
-		tb := NewTable(nodeid.Random(rng32{rng}), TableConfig{RequireVerified: true})
+		tb := New(nodeid.Random(rng32{rng}), Config{RequireVerified: true})
 		if tb.Seen(unverified(1), SeenReply) {
 			t.Errorf("unverified id from a global address accepted")
 		}
@@ -457,7 +457,7 @@ func TestTableBEP42(t *testing.T) {
 				nodes = append(nodes, n)
 			}
 		}
-		tb := NewTable(ID{}, cfg)
+		tb := New(ID{}, cfg)
 		for _, n := range nodes {
 			tb.Seen(n, SeenReply)
 		}
@@ -483,7 +483,7 @@ func TestTableBEP42(t *testing.T) {
 		checkInvariants(t, tb)
 
 		// Without PreferVerified the verified node waits.
-		tb2 := NewTable(ID{}, unlimited(clk))
+		tb2 := New(ID{}, unlimited(clk))
 		for _, n := range nodes {
 			tb2.Seen(n, SeenReply)
 		}
@@ -496,7 +496,7 @@ func TestTableBEP42(t *testing.T) {
 func TestTableClosestBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	clk := newFakeClock()
-	tb := NewTable(nodeid.Random(rng32{rng}), unlimited(clk))
+	tb := New(nodeid.Random(rng32{rng}), unlimited(clk))
 	for i := range 3000 {
 		id := nodeid.Random(rng32{rng})
 		if i%3 == 0 {
@@ -561,7 +561,7 @@ func TestTableStaleBuckets(t *testing.T) {
 	cfg := unlimited(clk)
 	cfg.Rand = rng32{rng}
 	self := nodeid.Random(rng32{rng})
-	tb := NewTable(self, cfg)
+	tb := New(self, cfg)
 	for i := range 300 {
 		tb.Seen(NodeInfo{ID: nodeid.Random(rng32{rng}), Addr: testAddr(i)}, SeenReply)
 	}
@@ -616,7 +616,7 @@ func TestTableStaleBuckets(t *testing.T) {
 
 func TestTableBoundedMemory(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	tb := NewTable(nodeid.Random(rng32{rng}), unlimited(newFakeClock()))
+	tb := New(nodeid.Random(rng32{rng}), unlimited(newFakeClock()))
 	for i := range 30000 {
 		id := nodeid.Random(rng32{rng})
 		if i%2 == 0 {
@@ -630,7 +630,7 @@ func TestTableBoundedMemory(t *testing.T) {
 	}
 	checkInvariants(t, tb)
 	// One IP with many ports cannot fill a replacement cache.
-	tb2 := NewTable(ID{}, TableConfig{})
+	tb2 := New(ID{}, Config{})
 	for i := range 100 {
 		tb2.Seen(NodeInfo{ID: ID{0x80, byte(i)}, Addr: netip.AddrPortFrom(netip.MustParseAddr("1.1.1.1"), uint16(1000+i))}, SeenReply)
 	}
@@ -640,7 +640,7 @@ func TestTableBoundedMemory(t *testing.T) {
 }
 
 func TestTableConcurrent(t *testing.T) {
-	tb := NewTable(nodeid.Random(nil), TableConfig{MaxPerIP: -1, MaxPerSubnet: -1})
+	tb := New(nodeid.Random(nil), Config{MaxPerIP: -1, MaxPerSubnet: -1})
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -669,7 +669,7 @@ func TestTableConcurrent(t *testing.T) {
 // fullTable returns a table with every bucket it can have filled.
 func fullTable(b testing.TB, deep int) *Table {
 	rng := rand.New(rand.NewPCG(1, 2))
-	tb := NewTable(nodeid.Random(rng32{rng}), TableConfig{MaxPerIP: -1, MaxPerSubnet: -1})
+	tb := New(nodeid.Random(rng32{rng}), Config{MaxPerIP: -1, MaxPerSubnet: -1})
 	n := 0
 	for i := range deep {
 		for range K {
@@ -716,7 +716,7 @@ func BenchmarkTableSeen(b *testing.B) {
 
 func TestTableRestartedNodeRefillsBucket(t *testing.T) {
 	clk := newFakeClock()
-	tb := NewTable(ID{}, unlimited(clk))
+	tb := New(ID{}, unlimited(clk))
 	for i := range K + 1 {
 		tb.Seen(NodeInfo{ID: ID{0x80, byte(i)}, Addr: testAddr(i)}, SeenReply)
 	}
@@ -739,7 +739,7 @@ func TestTableRestartedNodeRefillsBucket(t *testing.T) {
 
 func TestTableBadNodeFreesItsIP(t *testing.T) {
 	clk := newFakeClock()
-	tb := NewTable(ID{}, TableConfig{Now: clk.Now}) // default: one node per IP
+	tb := New(ID{}, Config{Now: clk.Now}) // default: one node per IP
 	old := NodeInfo{ID: ID{0x80}, Addr: netip.MustParseAddrPort("1.2.3.4:1000")}
 	moved := NodeInfo{ID: ID{0x40}, Addr: netip.MustParseAddrPort("1.2.3.4:2000")}
 	tb.Seen(old, SeenReply)
@@ -763,8 +763,8 @@ func TestTablePreferVerifiedSparesLocalNodes(t *testing.T) {
 	// Nodes on local addresses cannot be verified (BEP 42 exempts them),
 	// so they are not "unverified" and a verified node does not displace
 	// them.
-	cfg := TableConfig{MaxPerIP: -1, MaxPerSubnet: -1, PreferVerified: true}
-	tb := NewTable(ID{}, cfg)
+	cfg := Config{MaxPerIP: -1, MaxPerSubnet: -1, PreferVerified: true}
+	tb := New(ID{}, cfg)
 	for i := range K + 1 {
 		tb.Seen(NodeInfo{ID: ID{0x80, byte(i)}, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 168, 0, byte(i + 1)}), 1)}, SeenReply)
 	}
@@ -788,11 +788,11 @@ func FuzzTable(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0, 0x81, 5, 1, 0x81, 5, 2, 0x81, 5}, 10))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		clk := newFakeClock()
-		cfg := TableConfig{Now: clk.Now, PreferVerified: len(data)%2 == 0}
+		cfg := Config{Now: clk.Now, PreferVerified: len(data)%2 == 0}
 		if len(data)%3 == 0 {
 			cfg.MaxPerIP, cfg.MaxPerSubnet = -1, -1
 		}
-		tb := NewTable(ID{0x55, 0x55}, cfg)
+		tb := New(ID{0x55, 0x55}, cfg)
 		for len(data) >= 3 {
 			op, x, y := data[0], data[1], data[2]
 			data = data[3:]
@@ -840,7 +840,7 @@ func TestTableSparseBuckets(t *testing.T) {
 	cfg := unlimited(clk)
 	cfg.Rand = rng32{rng}
 	self := nodeid.Random(rng32{rng})
-	tb := NewTable(self, cfg)
+	tb := New(self, cfg)
 	// Fill bucket 0 (the far half) and put a few nodes in buckets 1–3;
 	// enough near nodes make the table split down to bucket 4 or beyond.
 	counts := map[int]int{0: K, 1: 2, 2: 0, 3: 5}
@@ -885,7 +885,7 @@ func TestTableSparseBuckets(t *testing.T) {
 		t.Fatalf("after a minute: %d targets, want 1", len(again))
 	}
 	// A table that never split has only our own bucket: nothing to do.
-	if got := NewTable(self, cfg).SparseBuckets(0); len(got) != 0 {
+	if got := New(self, cfg).SparseBuckets(0); len(got) != 0 {
 		t.Fatalf("empty table: %d targets", len(got))
 	}
 }
