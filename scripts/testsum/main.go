@@ -11,9 +11,10 @@
 // test or a package failed, when a test started and never ended (a crash or
 // a timeout), or when a test skipped that the -allow list does not name.
 //
-// An -allow file has one entry per line: a regular expression matched
-// against the whole test name (subtests included, e.g. TestX/case), then
-// white space, then why that skip is legitimate. Blank lines and lines
+// An -allow file has one entry per line, three fields separated by "|": a
+// regular expression matched against the whole test name (subtests
+// included, e.g. TestX/case), a regular expression the skip message must
+// contain a match of, and why that skip is legitimate. Blank lines and lines
 // starting with # are ignored. An entry without a reason is an error.
 package main
 
@@ -258,8 +259,8 @@ func skipReason(o *testOutput) string {
 }
 
 type allowEntry struct {
-	pattern *regexp.Regexp
-	reason  string
+	test, message *regexp.Regexp
+	reason        string
 }
 
 func parseAllow(in io.Reader) ([]allowEntry, error) {
@@ -270,19 +271,22 @@ func parseAllow(in io.Reader) ([]allowEntry, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		pat, reason, _ := strings.Cut(line, " ")
-		if p2, r2, ok := strings.Cut(line, "\t"); ok && len(p2) < len(pat) {
-			pat, reason = p2, r2
+		f := strings.SplitN(line, "|", 3)
+		for i := range f {
+			f[i] = strings.TrimSpace(f[i])
 		}
-		reason = strings.TrimSpace(reason)
-		if reason == "" {
-			return nil, fmt.Errorf("line %d: %q has no reason: every allowed skip says why it is legitimate", n, pat)
+		if len(f) < 3 || f[0] == "" || f[1] == "" || f[2] == "" {
+			return nil, fmt.Errorf("line %d: %q: want test | skip message | reason, none empty: every allowed skip says why it is legitimate", n, line)
 		}
-		re, err := regexp.Compile("^(?:" + pat + ")$")
+		test, err := regexp.Compile("^(?:" + f[0] + ")$")
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
-		list = append(list, allowEntry{re, reason})
+		msg, err := regexp.Compile(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		list = append(list, allowEntry{test, msg, f[2]})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -290,9 +294,9 @@ func parseAllow(in io.Reader) ([]allowEntry, error) {
 	return list, nil
 }
 
-func allowed(list []allowEntry, test string) (string, bool) {
+func allowed(list []allowEntry, s skip) (string, bool) {
 	for _, a := range list {
-		if a.pattern.MatchString(test) {
+		if a.test.MatchString(s.test) && a.message.MatchString(s.reason) {
 			return a.reason, true
 		}
 	}
@@ -329,7 +333,7 @@ func (r *results) report(w io.Writer, allow []allowEntry) bool {
 	if len(r.skipped) > 0 {
 		fmt.Fprintln(w, "tests skipped:")
 		for _, s := range r.skipped {
-			if why, yes := allowed(allow, s.test); yes {
+			if why, yes := allowed(allow, s); yes {
 				fmt.Fprintf(w, "  allowed      %s %s: %s\n", s.pkg, s.test, why)
 				continue
 			}

@@ -64,8 +64,9 @@ func TestReport(t *testing.T) {
 	}{
 		{"everything", stream, "", false, "tests: 1 passed, 3 failed, 1 skipped (1 not allowed)"},
 		{"pass only", `{"Action":"pass","Package":"p","Test":"TestA"}`, "", true, "tests: 1 passed, 0 failed, 0 skipped (0 not allowed)"},
-		{"skip allowed", `{"Action":"skip","Package":"p","Test":"TestA/x"}`, "# comment\nTestA/.*  runs elsewhere\n", true, "allowed      p TestA/x: runs elsewhere"},
-		{"skip not allowed", `{"Action":"skip","Package":"p","Test":"TestAB"}`, "TestA  runs elsewhere\n", false, "NOT ALLOWED  p TestAB"},
+		{"skip allowed", skipped("TestA/x", "no race here"), "# comment\nTestA/.* | race | runs elsewhere\n", true, "allowed      p TestA/x: runs elsewhere"},
+		{"other test", skipped("TestAB", "no race here"), "TestA | race | runs elsewhere\n", false, "NOT ALLOWED  p TestAB: a_test.go:1: no race here"},
+		{"other message", skipped("TestA", "tool missing"), "TestA | race | runs elsewhere\n", false, "NOT ALLOWED  p TestA: a_test.go:1: tool missing"},
 		{"started never ended", `{"Action":"run","Package":"p","Test":"TestA"}`, "", false, "tests: 0 passed, 1 failed"},
 		{"build failure", `{"Action":"build-fail","ImportPath":"p [p.test]"}`, "", false, "build failed: p [p.test]"},
 	}
@@ -90,12 +91,17 @@ func TestReport(t *testing.T) {
 	}
 }
 
-func TestParseAllowNeedsReason(t *testing.T) {
-	if _, err := parseAllow(strings.NewReader("TestA\n")); err == nil {
-		t.Error("an entry without a reason was accepted")
-	}
-	if _, err := parseAllow(strings.NewReader("Test(  bad regexp\n")); err == nil {
-		t.Error("a bad regexp was accepted")
+// skipped is a stream where test skips with message msg.
+func skipped(test, msg string) string {
+	return `{"Action":"output","Package":"p","Test":"` + test + `","Output":"    a_test.go:1: ` + msg + `\n"}
+{"Action":"skip","Package":"p","Test":"` + test + `"}`
+}
+
+func TestParseAllowBad(t *testing.T) {
+	for _, line := range []string{"TestA", "TestA | msg", "TestA | msg | ", " | msg | why", "Test( | msg | why", "TestA | ( | why"} {
+		if _, err := parseAllow(strings.NewReader(line + "\n")); err == nil {
+			t.Errorf("%q was accepted", line)
+		}
 	}
 }
 
