@@ -9,7 +9,8 @@
 // With -summary it reads the saved streams named on the command line and
 // prints the counts of passed, failed and skipped tests. It exits 1 when a
 // test or a package failed, when a test started and never ended (a crash or
-// a timeout), or when a test skipped that the -allow list does not name.
+// a timeout), when a test skipped that the -allow list does not name, or
+// when no test passed at all.
 //
 // An -allow file has one entry per line, three fields separated by "|": a
 // regular expression matched against the whole test name (subtests
@@ -340,6 +341,10 @@ func (r *results) report(w io.Writer, allow []allowEntry) bool {
 			notAllowed++
 			fmt.Fprintf(w, "  NOT ALLOWED  %s %s: %s\n", s.pkg, s.test, s.reason)
 		}
+	}
+	if r.passed == 0 {
+		ok = false
+		fmt.Fprintln(w, "no test passed: the streams hold no test results")
 	}
 	if notAllowed > 0 {
 		ok = false

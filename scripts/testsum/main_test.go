@@ -64,10 +64,11 @@ func TestReport(t *testing.T) {
 	}{
 		{"everything", stream, "", false, "tests: 1 passed, 3 failed, 1 skipped (1 not allowed)"},
 		{"pass only", `{"Action":"pass","Package":"p","Test":"TestA"}`, "", true, "tests: 1 passed, 0 failed, 0 skipped (0 not allowed)"},
-		{"skip allowed", skipped("TestA/x", "no race here"), "# comment\nTestA/.* | race | runs elsewhere\n", true, "allowed      p TestA/x: runs elsewhere"},
+		{"skip allowed", skipped("TestA/x", "no race here") + "\n" + `{"Action":"pass","Package":"p","Test":"TestB"}`, "# comment\nTestA/.* | race | runs elsewhere\n", true, "allowed      p TestA/x: runs elsewhere"},
 		{"other test", skipped("TestAB", "no race here"), "TestA | race | runs elsewhere\n", false, "NOT ALLOWED  p TestAB: a_test.go:1: no race here"},
 		{"other message", skipped("TestA", "tool missing"), "TestA | race | runs elsewhere\n", false, "NOT ALLOWED  p TestA: a_test.go:1: tool missing"},
 		{"started never ended", `{"Action":"run","Package":"p","Test":"TestA"}`, "", false, "tests: 0 passed, 1 failed"},
+		{"nothing ran", "", "", false, "no test passed"},
 		{"build failure", `{"Action":"build-fail","ImportPath":"p [p.test]"}`, "", false, "build failed: p [p.test]"},
 	}
 	for _, tt := range tests {
