@@ -37,13 +37,13 @@ type ltNode struct {
 	p    *thirdparty.Process[ltEvent]
 }
 
-// requireLibtorrent skips the test, with the reason, when python3-libtorrent
-// is not installed (scripts/test.sh installs it, so CI never skips).
+// requireLibtorrent fails the test, with the reason, when python3-libtorrent
+// is not installed (scripts/test.sh installs it).
 func requireLibtorrent(tb testing.TB) {
 	tb.Helper()
 	v, err := thirdparty.LibtorrentVersion()
 	if err != nil {
-		tb.Skipf("libtorrent interop skipped: %v", err)
+		tb.Fatalf("libtorrent interop: %v", err)
 	}
 	tb.Logf("libtorrent %s", v)
 }
@@ -51,8 +51,10 @@ func requireLibtorrent(tb testing.TB) {
 // startLibtorrent starts lt.py node listening on ip, using bootstrap as its
 // dht_bootstrap_nodes (libtorrent treats those as routers: it queries them
 // but never keeps them in its table) and adding nodes with add_dht_node. It
-// waits until the DHT runs. The process is ended in tb.Cleanup.
-func startLibtorrent(ctx context.Context, tb testing.TB, ip netip.Addr, bootstrap, nodes []netip.AddrPort) *ltNode {
+// waits until the DHT runs. The process is ended in tb.Cleanup. If it
+// crashes while starting, the crash is returned with the node (whose
+// contact method still works); any other failure fails the test.
+func startLibtorrent(ctx context.Context, tb testing.TB, ip netip.Addr, bootstrap, nodes []netip.AddrPort) (*ltNode, *thirdparty.Crash) {
 	tb.Helper()
 	join := func(aps []netip.AddrPort) string {
 		s := make([]string, len(aps))
@@ -80,8 +82,8 @@ func startLibtorrent(ctx context.Context, tb testing.TB, ip netip.Addr, bootstra
 	})
 	ev, err := n.wait(ctx, 0, func(e ltEvent) bool { return e.Event == "ready" })
 	if err != nil {
-		if status, crashed := p.Crashed(time.Second); crashed {
-			tb.Skipf("python3-libtorrent crashed while starting (%s), a known crash of its Python binding inside libstdc++: %v", status, err)
+		if c := p.Crash(time.Second); c != nil {
+			return n, c
 		}
 		tb.Fatalf("libtorrent node did not start: %v", err)
 	}
@@ -89,7 +91,37 @@ func startLibtorrent(ctx context.Context, tb testing.TB, ip netip.Addr, bootstra
 		tb.Fatalf("libtorrent ready event: %v", err)
 	}
 	n.id = ev.ID
-	return n
+	return n, nil
+}
+
+// contact reports whether libtorrent has received a DHT packet from, or
+// sent one to, an address for which peerfind reports true: its packet log
+// (dht_pkt_alert, forwarded with --log) says so, and the log printed before
+// a crash stays readable after it. This is the "contact" of the crash
+// policy (thirdparty.RetryAfterCrash).
+func (n *ltNode) contact(peerfind func(netip.AddrPort) bool) bool {
+	_, ok := n.p.Find(func(e ltEvent) bool {
+		rest, ok := strings.CutPrefix(e.Msg, "pkt ")
+		if e.Event != "log" || !ok {
+			return false
+		}
+		rest = strings.TrimSpace(rest)
+		if r, ok := strings.CutPrefix(rest, "<=="); ok {
+			rest = r
+		} else if r, ok := strings.CutPrefix(rest, "==>"); ok {
+			rest = r
+		} else {
+			return false
+		}
+		// "[127.0.0.1:6881] {...}" (IPv6: "[[::1]:6881] {...}")
+		addr, _, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(rest), "["), "] ")
+		if !ok {
+			return false
+		}
+		ap, err := netip.ParseAddrPort(addr)
+		return err == nil && peerfind(ap)
+	})
+	return ok
 }
 
 // send writes one command line to the script.
@@ -251,7 +283,8 @@ func (n *ltNode) liveNodes(ctx context.Context) (map[netip.AddrPort]bool, error)
 // TestLibtorrentHarness checks the libtorrent side of the harness against
 // anacrolix alone: libtorrent joins an anacrolix network, a peer it announces
 // is found by an anacrolix lookup and a peer anacrolix announces is found by
-// libtorrent's.
+// libtorrent's. No peerfind node takes part, so a libtorrent crash is always
+// one before contact with peerfind (thirdparty.RetryAfterCrash): it skips.
 func TestLibtorrentHarness(t *testing.T) {
 	requireLibtorrent(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
@@ -265,21 +298,40 @@ func TestLibtorrentHarness(t *testing.T) {
 	for _, nd := range nodes {
 		all = append(all, nd.addr)
 	}
-	lt := startLibtorrent(ctx, t, loopbackIP(40), seeds.get()[:1], all)
-	t.Logf("libtorrent node %s at %v", lt.id, lt.addr)
+	thirdparty.RetryAfterCrash(t, "python3-libtorrent (lt.py node)", func(int) thirdparty.Outcome {
+		lt, crash := startLibtorrent(ctx, t, loopbackIP(40), seeds.get()[:1], all)
+		if crash == nil {
+			crash = harnessChecks(ctx, t, nodes, lt)
+		}
+		return thirdparty.Outcome{Crash: crash}
+	})
+}
 
+// harnessChecks is TestLibtorrentHarness once libtorrent runs. A failure
+// with libtorrent dead by a signal is not reported: the crash is returned.
+func harnessChecks(ctx context.Context, t *testing.T, nodes []*anaNode, lt *ltNode) *thirdparty.Crash {
+	t.Logf("libtorrent node %s at %v", lt.id, lt.addr)
+	fail := func(format string, args ...any) *thirdparty.Crash {
+		t.Helper()
+		if c := lt.p.Crash(time.Second); c != nil {
+			t.Logf("%s (libtorrent crashed: %s)", fmt.Sprintf(format, args...), c.Status)
+			return c
+		}
+		lt.dump(t)
+		t.Fatalf(format, args...)
+		return nil
+	}
 	if err := waitFor(ctx, 200*time.Millisecond, func() bool {
 		live, err := lt.liveNodes(ctx)
 		return err == nil && len(live) >= 3
 	}); err != nil {
-		lt.dump(t)
-		t.Fatalf("libtorrent routing table did not fill: %v", err)
+		return fail("libtorrent routing table did not fill: %v", err)
 	}
 
 	ih := randomHash()
 	peer, err := lt.announce(ctx, ih)
 	if err != nil {
-		t.Fatal(err)
+		return fail("%v", err)
 	}
 	var got anaLookup
 	err = waitFor(ctx, 500*time.Millisecond, func() bool {
@@ -290,8 +342,7 @@ func TestLibtorrentHarness(t *testing.T) {
 		return err == nil && got.peers[peer]
 	})
 	if err != nil {
-		lt.dump(t)
-		t.Fatalf("anacrolix did not find the peer libtorrent announced: %v (last lookup found %v)", err, got.peers)
+		return fail("anacrolix did not find the peer libtorrent announced: %v (last lookup found %v)", err, got.peers)
 	}
 
 	ih2 := randomHash()
@@ -306,8 +357,9 @@ func TestLibtorrentHarness(t *testing.T) {
 		return err == nil && contains(peers, peer2)
 	})
 	if err != nil {
-		t.Fatalf("libtorrent did not find the peer anacrolix announced: %v (last reply %v)", err, peers)
+		return fail("libtorrent did not find the peer anacrolix announced: %v (last reply %v)", err, peers)
 	}
+	return nil
 }
 
 func contains(list []netip.AddrPort, a netip.AddrPort) bool {

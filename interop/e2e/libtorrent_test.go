@@ -17,13 +17,13 @@ import (
 	"github.com/peerfind/peerfind/interop/internal/thirdparty"
 )
 
-// requireLibtorrent returns libtorrent's version or skips the test, saying
-// why (scripts/test.sh installs it, so CI never skips).
+// requireLibtorrent returns libtorrent's version or fails the test, saying
+// why (scripts/test.sh installs it).
 func requireLibtorrent(t testing.TB) string {
 	t.Helper()
 	v, err := thirdparty.LibtorrentVersion()
 	if err != nil {
-		t.Skipf("python3-libtorrent interop skipped: %v", err)
+		t.Fatalf("python3-libtorrent interop: %v", err)
 	}
 	return v
 }
@@ -77,8 +77,9 @@ type ltClient struct {
 // DHT bootstrapped off routers (dht_bootstrap_nodes) and nodes
 // (add_dht_node: anacrolix answers with short node lists, so a bootstrap
 // through one router alone may find few). It waits until the session
-// listens and its DHT runs. The process ends in t.Cleanup.
-func startSeeder(ctx context.Context, t testing.TB, dir string, tor ltInfo, ip netip.Addr, routers, nodes []netip.AddrPort) *ltClient {
+// listens and its DHT runs. The process ends in t.Cleanup. If it crashes
+// while starting, the crash is returned; any other failure fails the test.
+func startSeeder(ctx context.Context, t testing.TB, dir string, tor ltInfo, ip netip.Addr, routers, nodes []netip.AddrPort) (*ltClient, *thirdparty.Crash) {
 	t.Helper()
 	p, err := thirdparty.StartProcess(func(line string, err error) ltEvent {
 		return ltEvent{Event: "error", Msg: fmt.Sprintf("bad line %q: %v", line, err)}
@@ -104,12 +105,12 @@ func startSeeder(ctx context.Context, t testing.TB, dir string, tor ltInfo, ip n
 		return ok
 	})
 	if err != nil || !c.addr.IsValid() {
-		if status, crashed := p.Crashed(time.Second); crashed {
-			t.Skipf("python3-libtorrent crashed while starting (%s), a known crash of its Python binding inside libstdc++", status)
+		if crash := p.Crash(time.Second); crash != nil {
+			return c, crash
 		}
 		t.Fatalf("libtorrent did not start (%v); events:\n%s\nstderr:\n%s", err, c.dump(), p.Stderr())
 	}
-	return c
+	return c, nil
 }
 
 // find returns the first event that satisfies match.

@@ -16,13 +16,13 @@ type opentracker struct {
 	Version string
 }
 
-// requireOpentracker returns opentracker's path or skips the test, saying
-// why (scripts/test.sh installs it, so CI never skips).
+// requireOpentracker returns opentracker's path or fails the test, saying
+// why (scripts/test.sh installs it).
 func requireOpentracker(t testing.TB) string {
 	t.Helper()
 	bin, err := testutil.OpentrackerPath()
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/interop/internal/thirdparty"
 	"github.com/peerfind/peerfind/metainfo"
 )
 
@@ -36,11 +37,26 @@ func TestThirdPartySwarm(t *testing.T) {
 	}
 }
 
-// testSwarm is one variant of TestThirdPartySwarm.
+// testSwarm is one variant of TestThirdPartySwarm. libtorrent's Python
+// binding sometimes dies by a signal; the crash policy of
+// thirdparty.RetryAfterCrash applies, contact meaning that peerfind has been
+// started against the swarm (it bootstraps off libtorrent's DHT node and
+// its trackers list libtorrent). A retry builds a new swarm on loopback
+// addresses of its own.
 func testSwarm(t *testing.T, otBin, ltVersion string, net4 byte, hybrid bool) {
+	thirdparty.RetryAfterCrash(t, "python3-libtorrent (lt.py seed)", func(try int) thirdparty.Outcome {
+		return testSwarmOnce(t, otBin, ltVersion, net4+2*byte(try-1), hybrid)
+	})
+}
+
+// testSwarmOnce is one attempt of testSwarm.
+func testSwarmOnce(t *testing.T, otBin, ltVersion string, net4 byte, hybrid bool) thirdparty.Outcome {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Second)
 	defer cancel()
-	s, before := setupSwarm(ctx, t, otBin, ltVersion, net4, hybrid)
+	s, before, crash := setupSwarm(ctx, t, otBin, ltVersion, net4, hybrid)
+	if crash != nil {
+		return thirdparty.Outcome{Crash: crash}
+	}
 
 	// peerfind announces this port; opentracker lists the requester
 	// among the peers, and peerfind must not print itself.
@@ -57,16 +73,22 @@ func testSwarm(t *testing.T, otBin, ltVersion string, net4 byte, hybrid bool) {
 	common := append([]string{"--tracker", s.ot.UDP, "--state-dir", stateDir, "--timeout", "30s", "--port", fmt.Sprint(self.Port())}, boot...)
 
 	// Plain output, the magnet link libtorrent made (its tr= is the HTTP
-	// tracker; a hybrid one has btih and btmh), cold DHT state.
+	// tracker; a hybrid one has btih and btmh), cold DHT state. From here
+	// on peerfind has contact with libtorrent.
 	plain := runPeerfind(t, append([]string{"peers", s.tor.Magnet}, common...)...)
+	// --json, the .torrent file libtorrent made, warm DHT state.
+	jsonOut := runPeerfind(t, append([]string{"peers", s.tor.Path, "--json"}, common...)...)
+	// What the runs saw says nothing if libtorrent died meanwhile.
+	if crash := s.lt.p.Crash(200 * time.Millisecond); crash != nil {
+		t.Logf("libtorrent crashed while peerfind ran; plain run: exit %d, stderr:\n%s", plain.code, plain.stderr)
+		return thirdparty.Outcome{Crash: crash, Contact: true}
+	}
+
 	if plain.code != 0 {
 		t.Errorf("plain: exit %d, want 0; stderr:\n%s", plain.code, plain.stderr)
 	}
 	gotPlain := parsePlain(t, plain.stdout)
 	t.Logf("plain stderr:\n%s", plain.stderr)
-
-	// --json, the .torrent file libtorrent made, warm DHT state.
-	jsonOut := runPeerfind(t, append([]string{"peers", s.tor.Path, "--json"}, common...)...)
 	if jsonOut.code != 0 {
 		t.Errorf("json: exit %d, want 0; stderr:\n%s", jsonOut.code, jsonOut.stderr)
 	}
@@ -167,7 +189,7 @@ func testSwarm(t *testing.T, otBin, ltVersion string, net4 byte, hybrid bool) {
 		testScrape(t, s)
 	})
 	if hybrid {
-		return
+		return thirdparty.Outcome{}
 	}
 
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
@@ -199,4 +221,5 @@ func testSwarm(t *testing.T, otBin, ltVersion string, net4 byte, hybrid bool) {
 			t.Errorf("stderr shows a Go value (%q), not a message:\n%s", m, r.stderr)
 		}
 	})
+	return thirdparty.Outcome{}
 }

@@ -84,13 +84,14 @@ func scriptPath() (string, error) {
 }
 
 // LibtorrentCommand returns a command running lt.py with args, for the
-// one-shot modes (create, magnet).
+// one-shot modes (create, magnet). Python's fault handler is on: a process
+// that dies by a signal prints every thread's Python stack to stderr first.
 func LibtorrentCommand(args ...string) (*exec.Cmd, error) {
 	path, err := scriptPath()
 	if err != nil {
 		return nil, err
 	}
-	return exec.Command(Python, append([]string{path}, args...)...), nil
+	return exec.Command(Python, append([]string{"-X", "faulthandler", path}, args...)...), nil
 }
 
 // Process is a running lt.py node or seed: commands go to its stdin, and
@@ -105,9 +106,11 @@ type Process[E any] struct {
 	events []E
 	more   chan struct{} // closed and replaced when events grows or the process ends
 	exited bool
-	status string          // how it exited ("exit status 0", "signal: segmentation fault"), once exited
-	stderr strings.Builder // the first 64 KiB
+	status string // how it exited ("exit status 0", "signal: segmentation fault"), once exited
+	stderr []byte // the last maxStderr bytes: a crash trace comes last
 }
+
+const maxStderr = 64 << 10
 
 // StartProcess starts lt.py with args (e.g. "node", "--listen", ip). A
 // stdout line that does not decode as E becomes bad(line, err). The caller
@@ -133,14 +136,15 @@ func StartProcess[E any](bad func(line string, err error) E, args ...string) (*P
 	return p, nil
 }
 
-// stderrWriter collects the process's stderr, bounded.
+// stderrWriter collects the end of the process's stderr, bounded.
 type stderrWriter[E any] Process[E]
 
 func (w *stderrWriter[E]) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.stderr.Len() < 64<<10 {
-		w.stderr.Write(b)
+	w.stderr = append(w.stderr, b...)
+	if over := len(w.stderr) - maxStderr; over > 0 {
+		w.stderr = append(w.stderr[:0], w.stderr[over:]...)
 	}
 	return len(b), nil
 }
@@ -203,7 +207,7 @@ func (p *Process[E]) Wait(ctx context.Context, from int, match func(E) bool) (E,
 			}
 		}
 		exited, more, status := p.exited, p.more, p.status
-		stderr := p.stderr.String()
+		stderr := string(p.stderr)
 		p.mu.Unlock()
 		var zero E
 		if exited {
@@ -241,27 +245,34 @@ func (p *Process[E]) Events() []E {
 	return append([]E(nil), p.events...)
 }
 
-// Stderr returns what the process wrote to stderr (the first 64 KiB).
+// Stderr returns what the process wrote to stderr (the last 64 KiB).
 func (p *Process[E]) Stderr() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stderr.String()
+	return string(p.stderr)
 }
 
-// Crashed reports whether the process ended by a signal, giving it up to
-// grace to end (an error seen by the caller may precede its exit).
-// python3-libtorrent 2.0.8 sometimes dies of SIGSEGV inside libstdc++
+// Crash returns how the process died if it ended by a signal, giving it up
+// to grace to end (an error seen by the caller may precede its exit), or
+// nil. python3-libtorrent 2.0.8 sometimes dies of SIGSEGV inside libstdc++
 // while handling alerts; callers tell that third-party crash apart from a
-// failure of the code under test.
-func (p *Process[E]) Crashed(grace time.Duration) (status string, crashed bool) {
+// failure of the code under test (see RetryAfterCrash).
+func (p *Process[E]) Crash(grace time.Duration) *Crash {
 	select {
 	case <-p.waited:
-	case <-time.After(grace):
-		return "", false
+	default:
+		select {
+		case <-p.waited:
+		case <-time.After(grace):
+			return nil
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.status, strings.HasPrefix(p.status, "signal:")
+	if !strings.HasPrefix(p.status, "signal:") {
+		return nil
+	}
+	return &Crash{Status: p.status, Trace: string(p.stderr)}
 }
 
 // Stop ends the process and waits for it: closing stdin is the script's

@@ -2,10 +2,13 @@ package thirdparty
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,7 +109,7 @@ func TestAnacrolixNet(t *testing.T) {
 // TestLibtorrentMagnet runs lt.py's one-shot magnet mode.
 func TestLibtorrentMagnet(t *testing.T) {
 	if _, err := LibtorrentVersion(); err != nil {
-		t.Skip(err)
+		t.Fatal(err) // scripts/test.sh installs it
 	}
 	cmd, err := LibtorrentCommand("magnet", "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=x")
 	if err != nil {
@@ -125,7 +128,7 @@ func TestLibtorrentMagnet(t *testing.T) {
 // ready with its address and id, answer a command, and end on Stop.
 func TestLibtorrentProcess(t *testing.T) {
 	if _, err := LibtorrentVersion(); err != nil {
-		t.Skip(err)
+		t.Fatal(err) // scripts/test.sh installs it
 	}
 	type event struct {
 		Event, Addr, ID, Msg string
@@ -157,5 +160,95 @@ func TestLibtorrentProcess(t *testing.T) {
 	p.Stop()
 	if _, err := p.Wait(ctx, p.Mark(), func(event) bool { return false }); err == nil || ctx.Err() != nil {
 		t.Errorf("Wait after Stop: %v, want the exit reported", err)
+	}
+}
+
+// TestLibtorrentCrashTrace kills lt.py node by SIGSEGV, as the binding's
+// crashes do: Crash must report the signal and the trace Python's fault
+// handler prints.
+func TestLibtorrentCrashTrace(t *testing.T) {
+	if _, err := LibtorrentVersion(); err != nil {
+		t.Fatal(err) // scripts/test.sh installs it
+	}
+	type event struct{ Event string }
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	p, err := StartProcess(func(string, error) event { return event{"error"} },
+		"node", "--listen", LoopbackIP(3201).String(), "--max-seconds", "60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if _, err := p.Wait(ctx, 0, func(e event) bool { return e.Event == "ready" }); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Crash(0); c != nil {
+		t.Fatalf("a running process reported a crash: %v", c)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGSEGV); err != nil {
+		t.Fatal(err)
+	}
+	c := p.Crash(10 * time.Second)
+	if c == nil {
+		t.Fatalf("no crash reported; stderr:\n%s", p.Stderr())
+	}
+	// The trace names lt.py as written to the temporary directory.
+	if !strings.Contains(c.Status, "segmentation fault") || !strings.Contains(c.Trace, "Fatal Python error: Segmentation fault") || !strings.Contains(c.Trace, "peerfind-lt-") {
+		t.Errorf("crash %q, trace:\n%s", c.Status, c.Trace)
+	}
+}
+
+// policyTB records what RetryAfterCrash does to a test.
+type policyTB struct {
+	testing.TB
+	skipped, failed bool
+	logs            []string
+}
+
+func (tb *policyTB) Helper() {}
+func (tb *policyTB) Logf(format string, args ...any) {
+	tb.logs = append(tb.logs, fmt.Sprintf(format, args...))
+}
+func (tb *policyTB) Skipf(format string, args ...any) { tb.skipped = true; runtime.Goexit() }
+func (tb *policyTB) Fatalf(format string, args ...any) {
+	tb.failed = true
+	runtime.Goexit()
+}
+
+func TestRetryAfterCrash(t *testing.T) {
+	crash := &Crash{Status: "signal: segmentation fault", Trace: "Fatal Python error: Segmentation fault"}
+	tests := []struct {
+		name            string
+		outcomes        []Outcome
+		tries           int
+		skipped, failed bool
+	}{
+		{"no crash", []Outcome{{}}, 1, false, false},
+		{"crash before contact", []Outcome{{Crash: crash}}, 1, true, false},
+		{"crash after contact, then fine", []Outcome{{Crash: crash, Contact: true}, {}}, 2, false, false},
+		{"crash after contact twice", []Outcome{{Crash: crash, Contact: true}, {Crash: crash, Contact: true}}, 2, false, true},
+		{"crash after contact, then before", []Outcome{{Crash: crash, Contact: true}, {Crash: crash}}, 2, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := &policyTB{TB: t}
+			tries := 0
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				RetryAfterCrash(tb, "lt.py", func(try int) Outcome {
+					tries++
+					if try != tries || try > len(tt.outcomes) {
+						t.Errorf("try %d after %d tries", try, tries-1)
+						return Outcome{}
+					}
+					return tt.outcomes[try-1]
+				})
+			}()
+			<-done
+			if tries != tt.tries || tb.skipped != tt.skipped || tb.failed != tt.failed {
+				t.Errorf("%d tries, skipped %v, failed %v; want %d, %v, %v", tries, tb.skipped, tb.failed, tt.tries, tt.skipped, tt.failed)
+			}
+		})
 	}
 }
