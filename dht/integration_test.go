@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -240,24 +241,56 @@ func TestWatchPeersReportsNewPeers(t *testing.T) {
 			mu.Unlock()
 		})
 	}()
-	wait := func(n int) {
-		for range 200 {
-			mu.Lock()
-			l := len(got)
-			mu.Unlock()
-			if l >= n {
-				return
+	// poll checks cond every 10 ms until it holds or ctx ends.
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for !cond() {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("%s: %v (reported %v)", what, ctx.Err(), got)
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
-		t.Fatalf("waited for %d peers, have %v", n, got)
 	}
-	wait(1)
+	reported := func(n int) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got) >= n
+		}
+	}
+	poll("waiting for the first peer", reported(1))
 	if _, err := nodes[2].Announce(ctx, ih, 2222, false); err != nil {
 		t.Fatal(err)
 	}
-	wait(2)
-	time.Sleep(60 * time.Millisecond) // a few more rounds: no repeats
+	poll("waiting for the second peer", reported(2))
+	// No repeats: the nodes storing the peers among the K closest to the
+	// hash (those every converged lookup asks; the watcher aside) must
+	// answer 3 more queries, each a chance to report a peer again, before
+	// the watch stops. Only the watch's lookups query the network now.
+	closest := slices.Clone(nodes)
+	slices.SortFunc(closest, func(a, b *Node) int { return nodeid.CompareDistance(ID(ih), a.ID(), b.ID()) })
+	queriesIn := map[*Node]uint64{}
+	for _, nd := range closest[:K] {
+		if s := nd.Stats(); nd != nodes[5] && s.StoredPeers > 0 {
+			queriesIn[nd] = s.QueriesIn
+		}
+	}
+	if len(queriesIn) == 0 {
+		t.Fatal("none of the closest nodes but the watcher stores the peers")
+	}
+	poll("waiting for 3 more queries at each storing node", func() bool {
+		for nd, q := range queriesIn {
+			if nd.Stats().QueriesIn < q+3 {
+				return false
+			}
+		}
+		return true
+	})
 	wcancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("WatchPeers ended with %v", err)
