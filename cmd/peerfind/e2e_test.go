@@ -420,7 +420,22 @@ func TestE2EFollowInterrupt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("state file after SIGINT: %v", err)
 	}
-	_ = st
+	// The state saved on the way out holds our id and nodes met while
+	// following, every one a node of the swarm's DHT: the only one there is.
+	swarmNodes := map[netip.AddrPort]bool{}
+	for _, nd := range sw.Nodes {
+		for _, a := range nd.LocalAddrs() {
+			swarmNodes[a] = true
+		}
+	}
+	if st.ID.IsZero() || len(st.Nodes) == 0 {
+		t.Errorf("state file after SIGINT: id %v, %d nodes; want our id and the nodes met", st.ID, len(st.Nodes))
+	}
+	for _, ni := range st.Nodes {
+		if !swarmNodes[ni.Addr] {
+			t.Errorf("state file after SIGINT lists %v, not a node of the swarm", ni.Addr)
+		}
+	}
 }
 
 func TestE2EDemo(t *testing.T) {
