@@ -275,7 +275,7 @@ func TestWatchPeersReportsNewPeers(t *testing.T) {
 	closest := slices.Clone(nodes)
 	slices.SortFunc(closest, func(a, b *Node) int { return nodeid.CompareDistance(ID(ih), a.ID(), b.ID()) })
 	queriesIn := map[*Node]uint64{}
-	for _, nd := range closest[:K] {
+	for _, nd := range closest[:routing.K] {
 		if s := nd.Stats(); nd != nodes[5] && s.StoredPeers > 0 {
 			queriesIn[nd] = s.QueriesIn
 		}
