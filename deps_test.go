@@ -32,10 +32,11 @@ var allowedImports = map[string][]string{
 	"metainfo":         {"bencode"},
 	"magnet":           {"metainfo"},
 	"tracker":          {"bencode", "metainfo", "internal/compact"},
-	"dht":              {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid", "dht/internal/routing"},
+	"dht":              {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid", "dht/internal/routing", "dht/internal/krpc"},
 	// dht's building blocks; only dht imports them (see TestInternalStaysInside).
 	"dht/internal/nodeid":  {},
 	"dht/internal/routing": {"dht/internal/nodeid"},
+	"dht/internal/krpc":    {"bencode", "internal/compact", "dht/internal/nodeid"},
 	"peerwire":             {"bencode", "metainfo", "internal/compact"},
 	"swarmtest":            {"bencode", "metainfo", "magnet", "internal/compact", "internal/netemu", "tracker", "dht", "peerwire"},
 	"discovery":            {"bencode", "metainfo", "magnet", "internal/compact", "tracker", "dht", "peerwire"},

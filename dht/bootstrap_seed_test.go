@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/krpc"
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
@@ -17,17 +18,17 @@ import (
 // the querier's own id gets no nodes, while find_node for other targets gets
 // the 8 closest nodes of the network it knows. It runs until conn closes.
 func stingySeed(conn net.PacketConn, self ID, network []*Node) {
-	buf := make([]byte, maxPacket)
+	buf := make([]byte, krpc.MaxPacket)
 	for {
 		n, from, err := conn.ReadFrom(buf)
 		if err != nil {
 			return
 		}
-		m, err := ParseMsg(buf[:n])
-		if err != nil || m.Y != kindQuery || m.A == nil {
+		m, err := krpc.Parse(buf[:n])
+		if err != nil || m.Y != krpc.KindQuery || m.A == nil {
 			continue
 		}
-		r := &Return{ID: string(self[:])}
+		r := &krpc.Return{ID: string(self[:])}
 		if m.Q == methodFindNode && m.A.Target != m.A.ID && len(m.A.Target) == len(ID{}) {
 			target := ID([]byte(m.A.Target))
 			closest := slices.Clone(network)
@@ -38,7 +39,7 @@ func stingySeed(conn net.PacketConn, self ID, network []*Node) {
 			}
 			r.Nodes = string(nodes)
 		}
-		out, err := AppendMsg(nil, &Msg{T: m.T, Y: kindResponse, R: r})
+		out, err := krpc.Append(nil, &krpc.Msg{T: m.T, Y: krpc.KindResponse, R: r})
 		if err == nil {
 			conn.WriteTo(out, from)
 		}

@@ -28,7 +28,7 @@ var (
 type QueryError struct {
 	Addr   netip.AddrPort
 	Method string
-	Err    error // ErrTimeout, *Error (KRPC error reply), a socket error, or ctx.Err()
+	Err    error // ErrTimeout, the node's KRPC error reply (BEP 5), a socket error, or ctx.Err()
 }
 
 // Error returns "dht: METHOD to ADDR: cause".

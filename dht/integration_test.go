@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/krpc"
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
@@ -87,7 +88,7 @@ func TestIPv6OnlyAndDualStack(t *testing.T) {
 	}
 	// It serves nodes6 to an IPv4 requester that asks for them (BEP 32 want).
 	p := newRawPeer(t, "127.0.0.3", dual.LocalAddrs()[0])
-	p.send(&Msg{T: "w", Y: "q", Q: "find_node", A: &Args{ID: string(make([]byte, 20)), Target: string(make([]byte, 20)), Want: []string{"n4", "n6"}}})
+	p.send(&krpc.Msg{T: "w", Y: "q", Q: "find_node", A: &krpc.Args{ID: string(make([]byte, 20)), Target: string(make([]byte, 20)), Want: []string{"n4", "n6"}}})
 	m, _ := p.recvMsg()
 	if len(m.R.Nodes6) == 0 || len(m.R.Nodes) == 0 {
 		t.Fatalf("want n4+n6 over IPv4: nodes %d bytes, nodes6 %d bytes", len(m.R.Nodes), len(m.R.Nodes6))
@@ -367,11 +368,11 @@ func fakeRouter(t *testing.T, nodes []*Node) netip.AddrPort {
 			if err != nil {
 				return
 			}
-			m, err := ParseMsg(buf[:nr])
+			m, err := krpc.Parse(buf[:nr])
 			if err != nil || m.Y != "q" || m.Q != "find_node" {
 				continue
 			}
-			b, _ := AppendMsg(nil, &Msg{T: m.T, Y: "r", R: &Return{ID: "rrrrrrrrrrrrrrrrrrrr", Nodes: string(list)}})
+			b, _ := krpc.Append(nil, &krpc.Msg{T: m.T, Y: "r", R: &krpc.Return{ID: "rrrrrrrrrrrrrrrrrrrr", Nodes: string(list)}})
 			c.WriteTo(b, from)
 		}
 	}()

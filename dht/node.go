@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/krpc"
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
@@ -343,12 +344,12 @@ func (n *Node) Stats() NodeStats {
 // Ping sends a ping to addr and returns the id it answers with. A node that
 // answers is added to the routing table.
 func (n *Node) Ping(ctx context.Context, addr netip.AddrPort) (ID, error) {
-	m, err := n.query(ctx, addr, methodPing, &Args{})
+	m, err := n.query(ctx, addr, methodPing, &krpc.Args{})
 	if err != nil {
 		n.noteFailure(addr, err)
 		return ID{}, err
 	}
-	r := decodeReply(m)
+	r := krpc.DecodeReply(m)
 	n.noteReply(addr, r.ID, r.IP)
 	return r.ID, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/krpc"
 	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/metainfo"
 )
@@ -76,7 +77,7 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 			}
 			go func(addr netip.AddrPort, seed bool) {
 				defer wg.Done()
-				a := &Args{Want: s.want}
+				a := &krpc.Args{Want: s.want}
 				if method == methodFindNode {
 					a.Target = string(s.target[:])
 				} else {
@@ -95,7 +96,7 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 				m, err := n.queryWith(ctx, addr, method, a, o)
 				out := outcome{addr: addr, err: err}
 				if err == nil {
-					out.r = decodeReply(m)
+					out.r = krpc.DecodeReply(m)
 				}
 				select {
 				case results <- out:
@@ -409,7 +410,7 @@ func (n *Node) Announce(ctx context.Context, infoHash metainfo.Hash, port uint16
 			wg.Add(1)
 			go func(addr netip.AddrPort, token string) {
 				defer wg.Done()
-				a := &Args{InfoHash: string(infoHash[:]), Port: int64(port), Token: token}
+				a := &krpc.Args{InfoHash: string(infoHash[:]), Port: int64(port), Token: token}
 				if impliedPort {
 					a.ImpliedPort = 1
 				}

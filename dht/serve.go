@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/peerfind/peerfind/dht/internal/krpc"
 	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
 	"github.com/peerfind/peerfind/metainfo"
@@ -27,7 +28,7 @@ const (
 )
 
 // handleQuery answers one query (BEP 5) on the reader goroutine of s.
-func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
+func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *krpc.Msg, size int) {
 	n.queriesIn.Add(1)
 	if n.ro != 0 {
 		return // BEP 43: a read-only node does not answer queries
@@ -36,7 +37,7 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 		n.dropped.Add(1)
 		return
 	}
-	id := m.senderID()
+	id := m.SenderID()
 	// BEP 43: a read-only sender is served but not added to the table,
 	// since it will not answer our pings.
 	if m.RO != 1 && n.acceptID(id, from.Addr()) && !n.isRouter(from) {
@@ -44,18 +45,18 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 			t.Seen(routing.NodeInfo{ID: id, Addr: from}, routing.SeenQuery)
 		}
 	}
-	r := &Return{}
+	r := &krpc.Return{}
 	switch m.Q {
 	case methodPing:
 	case methodFindNode:
 		if len(m.A.Target) != compact.IDLen {
-			n.sendError(s, from, m.T, ErrCodeProtocol, "find_node: target must be 20 bytes")
+			n.sendError(s, from, m.T, krpc.ErrCodeProtocol, "find_node: target must be 20 bytes")
 			return
 		}
 		n.fillNodes(r, ID([]byte(m.A.Target)), from, m.A.Want)
 	case methodGetPeers:
 		if len(m.A.InfoHash) != compact.IDLen {
-			n.sendError(s, from, m.T, ErrCodeProtocol, "get_peers: info_hash must be 20 bytes")
+			n.sendError(s, from, m.T, krpc.ErrCodeProtocol, "get_peers: info_hash must be 20 bytes")
 			return
 		}
 		ih := metainfo.Hash([]byte(m.A.InfoHash))
@@ -70,11 +71,11 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 		n.fillNodes(r, ID(ih), from, m.A.Want)
 	case methodAnnouncePeer:
 		if len(m.A.InfoHash) != compact.IDLen {
-			n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: info_hash must be 20 bytes")
+			n.sendError(s, from, m.T, krpc.ErrCodeProtocol, "announce_peer: info_hash must be 20 bytes")
 			return
 		}
 		if !n.tokens.valid(m.A.Token, from.Addr()) {
-			n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: bad token")
+			n.sendError(s, from, m.T, krpc.ErrCodeProtocol, "announce_peer: bad token")
 			return
 		}
 		port := from.Port()
@@ -82,21 +83,21 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 			// BEP 5: implied_port non-zero means use the UDP source port
 			// (the peer is behind a NAT that maps both alike).
 			if m.A.Port <= 0 || m.A.Port > 65535 {
-				n.sendError(s, from, m.T, ErrCodeProtocol, "announce_peer: port out of range")
+				n.sendError(s, from, m.T, krpc.ErrCodeProtocol, "announce_peer: port out of range")
 				return
 			}
 			port = uint16(m.A.Port)
 		}
 		if !n.store.add(metainfo.Hash([]byte(m.A.InfoHash)), netip.AddrPortFrom(from.Addr(), port)) {
-			n.sendError(s, from, m.T, ErrCodeServer, "announce_peer: peer store full")
+			n.sendError(s, from, m.T, krpc.ErrCodeServer, "announce_peer: peer store full")
 			return
 		}
 	default:
-		n.sendError(s, from, m.T, ErrCodeMethodUnknown, "method unknown")
+		n.sendError(s, from, m.T, krpc.ErrCodeMethodUnknown, "method unknown")
 		return
 	}
 	r.ID = string(n.idBytes())
-	reply := &Msg{T: m.T, Y: kindResponse, R: r, IP: string(compact.AppendPeer(nil, from))}
+	reply := &krpc.Msg{T: m.T, Y: krpc.KindResponse, R: r, IP: string(compact.AppendPeer(nil, from))}
 	budget := maxReplySize
 	if !n.isVerified(from) {
 		budget = min(budget, amplifyFactor*size)
@@ -106,7 +107,7 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *Msg, size int) {
 
 // fillNodes puts the k closest nodes to target into r: "nodes" and/or
 // "nodes6" as the query's "want" asks, else the requester's family (BEP 32).
-func (n *Node) fillNodes(r *Return, target ID, from netip.AddrPort, want []string) {
+func (n *Node) fillNodes(r *krpc.Return, target ID, from netip.AddrPort, want []string) {
 	w4, w6 := from.Addr().Is4(), !from.Addr().Is4()
 	if len(want) > 0 {
 		w4, w6 = slices.Contains(want, "n4"), slices.Contains(want, "n6")
@@ -134,7 +135,7 @@ func (n *Node) fillNodes(r *Return, target ID, from netip.AddrPort, want []strin
 // sendBounded sends reply trimmed to budget bytes (fitReply), or nothing
 // if even the bare reply is over budget (a tiny query): better no answer
 // than an amplified one.
-func (n *Node) sendBounded(s *sock, to netip.AddrPort, reply *Msg, budget int) {
+func (n *Node) sendBounded(s *sock, to netip.AddrPort, reply *krpc.Msg, budget int) {
 	reply.V = n.version
 	b := fitReply(make([]byte, 0, 512), reply, budget)
 	if b == nil {
@@ -153,10 +154,10 @@ func (n *Node) sendBounded(s *sock, to netip.AddrPort, reply *Msg, budget int) {
 // also do. Each list is cut from its end, so the closest nodes, listed
 // first, are the ones kept. It returns nil if the reply cannot fit (or
 // does not encode).
-func fitReply(b []byte, reply *Msg, budget int) []byte {
+func fitReply(b []byte, reply *krpc.Msg, budget int) []byte {
 	r := reply.R
 	for range 64 { // each pass removes at least one entry or stops
-		out, err := AppendMsg(b, reply)
+		out, err := krpc.Append(b, reply)
 		if err != nil {
 			return nil
 		}
@@ -199,5 +200,5 @@ func (n *Node) sendError(s *sock, to netip.AddrPort, t string, code int, msg str
 	if len(msg) > 64 {
 		msg = msg[:64]
 	}
-	n.send(s, to, &Msg{T: t, Y: kindError, E: &Error{Code: code, Msg: msg}})
+	n.send(s, to, &krpc.Msg{T: t, Y: krpc.KindError, E: &krpc.Error{Code: code, Msg: msg}})
 }

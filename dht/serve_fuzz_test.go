@@ -36,10 +36,17 @@ func (c *discardConn) SetWriteDeadline(time.Time) error { return nil }
 // code every stranger on the Internet can reach: it must never panic and
 // its store and tables must stay within their bounds.
 func FuzzServe(f *testing.F) {
-	for _, v := range krpcVectors {
-		f.Add(unhex(f, v.wire))
+	// The query examples of BEP 5, one with BEP 32's "want" and one
+	// read-only (BEP 43); the captured packets of the krpc tests follow.
+	for _, q := range []string{
+		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe",
+		"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz1234564:wantl2:n42:n6ee1:q9:find_node1:t2:aa1:y1:qe",
+		"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:y1:qe",
+		"d1:ad2:id20:abcdefghij012345678912:implied_porti1e9:info_hash20:mnopqrstuvwxyz1234564:porti6881e5:token8:aoeusnthe1:q13:announce_peer2:roi1e1:t2:aa1:y1:qe",
+	} {
+		f.Add([]byte(q))
 	}
-	seeds, _ := filepath.Glob("testdata/krpc/*.bin")
+	seeds, _ := filepath.Glob("internal/krpc/testdata/krpc/*.bin")
 	for _, p := range seeds {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/krpc"
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
@@ -40,9 +41,9 @@ func (p *rawPeer) sendRaw(b []byte) {
 	}
 }
 
-func (p *rawPeer) send(m *Msg) int {
+func (p *rawPeer) send(m *krpc.Msg) int {
 	p.t.Helper()
-	b, err := AppendMsg(nil, m)
+	b, err := krpc.Append(nil, m)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -61,13 +62,13 @@ func (p *rawPeer) recv(wait time.Duration) []byte {
 	return buf[:n]
 }
 
-func (p *rawPeer) recvMsg() (*Msg, int) {
+func (p *rawPeer) recvMsg() (*krpc.Msg, int) {
 	p.t.Helper()
 	b := p.recv(2 * time.Second)
 	if b == nil {
 		p.t.Fatal("no reply")
 	}
-	m, err := ParseMsg(b)
+	m, err := krpc.Parse(b)
 	if err != nil {
 		p.t.Fatalf("reply %q: %v", b, err)
 	}
@@ -88,10 +89,10 @@ func TestServeQueries(t *testing.T) {
 
 	tests := []struct {
 		name  string
-		q     *Msg
-		check func(t *testing.T, m *Msg)
+		q     *krpc.Msg
+		check func(t *testing.T, m *krpc.Msg)
 	}{
-		{"ping", &Msg{T: "p1", Y: "q", Q: "ping", A: &Args{ID: myID}}, func(t *testing.T, m *Msg) {
+		{"ping", &krpc.Msg{T: "p1", Y: "q", Q: "ping", A: &krpc.Args{ID: myID}}, func(t *testing.T, m *krpc.Msg) {
 			if m.Y != "r" || m.R.ID != string(n.idBytes()) {
 				t.Fatalf("reply %+v", m)
 			}
@@ -100,33 +101,33 @@ func TestServeQueries(t *testing.T) {
 				t.Fatalf("ip key %x, want %v", m.IP, p.addr())
 			}
 		}},
-		{"find_node default family", &Msg{T: "f1", Y: "q", Q: "find_node", A: &Args{ID: myID, Target: ih}}, func(t *testing.T, m *Msg) {
+		{"find_node default family", &krpc.Msg{T: "f1", Y: "q", Q: "find_node", A: &krpc.Args{ID: myID, Target: ih}}, func(t *testing.T, m *krpc.Msg) {
 			if len(m.R.Nodes) != routing.K*compact.NodeLen4 || m.R.Nodes6 != "" {
 				t.Fatalf("nodes %d bytes, nodes6 %d bytes", len(m.R.Nodes), len(m.R.Nodes6))
 			}
 		}},
-		{"find_node want n6 on an IPv4-only node", &Msg{T: "f2", Y: "q", Q: "find_node", A: &Args{ID: myID, Target: ih, Want: []string{"n6"}}}, func(t *testing.T, m *Msg) {
+		{"find_node want n6 on an IPv4-only node", &krpc.Msg{T: "f2", Y: "q", Q: "find_node", A: &krpc.Args{ID: myID, Target: ih, Want: []string{"n6"}}}, func(t *testing.T, m *krpc.Msg) {
 			if m.R.Nodes != "" || m.R.Nodes6 != "" {
 				t.Fatalf("nodes %q nodes6 %q, want neither", m.R.Nodes, m.R.Nodes6)
 			}
 		}},
-		{"find_node short target", &Msg{T: "f3", Y: "q", Q: "find_node", A: &Args{ID: myID, Target: "short"}}, func(t *testing.T, m *Msg) {
-			if m.Y != "e" || m.E.Code != ErrCodeProtocol || m.T != "f3" {
+		{"find_node short target", &krpc.Msg{T: "f3", Y: "q", Q: "find_node", A: &krpc.Args{ID: myID, Target: "short"}}, func(t *testing.T, m *krpc.Msg) {
+			if m.Y != "e" || m.E.Code != krpc.ErrCodeProtocol || m.T != "f3" {
 				t.Fatalf("reply %+v, want error 203", m)
 			}
 		}},
-		{"get_peers", &Msg{T: "g1", Y: "q", Q: "get_peers", A: &Args{ID: myID, InfoHash: ih}}, func(t *testing.T, m *Msg) {
+		{"get_peers", &krpc.Msg{T: "g1", Y: "q", Q: "get_peers", A: &krpc.Args{ID: myID, InfoHash: ih}}, func(t *testing.T, m *krpc.Msg) {
 			if len(m.R.Token) != tokenLen || len(m.R.Nodes) == 0 || len(m.R.Values) != 0 {
 				t.Fatalf("reply %+v", m.R)
 			}
 		}},
-		{"announce_peer bad token", &Msg{T: "a1", Y: "q", Q: "announce_peer", A: &Args{ID: myID, InfoHash: ih, Port: 1, Token: "12345678"}}, func(t *testing.T, m *Msg) {
-			if m.Y != "e" || m.E.Code != ErrCodeProtocol {
+		{"announce_peer bad token", &krpc.Msg{T: "a1", Y: "q", Q: "announce_peer", A: &krpc.Args{ID: myID, InfoHash: ih, Port: 1, Token: "12345678"}}, func(t *testing.T, m *krpc.Msg) {
+			if m.Y != "e" || m.E.Code != krpc.ErrCodeProtocol {
 				t.Fatalf("reply %+v, want 203", m)
 			}
 		}},
-		{"unknown method", &Msg{T: "u1", Y: "q", Q: "vote", A: &Args{ID: myID}}, func(t *testing.T, m *Msg) {
-			if m.Y != "e" || m.E.Code != ErrCodeMethodUnknown || m.T != "u1" {
+		{"unknown method", &krpc.Msg{T: "u1", Y: "q", Q: "vote", A: &krpc.Args{ID: myID}}, func(t *testing.T, m *krpc.Msg) {
+			if m.Y != "e" || m.E.Code != krpc.ErrCodeMethodUnknown || m.T != "u1" {
 				t.Fatalf("reply %+v, want 204", m)
 			}
 		}},
@@ -145,7 +146,7 @@ func TestServeQueries(t *testing.T) {
 	t.Run("undecodable query gets 203", func(t *testing.T) {
 		p.sendRaw([]byte("d1:ad2:id3:abce1:q4:ping1:t2:zz1:y1:qe"))
 		m, _ := p.recvMsg()
-		if m.Y != "e" || m.E.Code != ErrCodeProtocol || m.T != "zz" {
+		if m.Y != "e" || m.E.Code != krpc.ErrCodeProtocol || m.T != "zz" {
 			t.Fatalf("reply %+v", m)
 		}
 	})
@@ -156,13 +157,13 @@ func TestServeQueries(t *testing.T) {
 		}
 	})
 	t.Run("announce with token", func(t *testing.T) {
-		p.send(&Msg{T: "g2", Y: "q", Q: "get_peers", A: &Args{ID: myID, InfoHash: ih}})
+		p.send(&krpc.Msg{T: "g2", Y: "q", Q: "get_peers", A: &krpc.Args{ID: myID, InfoHash: ih}})
 		m, _ := p.recvMsg()
-		p.send(&Msg{T: "a2", Y: "q", Q: "announce_peer", A: &Args{ID: myID, InfoHash: ih, Port: 4444, Token: m.R.Token}})
+		p.send(&krpc.Msg{T: "a2", Y: "q", Q: "announce_peer", A: &krpc.Args{ID: myID, InfoHash: ih, Port: 4444, Token: m.R.Token}})
 		if m, _ := p.recvMsg(); m.Y != "r" {
 			t.Fatalf("announce reply %+v", m)
 		}
-		p.send(&Msg{T: "g3", Y: "q", Q: "get_peers", A: &Args{ID: myID, InfoHash: ih}})
+		p.send(&krpc.Msg{T: "g3", Y: "q", Q: "get_peers", A: &krpc.Args{ID: myID, InfoHash: ih}})
 		m, _ = p.recvMsg()
 		want := string(compact.AppendPeer(nil, netip.AddrPortFrom(p.addr().Addr(), 4444)))
 		if len(m.R.Values) != 1 || m.R.Values[0] != want {
@@ -182,7 +183,7 @@ func TestServeNoAmplification(t *testing.T) {
 		n.tables[0].Load().Seen(routing.NodeInfo{ID: nodeid.Random(newSeeded(uint64(90 + i))), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, routing.SeenReply)
 	}
 	p := newRawPeer(t, "127.0.0.2", nodeAddr(t, n))
-	q := &Msg{T: "g1", Y: "q", Q: "get_peers", A: &Args{ID: string(make([]byte, 20)), InfoHash: string(h[:]), Want: []string{"n4", "n6"}}}
+	q := &krpc.Msg{T: "g1", Y: "q", Q: "get_peers", A: &krpc.Args{ID: string(make([]byte, 20)), InfoHash: string(h[:]), Want: []string{"n4", "n6"}}}
 	qlen := p.send(q)
 	m, rlen := p.recvMsg()
 	if rlen > amplifyFactor*qlen {
@@ -210,7 +211,7 @@ func TestServeReplyRateLimit(t *testing.T) {
 	n := newTestNode(t, "127.0.0.1", cfg)
 	p := newRawPeer(t, "127.0.0.2", nodeAddr(t, n))
 	for i := range 30 {
-		p.send(&Msg{T: string([]byte{byte(i)}), Y: "q", Q: "ping", A: &Args{ID: string(make([]byte, 20))}})
+		p.send(&krpc.Msg{T: string([]byte{byte(i)}), Y: "q", Q: "ping", A: &krpc.Args{ID: string(make([]byte, 20))}})
 	}
 	got := 0
 	for p.recv(200*time.Millisecond) != nil {
@@ -240,16 +241,16 @@ func TestFitReplyOrder(t *testing.T) {
 	}
 	// mk builds a get_peers reply with the first nv values, nn nodes and
 	// n6 IPv6 nodes.
-	mk := func(nv, nn, n6 int) *Msg {
-		r := &Return{ID: string(make([]byte, 20)), Token: "tokentok",
+	mk := func(nv, nn, n6 int) *krpc.Msg {
+		r := &krpc.Return{ID: string(make([]byte, 20)), Token: "tokentok",
 			Nodes: string(nodes[:nn*compact.NodeLen4]), Nodes6: string(nodes6[:n6*compact.NodeLen6])}
 		if nv > 0 {
 			r.Values = slices.Clone(values[:nv])
 		}
-		return &Msg{T: "gp", Y: kindResponse, R: r, IP: string(compact.AppendPeer(nil, netip.MustParseAddrPort("127.0.0.2:6881"))), V: "PF\x00\x01"}
+		return &krpc.Msg{T: "gp", Y: krpc.KindResponse, R: r, IP: string(compact.AppendPeer(nil, netip.MustParseAddrPort("127.0.0.2:6881"))), V: "PF\x00\x01"}
 	}
-	size := func(m *Msg) int {
-		b, err := AppendMsg(nil, m)
+	size := func(m *krpc.Msg) int {
+		b, err := krpc.Append(nil, m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +259,7 @@ func TestFitReplyOrder(t *testing.T) {
 	full := size(mk(20, routing.K, routing.K))
 	tests := []struct {
 		name       string
-		in         *Msg
+		in         *krpc.Msg
 		budget     int
 		nv, nn, n6 int  // entries expected to remain
 		dropped    bool // nil result
@@ -292,7 +293,7 @@ func TestFitReplyOrder(t *testing.T) {
 			if len(out)-3 > tt.budget {
 				t.Fatalf("%d bytes over budget %d", len(out)-3, tt.budget)
 			}
-			m, err := ParseMsg(out[3:])
+			m, err := krpc.Parse(out[3:])
 			if err != nil {
 				t.Fatal(err)
 			}

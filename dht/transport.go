@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/krpc"
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
 )
 
@@ -28,14 +29,14 @@ type pendingKey struct {
 
 type call struct {
 	done chan struct{} // closed once msg or err is set
-	msg  *Msg
+	msg  *krpc.Msg
 	err  error
 }
 
 // readLoop owns the reading side of one socket until it is closed.
 func (n *Node) readLoop(s *sock) {
 	defer n.wg.Done()
-	buf := make([]byte, maxPacket)
+	buf := make([]byte, krpc.MaxPacket)
 	fails := 0
 	for {
 		nr, from, err := s.conn.ReadFrom(buf)
@@ -103,20 +104,20 @@ func (n *Node) failAll() {
 // to the pending query they answer. It runs on the socket's reader
 // goroutine and never blocks.
 func (n *Node) handlePacket(s *sock, from netip.AddrPort, b []byte) {
-	m, err := ParseMsg(b)
+	m, err := krpc.Parse(b)
 	if err != nil {
 		n.dropped.Add(1)
-		var me *MsgError
+		var me *krpc.MsgError
 		// A query we cannot decode still deserves a 203 (BEP 5), but only
 		// if it looks like a query, so garbage is not answered.
 		if errors.As(err, &me) && me.T != "" && n.ro == 0 && (n.replyLim == nil || n.replyLim.Allow(from.Addr())) {
-			if y, ok := peekString(b, "y"); ok && y == kindQuery {
-				n.sendError(s, from, me.T, ErrCodeProtocol, me.Msg)
+			if y, ok := krpc.PeekString(b, "y"); ok && y == krpc.KindQuery {
+				n.sendError(s, from, me.T, krpc.ErrCodeProtocol, me.Msg)
 			}
 		}
 		return
 	}
-	if m.Y == kindQuery {
+	if m.Y == krpc.KindQuery {
 		n.handleQuery(s, from, m, len(b))
 		return
 	}
@@ -131,7 +132,7 @@ func (n *Node) handlePacket(s *sock, from netip.AddrPort, b []byte) {
 		n.dropped.Add(1) // late, duplicate or unsolicited
 		return
 	}
-	if m.Y == kindError {
+	if m.Y == krpc.KindError {
 		c.err = m.E
 	} else {
 		c.msg = m
@@ -140,9 +141,9 @@ func (n *Node) handlePacket(s *sock, from netip.AddrPort, b []byte) {
 }
 
 // send encodes and writes one message.
-func (n *Node) send(s *sock, to netip.AddrPort, m *Msg) error {
+func (n *Node) send(s *sock, to netip.AddrPort, m *krpc.Msg) error {
 	m.V = n.version
-	b, err := AppendMsg(make([]byte, 0, 256), m)
+	b, err := krpc.Append(make([]byte, 0, 256), m)
 	if err != nil {
 		return err
 	}
@@ -173,7 +174,7 @@ func (n *Node) newTIDLocked(addr netip.AddrPort) string {
 // query sends one query to addr and waits for its answer, until the hard
 // timeout, ctx or Close. It waits for rate-limit and pending-table room
 // first, so a query never fails just because many are in flight.
-func (n *Node) query(ctx context.Context, addr netip.AddrPort, method string, a *Args) (*Msg, error) {
+func (n *Node) query(ctx context.Context, addr netip.AddrPort, method string, a *krpc.Args) (*krpc.Msg, error) {
 	return n.queryWith(ctx, addr, method, a, queryOpts{})
 }
 
@@ -198,7 +199,7 @@ type queryOpts struct {
 }
 
 // queryWith is query with options.
-func (n *Node) queryWith(ctx context.Context, addr netip.AddrPort, method string, a *Args, o queryOpts) (*Msg, error) {
+func (n *Node) queryWith(ctx context.Context, addr netip.AddrPort, method string, a *krpc.Args, o queryOpts) (*krpc.Msg, error) {
 	qerr := func(err error) error { return &QueryError{Addr: addr, Method: method, Err: err} }
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	s := n.sockFor(addr)
@@ -217,7 +218,7 @@ func (n *Node) queryWith(ctx context.Context, addr netip.AddrPort, method string
 		return nil, qerr(err)
 	}
 	a.ID = string(n.idBytes())
-	m := &Msg{Y: kindQuery, Q: method, A: a, RO: n.ro}
+	m := &krpc.Msg{Y: krpc.KindQuery, Q: method, A: a, RO: n.ro}
 	c := &call{done: make(chan struct{})}
 	n.pendMu.Lock()
 	m.T = n.newTIDLocked(addr)

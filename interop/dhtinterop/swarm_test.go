@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/peerfind/peerfind/dht"
+	"github.com/peerfind/peerfind/bencode"
 )
 
 // amplifyFactor is dht's bound on a reply to an address that has never
@@ -57,14 +57,18 @@ func TestSwarmValues(t *testing.T) {
 	// The values that fit: the budget less the reply without values or
 	// nodes, at 8 bytes a value ("6:" + 6) after the list's own 10 bytes
 	// ("6:valuesl" … "e").
-	rm, err := dht.ParseMsg(reply)
-	if err != nil {
+	var rm map[string]any
+	if err := bencode.Unmarshal(reply, &rm); err != nil {
 		t.Fatalf("reply %q: %v", reply, err)
 	}
-	bare := *rm.R
-	bare.Values, bare.Nodes, bare.Nodes6 = nil, "", ""
-	rm.R = &bare
-	b, err := dht.AppendMsg(nil, rm)
+	r, ok := rm["r"].(map[string]any)
+	if !ok {
+		t.Fatalf("reply %q: no \"r\" dict", reply)
+	}
+	delete(r, "values")
+	delete(r, "nodes")
+	delete(r, "nodes6")
+	b, err := bencode.Marshal(rm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,16 +141,30 @@ func (c *tapConn) exchange(method string) (query, reply []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, q := range c.sent {
-		m, err := dht.ParseMsg(q)
+		m, err := parseHead(q)
 		if err != nil || m.Y != "q" || m.Q != method {
 			continue
 		}
 		for _, r := range c.in {
-			if rm, err := dht.ParseMsg(r); err == nil && rm.Y == "r" && rm.T == m.T {
+			if rm, err := parseHead(r); err == nil && rm.Y == "r" && rm.T == m.T {
 				return q, r
 			}
 		}
 		return q, nil
 	}
 	return nil, nil
+}
+
+// krpcHead is the part of a KRPC message (BEP 5) that pairs a query with
+// its reply: transaction id, kind and method.
+type krpcHead struct {
+	T string `bencode:"t"`
+	Y string `bencode:"y"`
+	Q string `bencode:"q"`
+}
+
+func parseHead(b []byte) (krpcHead, error) {
+	var h krpcHead
+	err := bencode.Unmarshal(b, &h)
+	return h, err
 }

@@ -1,4 +1,4 @@
-package dht
+package krpc
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 )
 
@@ -68,14 +69,14 @@ func TestKRPCVectors(t *testing.T) {
 	for _, v := range krpcVectors {
 		t.Run(v.name, func(t *testing.T) {
 			wire := unhex(t, v.wire)
-			got, err := AppendMsg(nil, &v.msg)
+			got, err := Append(nil, &v.msg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, wire) {
 				t.Errorf("encode:\n got %q\nwant %q", got, wire)
 			}
-			m, err := ParseMsg(wire)
+			m, err := Parse(wire)
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
@@ -106,7 +107,7 @@ func TestParseMsgErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseMsg(unhex(t, tt.wire))
+			_, err := Parse(unhex(t, tt.wire))
 			var me *MsgError
 			if !errors.As(err, &me) {
 				t.Fatalf("error %v (%T), want *MsgError", err, err)
@@ -123,13 +124,13 @@ func TestDecodeReply(t *testing.T) {
 	m := &Msg{Y: "r", R: &Return{ID: idA, Nodes: string(nodes) + "xx", Token: "tok",
 		Values: []string{"\x01\x02\x03\x04", "\x0a\x00\x00\x01\x00\x50", "\x0a\x00\x00\x02\x00\x00"}},
 		IP: "\x01\x02\x03\x04\x00\x05"}
-	r := decodeReply(m)
+	r := DecodeReply(m)
 	// The misaligned nodes list is dropped whole; the 4-byte value (as
 	// anacrolix's default store sends) and the port-0 value are skipped.
 	if len(r.Nodes) != 0 || len(r.Peers) != 1 || r.Peers[0] != netip.MustParseAddrPort("10.0.0.1:80") || r.BadLen != 3 {
 		t.Fatalf("reply %+v", r)
 	}
-	if r.IP != netip.MustParseAddrPort("1.2.3.4:5") || r.Token != "tok" || r.ID != ID([]byte(idA)) {
+	if r.IP != netip.MustParseAddrPort("1.2.3.4:5") || r.Token != "tok" || r.ID != nodeid.ID([]byte(idA)) {
 		t.Fatalf("reply %+v", r)
 	}
 }
@@ -147,24 +148,24 @@ func FuzzKRPC(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := ParseMsg(b)
+		m, err := Parse(b)
 		if err != nil {
 			return
 		}
-		if m.R != nil && m.Y == kindResponse {
-			decodeReply(m)
+		if m.R != nil && m.Y == KindResponse {
+			DecodeReply(m)
 		}
-		enc, err := AppendMsg(nil, m)
+		enc, err := Append(nil, m)
 		if err != nil {
 			t.Fatalf("re-encode of accepted message: %v", err)
 		}
-		m2, err := ParseMsg(enc)
+		m2, err := Parse(enc)
 		if err != nil {
 			t.Fatalf("re-encoded message %q does not parse: %v", enc, err)
 		}
 		// Compare encodings: an empty list decodes to an empty slice that
 		// omitempty then leaves out, which is the same message.
-		enc2, err := AppendMsg(nil, m2)
+		enc2, err := Append(nil, m2)
 		if err != nil || !bytes.Equal(enc, enc2) {
 			t.Fatalf("round trip changed the message:\n%q\n%q (%v)", enc, enc2, err)
 		}
@@ -187,7 +188,7 @@ func TestParseCaptured(t *testing.T) {
 			}
 		}},
 		{"lt-r-ping.bin", "r", "", func(t *testing.T, m *Msg) {
-			if r := decodeReply(m); r.IP.Addr() != netip.MustParseAddr("127.0.0.1") || r.IP.Port() == 0 {
+			if r := DecodeReply(m); r.IP.Addr() != netip.MustParseAddr("127.0.0.1") || r.IP.Port() == 0 {
 				t.Fatalf("ip %v", r.IP)
 			}
 		}},
@@ -200,7 +201,7 @@ func TestParseCaptured(t *testing.T) {
 		}},
 		{"lt-r-announce_peer.bin", "r", "", nil},
 		{"lt-r-get_peers-values.bin", "r", "", func(t *testing.T, m *Msg) {
-			r := decodeReply(m)
+			r := DecodeReply(m)
 			if len(r.Peers) != 1 || r.Peers[0] != netip.MustParseAddrPort("127.0.0.1:6881") || r.BadLen != 0 {
 				t.Fatalf("peers %v (bad %d)", r.Peers, r.BadLen)
 			}
@@ -223,7 +224,7 @@ func TestParseCaptured(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := ParseMsg(b)
+			m, err := Parse(b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,11 +246,11 @@ func BenchmarkParseMsg(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		m, err := ParseMsg(data)
+		m, err := Parse(data)
 		if err != nil {
 			b.Fatal(err)
 		}
-		decodeReply(m)
+		DecodeReply(m)
 	}
 }
 
@@ -259,7 +260,7 @@ func BenchmarkAppendMsg(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		if buf, err = AppendMsg(buf[:0], m); err != nil {
+		if buf, err = Append(buf[:0], m); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Captures real KRPC packets from libtorrent 2.0 (Debian python3-libtorrent)
-on loopback, as fuzz seeds and decode vectors for dht/krpc_test.go.
+on loopback, as fuzz seeds and decode vectors for dht/internal/krpc/krpc_test.go.
 
 Run with Debian's /usr/bin/python3 from this directory. A libtorrent session
 with only the DHT on 127.0.0.1 bootstraps off a plain UDP socket of this
