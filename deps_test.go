@@ -2,9 +2,10 @@ package peerfind_test
 
 // The package layering of peerfind, written down as data in the manner of Go's
 // own go/build/deps_test.go: each package lists the packages of this module
-// it may import. Imports point one way (bencode → metainfo → tracker, dht,
-// peerwire → discovery → cmd). A package missing from the table, or an import
-// the table does not allow, fails the test.
+// it may import. Imports point one way (bencode → metainfo → tracker and dht
+// → discovery → cmd/peerfind). A package missing from the table, an import the table
+// does not allow, or a table entry naming a package that does not exist
+// fails the test.
 
 import (
 	"go/build"
@@ -24,25 +25,40 @@ const module = "github.com/peerfind/peerfind"
 // allowedImports maps a package (path relative to the module root) to the
 // module packages it may import, directly. Standard-library imports are
 // always allowed; third-party imports are listed in allowedExternal.
+//
+// Each list holds what the package needs, nothing more: a permission nobody
+// uses is a layer skip waiting to happen (cmd/peerfind reaching into
+// internal/compact or raw bencode, discovery decoding packets itself). To
+// add a package, add its line with its imports; an internal package of X
+// (X/internal/...) may only be granted to X and packages below it
+// (TestInternalStaysInside).
 var allowedImports = map[string][]string{
-	".":                {},
+	// Wire formats: standard library only.
 	"bencode":          {},
 	"internal/compact": {},
-	"internal/netemu":  {},
 	"metainfo":         {"bencode"},
 	"magnet":           {"metainfo"},
-	"tracker":          {"bencode", "metainfo", "internal/compact"},
-	"dht":              {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid", "dht/internal/routing", "dht/internal/krpc"},
+
+	// Protocols: tracker and dht never import each other.
+	"tracker": {"bencode", "metainfo", "internal/compact"},
+	"dht":     {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid", "dht/internal/routing", "dht/internal/krpc"},
 	// dht's building blocks; only dht imports them (see TestInternalStaysInside).
 	"dht/internal/nodeid":  {},
 	"dht/internal/routing": {"dht/internal/nodeid"},
 	"dht/internal/krpc":    {"bencode", "internal/compact", "dht/internal/nodeid"},
-	"peerwire":             {"bencode", "metainfo", "internal/compact"},
-	"swarmtest":            {"bencode", "metainfo", "magnet", "internal/compact", "internal/netemu", "tracker", "dht", "peerwire"},
-	"discovery":            {"bencode", "metainfo", "magnet", "internal/compact", "tracker", "dht", "peerwire"},
-	"cmd/peerfind":         {"bencode", "metainfo", "magnet", "discovery", "swarmtest", "tracker", "dht", "internal/compact"},
-	"internal/testutil":    {},
-	"scripts/testsum":      {},
+
+	// Where the protocols meet: discovery uses their APIs, not their
+	// packets; swarmtest builds swarms of them and never uses discovery.
+	"discovery": {"metainfo", "magnet", "tracker", "dht"},
+	"swarmtest": {"bencode", "metainfo", "magnet", "tracker", "dht"},
+
+	// The command: discovery for searches, the protocol packages for their
+	// configuration and state, swarmtest for the demo.
+	"cmd/peerfind": {"metainfo", "magnet", "tracker", "dht", "discovery", "swarmtest"},
+
+	// Test tooling. (The root directory holds only this test, no package.)
+	"internal/testutil": {},
+	"scripts/testsum":   {},
 }
 
 // allowedExternal lists the third-party modules each package may use; the
@@ -51,7 +67,10 @@ var allowedExternal = map[string][]string{
 	"cmd/peerfind": {"github.com/spf13/cobra", "github.com/spf13/pflag", "github.com/vbauerster/mpb/v8", "golang.org/x/term"},
 }
 
-func TestPackageLayering(t *testing.T) {
+// modulePackages returns each package directory of the module (relative,
+// "." for the root) with the import paths of its non-test files.
+func modulePackages(t *testing.T) map[string]map[string]bool {
+	t.Helper()
 	imports := map[string]map[string]bool{} // package dir → imported paths (non-test files)
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -84,6 +103,11 @@ func TestPackageLayering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return imports
+}
+
+func TestPackageLayering(t *testing.T) {
+	imports := modulePackages(t)
 	dirs := make([]string, 0, len(imports))
 	for d := range imports {
 		dirs = append(dirs, d)
@@ -116,6 +140,23 @@ func TestPackageLayering(t *testing.T) {
 				if !ok {
 					t.Errorf("%s imports third-party %s: library packages must stay dependency-free", dir, imp)
 				}
+			}
+		}
+	}
+}
+
+// TestLayeringTableIsReal fails when the table names a package that does not
+// exist, as a key or as an allowed import: a stale entry describes a layering
+// the code does not have.
+func TestLayeringTableIsReal(t *testing.T) {
+	pkgs := modulePackages(t)
+	for dir, allowed := range allowedImports {
+		if pkgs[dir] == nil {
+			t.Errorf("the layering table lists %s, which is not a package of the module", dir)
+		}
+		for _, imp := range allowed {
+			if pkgs[imp] == nil {
+				t.Errorf("the layering table allows %s to import %s, which is not a package of the module", dir, imp)
 			}
 		}
 	}
