@@ -41,11 +41,12 @@ var allowedImports = map[string][]string{
 
 	// Protocols: tracker and dht never import each other.
 	"tracker": {"bencode", "metainfo", "internal/compact"},
-	"dht":     {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid", "dht/internal/routing", "dht/internal/krpc"},
+	"dht":     {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid", "dht/internal/routing", "dht/internal/krpc", "dht/internal/ratelimit"},
 	// dht's building blocks; only dht imports them (see TestInternalStaysInside).
-	"dht/internal/nodeid":  {},
-	"dht/internal/routing": {"dht/internal/nodeid"},
-	"dht/internal/krpc":    {"bencode", "internal/compact", "dht/internal/nodeid"},
+	"dht/internal/nodeid":    {},
+	"dht/internal/routing":   {"dht/internal/nodeid"},
+	"dht/internal/krpc":      {"bencode", "internal/compact", "dht/internal/nodeid"},
+	"dht/internal/ratelimit": {},
 
 	// Where the protocols meet: discovery uses their APIs, not their
 	// packets; swarmtest builds swarms of them and never uses discovery.

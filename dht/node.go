@@ -14,6 +14,7 @@ import (
 
 	"github.com/peerfind/peerfind/dht/internal/krpc"
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
+	"github.com/peerfind/peerfind/dht/internal/ratelimit"
 	"github.com/peerfind/peerfind/dht/internal/routing"
 	"github.com/peerfind/peerfind/internal/compact"
 )
@@ -38,8 +39,8 @@ type Node struct {
 	store  *store
 
 	pacer    *pacer
-	perIP    *RateLimiter
-	replyLim *RateLimiter
+	perIP    *ratelimit.Limiter
+	replyLim *ratelimit.Limiter
 	slots    chan struct{} // MaxPending semaphore
 
 	idMu sync.Mutex
@@ -136,13 +137,13 @@ func New(cfg Config) (*Node, error) {
 		if r == 0 {
 			r = 4
 		}
-		n.perIP = NewRateLimiter(r, max(int(2*r), 1), 4096, now)
+		n.perIP = ratelimit.New(r, max(int(2*r), 1), 4096)
 	}
 	if r := cfg.ReplyRate; r >= 0 {
 		if r == 0 {
 			r = 20
 		}
-		n.replyLim = NewRateLimiter(r, max(int(2*r), 1), 4096, now)
+		n.replyLim = ratelimit.New(r, max(int(2*r), 1), 4096)
 	}
 	switch {
 	case !cfg.ID.IsZero():

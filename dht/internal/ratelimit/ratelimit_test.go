@@ -1,17 +1,20 @@
-package dht
+package ratelimit
 
 import (
-	"context"
-	"errors"
 	"net/netip"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
-func TestRateLimiter(t *testing.T) {
-	clk := newFakeClock()
-	rl := NewRateLimiter(2, 3, 0, clk.Now)
+// TestLimiter runs in a synctest bubble: time.Sleep moves the fake clock.
+func TestLimiter(t *testing.T) {
+	synctest.Test(t, testLimiter)
+}
+
+func testLimiter(t *testing.T) {
+	rl := New(2, 3, 0)
 	a := netip.MustParseAddr("1.2.3.4")
 	b := netip.MustParseAddr("::ffff:1.2.3.5")
 	// The burst is available at once, then nothing.
@@ -28,11 +31,11 @@ func TestRateLimiter(t *testing.T) {
 		t.Fatalf("second address refused")
 	}
 	// 2 per second: half a second refills one token.
-	clk.Advance(499 * time.Millisecond)
+	time.Sleep(499 * time.Millisecond)
 	if rl.Allow(a) {
 		t.Fatalf("allowed before a token was refilled")
 	}
-	clk.Advance(time.Millisecond)
+	time.Sleep(time.Millisecond)
 	if !rl.Allow(a) {
 		t.Fatalf("refused after a token was refilled")
 	}
@@ -40,7 +43,7 @@ func TestRateLimiter(t *testing.T) {
 		t.Fatalf("two events allowed for one token")
 	}
 	// A long pause refills only up to the burst.
-	clk.Advance(time.Hour)
+	time.Sleep(time.Hour)
 	n := 0
 	for rl.Allow(a) {
 		n++
@@ -57,20 +60,10 @@ func TestRateLimiter(t *testing.T) {
 	if rl.Allow(b) {
 		t.Errorf("mapped address has a separate bucket")
 	}
-	// A clock stepping back mints no tokens.
-	clk.Advance(-time.Minute)
-	if rl.Allow(a) {
-		t.Errorf("allowed after the clock stepped back")
-	}
-	clk.Advance(time.Minute)
-	if rl.Allow(a) {
-		t.Errorf("allowed when the clock came back to where it was")
-	}
 }
 
-func TestRateLimiterEviction(t *testing.T) {
-	clk := newFakeClock()
-	rl := NewRateLimiter(1, 1, 3, clk.Now)
+func TestLimiterEviction(t *testing.T) {
+	rl := New(1, 1, 3)
 	ip := func(i byte) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, i}) }
 	for i := range byte(3) {
 		rl.Allow(ip(i))
@@ -97,9 +90,9 @@ func TestRateLimiterEviction(t *testing.T) {
 	}
 }
 
-func TestRateLimiterDisabled(t *testing.T) {
-	var nilRL *RateLimiter
-	for _, rl := range []*RateLimiter{nilRL, NewRateLimiter(0, 5, 0, nil), NewRateLimiter(5, 0, 0, nil)} {
+func TestLimiterDisabled(t *testing.T) {
+	var nilRL *Limiter
+	for _, rl := range []*Limiter{nilRL, New(0, 5, 0), New(5, 0, 0)} {
 		for range 100 {
 			if !rl.Allow(netip.Addr{}) {
 				t.Fatalf("disabled limiter refused")
@@ -111,9 +104,14 @@ func TestRateLimiterDisabled(t *testing.T) {
 	}
 }
 
-func TestRateLimiterConcurrent(t *testing.T) {
-	clk := newFakeClock()
-	rl := NewRateLimiter(1, 10, 100, clk.Now)
+// TestLimiterConcurrent runs in a synctest bubble, where no time passes
+// unless a goroutine sleeps: no token is refilled while the goroutines race.
+func TestLimiterConcurrent(t *testing.T) {
+	synctest.Test(t, testLimiterConcurrent)
+}
+
+func testLimiterConcurrent(t *testing.T) {
+	rl := New(1, 10, 100)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	allowed := 0
@@ -134,7 +132,7 @@ func TestRateLimiterConcurrent(t *testing.T) {
 	}
 }
 
-func BenchmarkRateLimiterAllow(b *testing.B) {
+func BenchmarkLimiterAllow(b *testing.B) {
 	// hit: the addresses fit in the limiter; evict: twice as many
 	// addresses as keys, so every call forgets one and adds one.
 	for _, tc := range []struct {
@@ -142,7 +140,7 @@ func BenchmarkRateLimiterAllow(b *testing.B) {
 		addrs int
 	}{{"hit", 512}, {"evict", 2048}} {
 		b.Run(tc.name, func(b *testing.B) {
-			rl := NewRateLimiter(1e9, 1<<30, 1024, nil)
+			rl := New(1e9, 1<<30, 1024)
 			addrs := make([]netip.Addr, tc.addrs)
 			for i := range addrs {
 				addrs[i] = netip.AddrFrom4([4]byte{1, 2, byte(i >> 8), byte(i)})
@@ -153,32 +151,5 @@ func BenchmarkRateLimiterAllow(b *testing.B) {
 				i++
 			}
 		})
-	}
-}
-
-// TestPacerBackgroundYields checks that background queries leave half the
-// pacer's burst to foreground ones and never queue ahead of them.
-func TestPacerBackgroundYields(t *testing.T) {
-	p := newPacer(1, 4) // one token a second: nothing refills during the test
-	ctx := context.Background()
-	for i := range 2 {
-		if err := p.waitBackground(ctx, nil); err != nil {
-			t.Fatalf("background %d: %v", i, err)
-		}
-	}
-	// Two tokens left, the reserve: background waits...
-	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-	defer cancel()
-	if err := p.waitBackground(short, nil); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("background past the reserve: %v, want to wait", err)
-	}
-	// ...while foreground takes the reserve at once.
-	for i := range 2 {
-		fctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-		err := p.wait(fctx, nil)
-		cancel()
-		if err != nil {
-			t.Fatalf("foreground %d: %v", i, err)
-		}
 	}
 }

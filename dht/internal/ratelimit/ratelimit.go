@@ -1,4 +1,6 @@
-package dht
+// Package ratelimit holds the per-address token buckets a DHT node uses to
+// cap the packets it sends to one IP and the replies it gives one source.
+package ratelimit
 
 import (
 	"container/list"
@@ -7,21 +9,20 @@ import (
 	"time"
 )
 
-// DefaultRateLimitKeys is the number of addresses a RateLimiter tracks when
-// NewRateLimiter is given no positive maxKeys.
-const DefaultRateLimitKeys = 4096
+// defaultKeys is the number of addresses a Limiter tracks when New is
+// given no positive maxKeys.
+const defaultKeys = 4096
 
-// RateLimiter is a set of token buckets, one per remote address, each
+// Limiter is a set of token buckets, one per remote address, each
 // refilled at a steady rate up to a burst. It tracks a bounded number of
 // addresses: when a new one arrives and the set is full, the address used
 // least recently is forgotten (its bucket starts full again when it comes
-// back). It is safe for concurrent use, and a nil *RateLimiter allows
+// back). It is safe for concurrent use, and a nil *Limiter allows
 // everything.
-type RateLimiter struct {
+type Limiter struct {
 	rate    float64 // tokens per second
 	burst   float64
 	maxKeys int
-	now     func() time.Time
 
 	mu      sync.Mutex
 	buckets map[netip.Addr]*list.Element // of *tokenBucket
@@ -35,22 +36,17 @@ type tokenBucket struct {
 	last   time.Time // when tokens was last brought up to date
 }
 
-// NewRateLimiter returns a limiter allowing each address perSecond events
-// per second on average and burst events at once. perSecond ≤ 0 or burst ≤ 0
-// disables limiting (Allow always reports true). maxKeys ≤ 0 means
-// DefaultRateLimitKeys; now nil means time.Now.
-func NewRateLimiter(perSecond float64, burst int, maxKeys int, now func() time.Time) *RateLimiter {
+// New returns a limiter allowing each address perSecond events per second
+// on average and burst events at once. perSecond ≤ 0 or burst ≤ 0 disables
+// limiting (Allow always reports true). maxKeys ≤ 0 means 4096.
+func New(perSecond float64, burst int, maxKeys int) *Limiter {
 	if maxKeys <= 0 {
-		maxKeys = DefaultRateLimitKeys
+		maxKeys = defaultKeys
 	}
-	if now == nil {
-		now = time.Now
-	}
-	return &RateLimiter{
+	return &Limiter{
 		rate:    perSecond,
 		burst:   float64(burst),
 		maxKeys: maxKeys,
-		now:     now,
 		buckets: make(map[netip.Addr]*list.Element),
 	}
 }
@@ -59,12 +55,12 @@ func NewRateLimiter(perSecond float64, burst int, maxKeys int, now func() time.T
 // one token of key's bucket. IPv4-mapped IPv6 addresses count as their IPv4
 // address; the zero netip.Addr is a key like any other, which suits a single
 // global limit.
-func (r *RateLimiter) Allow(key netip.Addr) bool {
+func (r *Limiter) Allow(key netip.Addr) bool {
 	if r == nil || r.rate <= 0 || r.burst <= 0 {
 		return true
 	}
 	key = key.Unmap()
-	now := r.now()
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var b *tokenBucket
@@ -102,7 +98,7 @@ func (r *RateLimiter) Allow(key netip.Addr) bool {
 }
 
 // Len returns the number of addresses currently tracked.
-func (r *RateLimiter) Len() int {
+func (r *Limiter) Len() int {
 	if r == nil {
 		return 0
 	}
