@@ -475,7 +475,7 @@ func (n *Node) resolveRouters(ctx context.Context, routers []string) []RouterRes
 // nor one for a local address, which BEP 42 cannot verify. The tables are
 // rebuilt around the new id.
 func (n *Node) adoptBEP42ID() bool {
-	ip4, ip6 := n.ExternalIPs()
+	ip4, ip6 := n.externalIPs()
 	ip := ip4
 	if !ip.IsValid() {
 		ip = ip6

@@ -92,11 +92,9 @@ type Config struct {
 	// BEP42 chooses how non-conforming node ids are treated. Zero is
 	// BEP42Prefer.
 	BEP42 BEP42Mode
-	// Alpha is the number of concurrent queries per lookup. If zero, 4:
-	// on a 200-node test network with ~20 ms round trips and a tenth of
-	// the nodes dead, 4 reached the first peer ~20% and convergence ~25%
-	// sooner than Kademlia's 3 for about the same number of queries; 6
-	// gained little more and sent more queries (BenchmarkLookupRTT).
+	// Alpha is the number of concurrent queries per lookup. If zero, 4,
+	// one more than Kademlia's 3: it reaches peers sooner for about the
+	// same number of queries (README, "Design notes").
 	Alpha int
 	// QueryTimeout is the hard timeout of one query, after which the node
 	// counts as failed. If zero, 2 s.
@@ -126,20 +124,9 @@ type Config struct {
 	// Version is the "v" key of our messages (BEP 5: 2-byte client id plus
 	// 2-byte version). If empty, "PF" 0 1.
 	Version string
-	// Now is the clock of token rotation, peer expiry, routing-table ages
-	// and lookup statistics. If nil, time.Now. Timeouts use timers, which
-	// testing/synctest controls.
-	Now func() time.Time
 	// Rand is the source of ids, transaction ids and token secrets. If
 	// nil, crypto/rand.
 	Rand io.Reader
-}
-
-func (c *Config) now() func() time.Time {
-	if c.Now != nil {
-		return c.Now
-	}
-	return time.Now
 }
 
 func (c *Config) rand() io.Reader {

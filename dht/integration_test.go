@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -220,86 +218,6 @@ func TestNodeFailsAndIsReplaced(t *testing.T) {
 		if ni.Addr == ba {
 			t.Fatal("failed node still offered to lookups")
 		}
-	}
-}
-
-func TestWatchPeersReportsNewPeers(t *testing.T) {
-	nodes := buildNetwork(t, 20, 11)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ih := metainfo.Hash{7}
-	if _, err := nodes[1].Announce(ctx, ih, 1111, false); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var got []netip.AddrPort
-	wctx, wcancel := context.WithCancel(ctx)
-	done := make(chan error)
-	go func() {
-		done <- nodes[5].WatchPeers(wctx, ih, 20*time.Millisecond, func(p PeerFound) {
-			mu.Lock()
-			got = append(got, p.Peer)
-			mu.Unlock()
-		})
-	}()
-	// poll checks cond every 10 ms until it holds or ctx ends.
-	poll := func(what string, cond func() bool) {
-		t.Helper()
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for !cond() {
-			select {
-			case <-tick.C:
-			case <-ctx.Done():
-				mu.Lock()
-				defer mu.Unlock()
-				t.Fatalf("%s: %v (reported %v)", what, ctx.Err(), got)
-			}
-		}
-	}
-	reported := func(n int) func() bool {
-		return func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(got) >= n
-		}
-	}
-	poll("waiting for the first peer", reported(1))
-	if _, err := nodes[2].Announce(ctx, ih, 2222, false); err != nil {
-		t.Fatal(err)
-	}
-	poll("waiting for the second peer", reported(2))
-	// No repeats: the nodes storing the peers among the K closest to the
-	// hash (those every converged lookup asks; the watcher aside) must
-	// answer 3 more queries, each a chance to report a peer again, before
-	// the watch stops. Only the watch's lookups query the network now.
-	closest := slices.Clone(nodes)
-	slices.SortFunc(closest, func(a, b *Node) int { return nodeid.CompareDistance(ID(ih), a.ID(), b.ID()) })
-	queriesIn := map[*Node]uint64{}
-	for _, nd := range closest[:routing.K] {
-		if s := nd.Stats(); nd != nodes[5] && s.StoredPeers > 0 {
-			queriesIn[nd] = s.QueriesIn
-		}
-	}
-	if len(queriesIn) == 0 {
-		t.Fatal("none of the closest nodes but the watcher stores the peers")
-	}
-	poll("waiting for 3 more queries at each storing node", func() bool {
-		for nd, q := range queriesIn {
-			if nd.Stats().QueriesIn < q+3 {
-				return false
-			}
-		}
-		return true
-	})
-	wcancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("WatchPeers ended with %v", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 2 {
-		t.Fatalf("reported %v, want each of the 2 peers once", got)
 	}
 }
 

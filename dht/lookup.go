@@ -283,9 +283,8 @@ func (l *lookup) handle(addr netip.AddrPort, r *reply, now time.Time) (*candidat
 // frontier reports whether no candidate closer than c has answered: then
 // nobody has told us about the part of the id space nearest the target, and
 // a node there that sent values without nodes is worth a find_node. Deeper
-// in, closer nodes have already listed their neighbours (on a mixed
-// anacrolix/peerfind network, following up every such node cost ~25% more
-// queries).
+// in, closer nodes have already listed their neighbours, and following up
+// every such node costs queries (README, "Design notes").
 func (l *lookup) frontier(c *candidate) bool {
 	for _, o := range l.cands {
 		if o == c {

@@ -91,7 +91,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Conn4 == nil && cfg.Conn6 == nil {
 		return nil, errors.New("dht: Config needs Conn4 or Conn6")
 	}
-	now := cfg.now()
+	now := time.Now // tests control it with testing/synctest
 	n := &Node{
 		cfg:      cfg,
 		now:      now,
@@ -276,9 +276,9 @@ func (n *Node) voteIP(ip netip.Addr) {
 	n.ipVote[ip]++
 }
 
-// ExternalIPs returns the external addresses nodes reported to us (BEP 42
+// externalIPs returns the external addresses nodes reported to us (BEP 42
 // "ip" key), the most reported of each family, or invalid addresses.
-func (n *Node) ExternalIPs() (v4, v6 netip.Addr) {
+func (n *Node) externalIPs() (v4, v6 netip.Addr) {
 	n.ipMu.Lock()
 	defer n.ipMu.Unlock()
 	var c4, c6 int
@@ -328,7 +328,7 @@ func (n *Node) Stats() NodeStats {
 	s.Pending = len(n.pending)
 	n.pendMu.Unlock()
 	s.StoredPeers, s.StoredHashes = n.store.len()
-	s.ExternalIP4, s.ExternalIP6 = n.ExternalIPs()
+	s.ExternalIP4, s.ExternalIP6 = n.externalIPs()
 	n.rttMu.Lock()
 	s.SmoothedRTT = n.srtt
 	n.rttMu.Unlock()

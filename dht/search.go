@@ -437,36 +437,3 @@ func (n *Node) Announce(ctx context.Context, infoHash metainfo.Hash, port uint16
 	}
 	return st, ErrNoNodes
 }
-
-// WatchPeers repeats GetPeers every interval until ctx ends, calling fn only
-// for peers not reported before: the continuous mode for a long-running
-// search, where peers join the swarm over time. It returns ctx.Err() at the
-// end, or the first error that is not a lookup cut short. The set of
-// reported peers is bounded by maxWatchPeers.
-func (n *Node) WatchPeers(ctx context.Context, infoHash metainfo.Hash, interval time.Duration, fn func(PeerFound)) error {
-	if interval <= 0 {
-		interval = time.Minute
-	}
-	seen := make(map[netip.AddrPort]bool)
-	for {
-		_, err := n.GetPeers(ctx, infoHash, func(p PeerFound) {
-			if seen[p.Peer] || len(seen) >= maxWatchPeers {
-				return
-			}
-			seen[p.Peer] = true
-			fn(p)
-		})
-		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrNoNodes) {
-			return err
-		}
-		t := time.NewTimer(interval)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
-	}
-}
-
-const maxWatchPeers = 100000

@@ -28,10 +28,10 @@ type State struct {
 	Saved time.Time  // when the state was taken; zero → SaveState uses the time of saving
 }
 
-// MaxStateSize is the largest state file LoadState reads and SaveState
+// maxStateSize is the largest state file LoadState reads and SaveState
 // writes: 1 MiB, room for some 40,000 nodes, far more than the 2 × 160 × K a
 // pair of routing tables can hold.
-const MaxStateSize = 1 << 20
+const maxStateSize = 1 << 20
 
 // ErrBadState is wrapped by every LoadState error about a file's contents:
 // corrupt, truncated, foreign, of an unknown version, or too big. The caller
@@ -100,8 +100,8 @@ func AppendState(b []byte, s *State) ([]byte, error) {
 	if err != nil {
 		return b, fmt.Errorf("dht: encoding state: %w", err)
 	}
-	if len(b)+len(data) > MaxStateSize {
-		return b, fmt.Errorf("dht: state of %d nodes is %d bytes, over the %d-byte limit", len(s.Nodes), len(data), MaxStateSize)
+	if len(b)+len(data) > maxStateSize {
+		return b, fmt.Errorf("dht: state of %d nodes is %d bytes, over the %d-byte limit", len(s.Nodes), len(data), maxStateSize)
 	}
 	return append(b, data...), nil
 }
@@ -111,8 +111,8 @@ func AppendState(b []byte, s *State) ([]byte, error) {
 // is one) and wrapping ErrBadState.
 func ParseState(data []byte) (*State, error) {
 	bad := func(err error) (*State, error) { return nil, &StateError{Err: err} }
-	if len(data) > MaxStateSize {
-		return bad(fmt.Errorf("%d bytes, over the %d-byte limit", len(data), MaxStateSize))
+	if len(data) > maxStateSize {
+		return bad(fmt.Errorf("%d bytes, over the %d-byte limit", len(data), maxStateSize))
 	}
 	// Look for the magic first, so that a foreign file (a .torrent, a
 	// libtorrent session file) is reported as foreign, not as malformed.
@@ -125,7 +125,7 @@ func ParseState(data []byte) (*State, error) {
 	}
 	var f stateFile
 	// Strict: we write canonical bencode, so unsorted keys mean corruption.
-	if err := (bencode.DecodeOptions{Strict: true, MaxDepth: 4, MaxSize: MaxStateSize}).Unmarshal(data, &f); err != nil {
+	if err := (bencode.DecodeOptions{Strict: true, MaxDepth: 4, MaxSize: maxStateSize}).Unmarshal(data, &f); err != nil {
 		return bad(err)
 	}
 	if f.Version != stateVersion {
@@ -178,12 +178,12 @@ func LoadState(path string) (*State, error) {
 	defer f.Close()
 	// Read one byte past the limit to tell "exactly at" from "over" without
 	// trusting the size from Stat (the file may be growing).
-	data, err := io.ReadAll(io.LimitReader(f, MaxStateSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, maxStateSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("dht: reading state: %w", err)
 	}
-	if len(data) > MaxStateSize {
-		return nil, &StateError{Path: path, Err: fmt.Errorf("over the %d-byte limit", MaxStateSize)}
+	if len(data) > maxStateSize {
+		return nil, &StateError{Path: path, Err: fmt.Errorf("over the %d-byte limit", maxStateSize)}
 	}
 	s, err := ParseState(data)
 	if err != nil {

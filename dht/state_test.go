@@ -207,7 +207,7 @@ func TestLoadStateBad(t *testing.T) {
 			s.Nodes6 = compact.AppendNode(nil, compact.Node{Addr: netip.MustParseAddrPort("[::ffff:1.2.3.4]:5")})
 		}), "nodes6"},
 		{"id not a string", []byte("d2:idi5e5:magic18:peerfind dht state5:savedi1e7:versioni1ee"), "id"},
-		{"oversized", append(append([]byte("d5:magic18:peerfind dht state5:nodes"), []byte("1048600:")...), make([]byte, MaxStateSize)...), "limit"},
+		{"oversized", append(append([]byte("d5:magic18:peerfind dht state5:nodes"), []byte("1048600:")...), make([]byte, maxStateSize)...), "limit"},
 	}
 	dir := t.TempDir()
 	for _, tt := range tests {
@@ -269,7 +269,7 @@ func TestSaveStateFailureLeavesOldFile(t *testing.T) {
 
 	// Too big to save: refused before anything is written.
 	huge := &State{Saved: time.Unix(1, 0)}
-	for i := range MaxStateSize/compact.NodeLen4 + 1 {
+	for i := range maxStateSize/compact.NodeLen4 + 1 {
 		huge.Nodes = append(huge.Nodes, NodeInfo{ID: ID{byte(i)}, Addr: testAddr(i)})
 	}
 	if err := SaveState(path, huge); err == nil {
