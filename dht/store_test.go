@@ -3,6 +3,7 @@ package dht
 import (
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/peerfind/peerfind/metainfo"
@@ -12,13 +13,18 @@ func storePeer(i int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 6881)
 }
 
+// TestStoreCapsAndExpiry runs in a synctest bubble: time.Sleep moves the
+// fake clock the store reads.
 func TestStoreCapsAndExpiry(t *testing.T) {
-	clk := newFakeClock()
-	s := newStore(30*time.Minute, 3, 2, 5, clk.Now)
+	synctest.Test(t, testStoreCapsAndExpiry)
+}
+
+func testStoreCapsAndExpiry(t *testing.T) {
+	s := newStore(30*time.Minute, 3, 2, 5, time.Now)
 	h1, h2, h3 := metainfo.Hash{1}, metainfo.Hash{2}, metainfo.Hash{3}
 
 	for i := range 4 { // one more than the per-hash cap: the oldest goes
-		clk.Advance(time.Second)
+		time.Sleep(time.Second)
 		if !s.add(h1, storePeer(i)) {
 			t.Fatalf("add %d refused", i)
 		}
@@ -45,14 +51,14 @@ func TestStoreCapsAndExpiry(t *testing.T) {
 		t.Fatal("refresh refused")
 	}
 	// Family filter (BEP 32) and max.
-	s6 := newStore(0, 0, 0, 0, clk.Now)
+	s6 := newStore(0, 0, 0, 0, time.Now)
 	s6.add(h1, netip.MustParseAddrPort("[2001:db8::1]:1"))
 	s6.add(h1, netip.MustParseAddrPort("192.0.2.1:1"))
 	if v4, v6 := s6.get(h1, true, 10), s6.get(h1, false, 10); len(v4) != 1 || len(v6) != 1 || !v6[0].Addr().Is6() {
 		t.Fatalf("family split: v4 %v v6 %v", v4, v6)
 	}
 	// Expiry frees room.
-	clk.Advance(31 * time.Minute)
+	time.Sleep(31 * time.Minute)
 	if got := s.get(h1, true, 10); len(got) != 0 {
 		t.Fatalf("expired peers returned: %v", got)
 	}
