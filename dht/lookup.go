@@ -168,8 +168,9 @@ func (l *lookup) next(now time.Time, soft time.Duration) (qs []*candidate, wake 
 		}
 	}
 	good := 0 // answered or active candidates seen so far, closest first
+	window := l.k + l.spare()
 	for _, c := range l.cands {
-		if good >= l.k {
+		if good >= window {
 			break
 		}
 		switch c.state {
@@ -199,6 +200,26 @@ func (l *lookup) next(now time.Time, soft time.Duration) (qs []*candidate, wake 
 		}
 	}
 	return qs, wake, false
+}
+
+// spare is how many candidates beyond k are queried at once: as many as
+// are likely to be dead or slow among k, from the share of this lookup's
+// queries that went slow or failed so far, so that at the end of a lookup
+// the replacements for dead nodes among the closest are already asked
+// rather than one soft timeout after another.
+func (l *lookup) spare() int {
+	bad, asked := 0, 0
+	for _, c := range l.seen {
+		switch c.state {
+		case candSlow, candFailed:
+			bad++
+			asked++
+		case candAnswered:
+			asked++
+		}
+	}
+	// A prior of 3 bad in 10 until the lookup has seen for itself.
+	return (l.k*(bad+3) + (asked+10)/2) / (asked + 10)
 }
 
 // finished reports whether the k closest usable candidates have answered:

@@ -365,3 +365,37 @@ func TestLookupQueuedQueryNotSlow(t *testing.T) {
 		t.Fatalf("after the soft timeout of the sent query: %d new queries, state %v", len(qs3), qs[0].state)
 	}
 }
+
+// The window of candidates queried at once reaches past k by as many as are
+// likely dead or slow, judged from the lookup's own failures, so that the
+// replacements for dead nodes among the closest are asked in parallel.
+func TestLookupSpareWindow(t *testing.T) {
+	l := newLookup(ID{}, ID{0xff}, routing.K, 100, time.Unix(0, 0))
+	for i := range 40 {
+		var id ID
+		id[0] = byte(i + 1) // closest first: 1, 2, 3, …
+		l.add(id, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 1), 1)
+	}
+	now := time.Unix(0, 0)
+	qs, _, _ := l.next(now, time.Second)
+	// The prior of 3 bad in 10: k + 2.
+	if want := routing.K + 2; len(qs) != want {
+		t.Fatalf("first window %d queries, want %d", len(qs), want)
+	}
+	// Half of them fail: the window widens to replace them and more.
+	for i, c := range qs {
+		if i%2 == 0 {
+			l.fail(c.addr, true)
+		} else {
+			l.handle(c.addr, &reply{ID: c.id}, now)
+		}
+	}
+	if got := l.spare(); got <= 2 {
+		t.Fatalf("spare %d after half the queries failed, want more than the prior's 2", got)
+	}
+	qs2, _, _ := l.next(now, time.Second)
+	// 5 answered; the window holds k + spare answered or active.
+	if want := routing.K + l.spare() - 5; len(qs2) != want {
+		t.Fatalf("second window %d queries, want %d", len(qs2), want)
+	}
+}

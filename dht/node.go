@@ -55,6 +55,9 @@ type Node struct {
 
 	rttMu sync.Mutex
 	srtt  time.Duration // smoothed RTT, 0 until the first sample
+	// rtts are the last rttSamples round trips, a ring from rttNext.
+	rtts    []time.Duration
+	rttNext int
 
 	ipMu   sync.Mutex
 	ipVote map[netip.Addr]int // external IPs reported in "ip" keys (BEP 42)

@@ -77,11 +77,17 @@ func TestSoftTimeoutAdapts(t *testing.T) {
 	if got := n.softTimeout(); got != time.Second {
 		t.Fatalf("before any sample %v, want the maximum", got)
 	}
-	for range 50 {
-		n.sampleRTT(100 * time.Millisecond)
+	// Heavy-tailed round trips: the soft timeout is their median, not
+	// pulled up by the tail as a mean would be.
+	for i := range 60 {
+		d := 100 * time.Millisecond
+		if i%3 == 0 {
+			d = 900 * time.Millisecond
+		}
+		n.sampleRTT(d)
 	}
-	if got := n.softTimeout(); got < 195*time.Millisecond || got > 205*time.Millisecond {
-		t.Fatalf("RTT 100ms: soft timeout %v, want ~2×RTT", got)
+	if got := n.softTimeout(); got != 100*time.Millisecond {
+		t.Fatalf("RTTs of 100ms, a third 900ms: soft timeout %v, want the median 100ms", got)
 	}
 	for range 100 {
 		n.sampleRTT(time.Millisecond)

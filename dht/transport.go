@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -325,8 +326,9 @@ func (n *Node) idBytes() []byte {
 	return id[:]
 }
 
-// sampleRTT folds one round-trip time into the smoothed estimate (the
-// RFC 6298 gain of 1/8).
+// sampleRTT records one round-trip time: the smoothed mean (the RFC 6298
+// gain of 1/8), shown in Stats, and the recent samples the soft timeout is
+// a quantile of.
 func (n *Node) sampleRTT(d time.Duration) {
 	n.rttMu.Lock()
 	defer n.rttMu.Unlock()
@@ -335,18 +337,38 @@ func (n *Node) sampleRTT(d time.Duration) {
 	} else {
 		n.srtt += (d - n.srtt) / 8
 	}
+	if len(n.rtts) < rttSamples {
+		n.rtts = append(n.rtts, d)
+	} else {
+		n.rtts[n.rttNext] = d
+		n.rttNext = (n.rttNext + 1) % rttSamples
+	}
 }
 
-// softTimeout is twice the smoothed RTT, clamped to [SoftTimeoutMin,
-// SoftTimeoutMax]; before any sample, the maximum.
+// rttSamples is how many recent round trips the soft timeout looks at.
+const rttSamples = 64
+
+// softQuantile is the share of recent round trips the soft timeout waits
+// for. Round trips on the DHT are heavy-tailed (a few nodes take ten times
+// the median) and many nodes in any table are gone: a timeout from the mean
+// (2 × SRTT) waits on the tail for every dead node, one from a quantile
+// frees the slot once most live nodes would have answered, and a late
+// answer is still taken.
+const softQuantile = 0.5
+
+// softTimeout is the softQuantile of the recent round trips, clamped to
+// [SoftTimeoutMin, SoftTimeoutMax]; before any sample, the maximum.
 func (n *Node) softTimeout() time.Duration {
 	n.rttMu.Lock()
-	srtt := n.srtt
-	n.rttMu.Unlock()
-	if srtt == 0 {
+	if len(n.rtts) == 0 {
+		n.rttMu.Unlock()
 		return n.softMax
 	}
-	return min(max(2*srtt, n.softMin), n.softMax)
+	rs := slices.Clone(n.rtts)
+	n.rttMu.Unlock()
+	slices.Sort(rs)
+	q := rs[min(int(float64(len(rs))*softQuantile), len(rs)-1)]
+	return min(max(q, n.softMin), n.softMax)
 }
 
 // pacer is a token bucket that makes callers wait rather than fail: a

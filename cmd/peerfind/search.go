@@ -194,6 +194,18 @@ func newDHTNode(stderr io.Writer, o *searchOptions) (*dht.Node, error) {
 			cfg.BootstrapRouters = append(cfg.BootstrapRouters, b)
 		}
 	}
+	if v := os.Getenv("PF_ALPHA"); v != "" {
+		fmt.Sscan(v, &cfg.Alpha)
+	}
+	if v := os.Getenv("PF_SOFTMIN"); v != "" {
+		cfg.SoftTimeoutMin, _ = time.ParseDuration(v)
+	}
+	if v := os.Getenv("PF_SOFTMAX"); v != "" {
+		cfg.SoftTimeoutMax, _ = time.ParseDuration(v)
+	}
+	if v := os.Getenv("PF_QR"); v != "" {
+		fmt.Sscan(v, &cfg.QueryRate)
+	}
 	var errs []error
 	if !o.only6 {
 		c4, err := net.ListenPacket("udp4", ":0")
