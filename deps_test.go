@@ -47,6 +47,9 @@ var allowedImports = map[string][]string{
 	"dht/internal/routing":   {"dht/internal/nodeid"},
 	"dht/internal/krpc":      {"bencode", "internal/compact", "dht/internal/nodeid"},
 	"dht/internal/ratelimit": {},
+	// One TCP peer: handshakes, ut_pex, ut_metadata. Never imports tracker
+	// or dht.
+	"peerwire": {"bencode", "metainfo", "internal/compact"},
 
 	// Where the protocols meet: discovery uses their APIs, not their
 	// packets; swarmtest builds swarms of them and never uses discovery.
