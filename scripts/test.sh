@@ -17,6 +17,8 @@ need_apt=()
 command -v opentracker >/dev/null 2>&1 || need_apt+=(opentracker)
 /usr/bin/python3 -c 'import libtorrent' >/dev/null 2>&1 || need_apt+=(python3-libtorrent)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# The store tests start their own PostgreSQL server (internal/testutil).
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "== installing ${need_apt[*]} (apt)"
 	apt-get update -qq
@@ -24,7 +26,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # opentracker's package registers a system service; the tests start their
 # own process on loopback, so make sure no stray one holds the ports.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop opentracker >/dev/null 2>&1 || true; fi
+# The same for the cluster Debian's postgresql package starts.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop opentracker postgresql >/dev/null 2>&1 || true; fi
 
 if [ -f interop/node/package.json ] && [ ! -d interop/node/node_modules/bittorrent-tracker ]; then
 	echo "== installing bittorrent-tracker (npm)"
