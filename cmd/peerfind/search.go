@@ -37,6 +37,7 @@ type searchOptions struct {
 	quietPeers      bool   // print no peer lines (the demo prints its own table)
 	noSummary       bool   // leave the human summary to the caller
 	stopTimeout     time.Duration
+	dhtQueryRate    float64 // dht.Config.QueryRate; 0: the node's default
 }
 
 // defaultStateDir is where the DHT state lives unless --state-dir says
@@ -170,7 +171,7 @@ func countTrackers(tiers [][]string) int {
 // run of a few seconds must not be put in other nodes' tables), warm from
 // the saved state if there is one.
 func newDHTNode(stderr io.Writer, o *searchOptions) (*dht.Node, error) {
-	cfg := dht.Config{ReadOnly: true}
+	cfg := dht.Config{ReadOnly: true, QueryRate: o.dhtQueryRate}
 	if o.statePath != "" {
 		st, err := dht.LoadState(o.statePath)
 		switch {

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/store"
+	"github.com/peerfind/peerfind/swarmtest"
+)
+
+// manySwarms starts a local swarm holding n torrents on its two trackers,
+// the first dhtN of them with peers on the DHT as well.
+func manySwarms(t *testing.T, n, dhtN int) (*swarmtest.Swarm, []*swarmtest.Torrent) {
+	t.Helper()
+	sw := startSwarm(t, swarmtest.Config{Nodes: 32, Peers: 4})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ts, err := sw.AddTorrents(ctx, swarmtest.TorrentsConfig{N: n, Peers: 8, DHT: dhtN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sw, ts
+}
+
+// wantSources says which sources must name a peer placed on on.
+func wantSources(sw *swarmtest.Swarm, on int) []string {
+	var s []string
+	if on&swarmtest.OnHTTP != 0 {
+		s = append(s, sw.HTTPTracker)
+	}
+	if on&swarmtest.OnUDP != 0 {
+		s = append(s, sw.UDPTracker)
+	}
+	if on&swarmtest.OnDHT != 0 {
+		s = append(s, "dht")
+	}
+	return s
+}
+
+// TestE2ECrawl crawls 300 torrents of one local swarm for two rounds into
+// SQLite and checks that every target's peers are stored with the sources
+// that hold them, that bad lines are reported with their numbers and
+// skipped, and that the rounds, observations and peers tables agree.
+func TestE2ECrawl(t *testing.T) {
+	sw, ts := manySwarms(t, 300, 4)
+	dir := t.TempDir()
+	var list strings.Builder
+	list.WriteString("# a crawl list\n\n")
+	for i, tt := range ts {
+		switch {
+		case i < 4: // the DHT ones as .torrent files, relative to the list
+			name := fmt.Sprintf("t%d.torrent", i)
+			if err := os.WriteFile(filepath.Join(dir, name), tt.Torrent, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			list.WriteString(name + "\n")
+		default:
+			list.WriteString(tt.InfoHash.String() + "\n")
+		}
+		if i == 10 {
+			list.WriteString("not-a-target\n") // line 14
+		}
+	}
+	list.WriteString("magnet:?xt=urn:btih:nothex\n")
+	listPath := filepath.Join(dir, "targets.txt")
+	if err := os.WriteFile(listPath, []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "crawl.db")
+	args := append([]string{"crawl", listPath, "--db", db, "--rounds", "2", "--json", "--timeout", "20s",
+		"--tracker", sw.HTTPTracker, "--tracker", sw.UDPTracker, "--tracker-rate", "-1", "--concurrency", "32"}, bootstrapArgs(sw)...)
+	r := runPF(t, nil, args...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"targets.txt:14: ", "targets.txt:" + fmt.Sprint(4+len(ts)) + ": "} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not report the bad line %q:\n%s", want, r.stderr)
+		}
+	}
+	events := map[string]int{}
+	for line := range strings.Lines(r.stdout) {
+		var e struct{ Type string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("stdout line %q: %v", line, err)
+		}
+		events[e.Type]++
+	}
+	if events["target"] != 2*len(ts) || events["round"] != 2 || events["skipped"] != 2 {
+		t.Errorf("events %v, want %d target, 2 round, 2 skipped", events, 2*len(ts))
+	}
+
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got := map[string]map[string]string{} // round 1: info hash → address → sources
+	err = st.Sightings(context.Background(), time.Time{}, func(s store.SightingRow) error {
+		if s.Round != 1 {
+			return nil
+		}
+		if got[s.InfoHash] == nil {
+			got[s.InfoHash] = map[string]string{}
+		}
+		got[s.InfoHash][s.Address] = s.Sources
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range ts {
+		h := tt.InfoHash.String()
+		if len(got[h]) != len(tt.Peers) {
+			t.Errorf("%s: %d peers stored, want %d", h, len(got[h]), len(tt.Peers))
+		}
+		for _, p := range tt.Peers {
+			srcs := strings.Fields(got[h][p.Addr.String()])
+			want := wantSources(sw, p.On)
+			slices.Sort(srcs)
+			slices.Sort(want)
+			if !slices.Equal(srcs, want) {
+				t.Errorf("%s peer %v: sources %v, want %v", h, p.Addr, srcs, want)
+			}
+		}
+	}
+
+	hist, err := st.History(context.Background(), ts[0].InfoHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 {
+		t.Fatalf("history of %v: %d rounds, want 2", ts[0].InfoHash, len(hist))
+	}
+	if hist[0].NewPeers != len(ts[0].Peers) || hist[1].NewPeers != 0 || hist[1].Peers != len(ts[0].Peers) {
+		t.Errorf("history: round 1 %d new, round 2 %d peers %d new; want %d, %d, 0", hist[0].NewPeers, hist[1].Peers, hist[1].NewPeers, len(ts[0].Peers), len(ts[0].Peers))
+	}
+	kinds := map[string]bool{}
+	for _, o := range hist[1].Observations {
+		kinds[o.Kind] = true
+		if o.Kind == "scrape" && (o.Seeders < 0 || o.Completed < 0) {
+			t.Errorf("scrape observation without counts: %+v", o)
+		}
+	}
+	for _, k := range []string{"tracker", "dht", "scrape"} {
+		if !kinds[k] {
+			t.Errorf("round 2 of %v has no %s observation: %+v", ts[0].InfoHash, k, hist[1].Observations)
+		}
+	}
+	var nPeers int
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM peers WHERE last_round = 2 AND first_round = 1`).Scan(&nPeers); err != nil {
+		t.Fatal(err)
+	}
+	if want := len(ts) * 8; nPeers != want {
+		t.Errorf("%d peers seen in both rounds, want %d", nPeers, want)
+	}
+}
