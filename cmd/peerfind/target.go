@@ -13,10 +13,6 @@ import (
 	"github.com/peerfind/peerfind/metainfo"
 )
 
-// maxTorrentSize bounds a .torrent read from a file or standard input: the
-// largest real torrents are a few MiB of piece hashes.
-const maxTorrentSize = 64 << 20
-
 // target is a TARGET argument, resolved. Every command resolves its TARGET
 // with loadTarget, so they all accept the same spellings.
 type target struct {
@@ -36,16 +32,13 @@ type target struct {
 func loadTarget(arg string, stdin io.Reader) (*target, error) {
 	switch {
 	case arg == "-":
-		data, err := io.ReadAll(io.LimitReader(stdin, maxTorrentSize+1))
-		if err != nil {
-			return nil, fmt.Errorf("reading standard input: %w", err)
-		}
-		if len(data) > maxTorrentSize {
-			return nil, fmt.Errorf("standard input: more than %d MiB, not a .torrent file", maxTorrentSize>>20)
-		}
-		mi, err := metainfo.Parse(data)
+		data, err := readCapped(stdin, maxTorrentSize, 0)
 		if err != nil {
 			return nil, fmt.Errorf("standard input: %w", err)
+		}
+		mi, err := parseTorrent("standard input", data)
+		if err != nil {
+			return nil, err
 		}
 		return fromMetaInfo(mi, "-"), nil
 	case strings.HasPrefix(strings.ToLower(arg), "magnet:"):
@@ -57,10 +50,11 @@ func loadTarget(arg string, stdin io.Reader) (*target, error) {
 	}
 	st, statErr := os.Stat(arg)
 	if statErr == nil && !st.IsDir() {
-		if st.Size() > maxTorrentSize {
-			return nil, fmt.Errorf("%s: %d bytes, too large for a .torrent file", arg, st.Size())
+		data, err := readTorrentFile(arg)
+		if err != nil {
+			return nil, err
 		}
-		mi, err := metainfo.Load(arg)
+		mi, err := parseTorrent(arg, data)
 		if err != nil {
 			return nil, err
 		}
