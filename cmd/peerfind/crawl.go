@@ -412,6 +412,8 @@ type jsonCrawlSource struct {
 	Seeders   *int   `json:"seeders"`
 	Leechers  *int   `json:"leechers"`
 	Completed *int   `json:"completed"`
+	Queries   int    `json:"queries"`
+	Errors    int    `json:"errors"`
 	LatencyMS int64  `json:"latency_ms"`
 	Error     string `json:"error,omitempty"`
 }
@@ -442,7 +444,7 @@ func (p *crawlPrinter) target(r *crawl.Result) {
 	for _, o := range r.Observations {
 		srcs = append(srcs, jsonCrawlSource{Source: o.Source, Kind: o.Kind, Peers: optCount(o.Peers),
 			Seeders: optCount(o.Seeders), Leechers: optCount(o.Leechers), Completed: optCount(o.Completed),
-			LatencyMS: o.Latency.Milliseconds(), Error: o.Err})
+			Queries: o.Queries, Errors: o.Errors, LatencyMS: o.Latency.Milliseconds(), Error: o.Err})
 	}
 	v["sources"] = srcs
 	p.emit(v)

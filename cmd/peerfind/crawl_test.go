@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -101,7 +105,6 @@ func TestE2ECrawl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
 	got := map[string]map[string]string{} // round 1: info hash → address → sources
 	err = st.Sightings(context.Background(), time.Time{}, func(s store.SightingRow) error {
 		if s.Round != 1 {
@@ -160,5 +163,95 @@ func TestE2ECrawl(t *testing.T) {
 	}
 	if want := len(ts) * 8; nPeers != want {
 		t.Errorf("%d peers seen in both rounds, want %d", nPeers, want)
+	}
+
+	st.Close()
+	checkHistoryAndExport(t, db, ts[0], len(ts))
+}
+
+// checkHistoryAndExport reads a two-round crawl back through history and
+// export.
+func checkHistoryAndExport(t *testing.T, db string, tt *swarmtest.Torrent, targets int) {
+	h := tt.InfoHash.String()
+	svg := filepath.Join(t.TempDir(), "h.svg")
+	r := runPF(t, nil, "history", h, "--db", db, "--svg", svg)
+	if r.code != 0 {
+		t.Fatalf("history: exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "ESTIMATE") || !strings.Contains(lines[0], "DHT") {
+		t.Errorf("history table:\n%s", r.stdout)
+	}
+	data, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	for {
+		if _, err := dec.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("the SVG is not well-formed XML: %v", err)
+		}
+	}
+	if n := strings.Count(string(data), "<polyline"); n < 4 {
+		t.Errorf("the SVG draws %d lines, want the estimate, the peers found and each source", n)
+	}
+
+	r = runPF(t, nil, "history", h, "--db", db, "--json")
+	var rounds []jsonHistoryRound
+	for line := range strings.Lines(r.stdout) {
+		var v jsonHistoryRound
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("history --json line %q: %v", line, err)
+		}
+		rounds = append(rounds, v)
+	}
+	if len(rounds) != 2 || rounds[1].Peers != len(tt.Peers) || rounds[0].NewPeers != len(tt.Peers) || len(rounds[1].Sources) == 0 {
+		t.Errorf("history --json: %+v", rounds)
+	}
+
+	r = runPF(t, nil, "export", "--db", db, "--format", "csv")
+	recs, err := csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
+	if err != nil || r.code != 0 {
+		t.Fatalf("export csv: exit %d, %v: %s", r.code, err, r.stderr)
+	}
+	// Each target has per round: two tracker announces, the DHT, two scrapes.
+	if len(recs) < 1+2*targets*4 || !slices.Equal(recs[0], observationHeader) {
+		t.Errorf("export csv: %d rows, header %v", len(recs), recs[0])
+	}
+	for _, rec := range recs[1:] {
+		if len(rec[0]) != 40 || rec[2] == "" || rec[3] == "" || rec[4] == "" {
+			t.Fatalf("an export row is not self-contained: %v", rec)
+		}
+	}
+
+	r = runPF(t, nil, "export", "--db", db, "--rows", "sightings", "--format", "ndjson", "--since", "1h")
+	n := 0
+	for line := range strings.Lines(r.stdout) {
+		var v struct {
+			InfoHash string `json:"info_hash"`
+			Address  string `json:"address"`
+			Sources  string `json:"sources"`
+			Round    int    `json:"round"`
+		}
+		if err := json.Unmarshal([]byte(line), &v); err != nil || len(v.InfoHash) != 40 || v.Address == "" || v.Sources == "" || v.Round == 0 {
+			t.Fatalf("sighting %q: %v", line, err)
+		}
+		n++
+	}
+	if want := 2 * targets * 8; n != want {
+		t.Errorf("%d sightings exported, want %d", n, want)
+	}
+	if r := runPF(t, nil, "export", "--db", db, "--since", "3000-01-01"); r.code != 0 || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("export --since in the future: exit %d, %q", r.code, r.stdout)
+	}
+	for _, args := range [][]string{{"export", "--format", "xml"}, {"export", "--since", "yesterday"}, {"history"}} {
+		if r := runPF(t, nil, append(args, "--db", db)...); r.code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, r.code, exitUsage)
+		}
+	}
+	if r := runPF(t, nil, "history", strings.Repeat("ab", 20), "--db", db); r.code != exitError || !strings.Contains(r.stderr, "no rounds") {
+		t.Errorf("history of an unknown hash: exit %d: %s", r.code, r.stderr)
 	}
 }

@@ -130,7 +130,7 @@ Exit status: 0 success, 1 error, 2 usage error, 3 the search ran but found no pe
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &statusError{status: exitUsage, err: err}
 	})
-	for _, newCmd := range []func(*cli) *cobra.Command{newInfoCmd, newScrapeCmd, newPeersCmd, newDemoCmd, newCrawlCmd} {
+	for _, newCmd := range []func(*cli) *cobra.Command{newInfoCmd, newScrapeCmd, newPeersCmd, newDemoCmd, newCrawlCmd, newHistoryCmd, newExportCmd} {
 		root.AddCommand(newCmd(c))
 	}
 	err := root.ExecuteContext(ctx)
