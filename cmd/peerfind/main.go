@@ -70,14 +70,14 @@ func main() {
 // may take a few seconds when a tracker does not answer; a second signal
 // exits at once, as users expect of a second Ctrl-C.
 func notifyContext(stderr io.Writer) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() {
 		select {
-		case <-sigs:
-			cancel()
+		case sig := <-sigs:
+			cancel(&interrupted{sig})
 		case <-done:
 			return
 		}
@@ -95,8 +95,43 @@ func notifyContext(stderr io.Writer) (context.Context, func()) {
 	return ctx, func() {
 		signal.Stop(sigs)
 		close(done)
-		cancel()
+		cancel(nil)
 	}
+}
+
+// interrupted is the cause of the context's cancellation when a signal
+// ended the command: a search it cut short is interrupted, not failed, and
+// exits with 128 + the signal's number (130 for SIGINT, 143 for SIGTERM)
+// when it found nothing, as shells report a process a signal ended.
+type interrupted struct{ sig os.Signal }
+
+func (e *interrupted) Error() string { return "interrupted by " + signalName(e.sig) }
+
+// status is the exit status after the signal.
+func (e *interrupted) status() int {
+	if s, ok := e.sig.(syscall.Signal); ok {
+		return exitSignal + int(s)
+	}
+	return exitSignal + int(syscall.SIGINT)
+}
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// interruptedBy returns the signal that cancelled ctx, or nil.
+func interruptedBy(ctx context.Context) *interrupted {
+	var in *interrupted
+	if errors.As(context.Cause(ctx), &in) {
+		return in
+	}
+	return nil
 }
 
 // run executes one command line and returns the process exit status. It never
@@ -121,7 +156,8 @@ HTTP trackers, UDP trackers and the Mainline DHT, and prints them as they arrive
 A TARGET is a .torrent file, "-" for a .torrent on standard input, a magnet link,
 or a bare info hash (40 hex digits or 32 base32 characters).
 
-Exit status: 0 success, 1 error, 2 usage error, 3 the search ran but found no peers.`,
+Exit status: 0 success, 1 error, 2 usage error, 3 the search ran but found no
+peers, 130/143 a search interrupted by SIGINT/SIGTERM before any peer was found.`,
 	}
 	root.SetArgs(args)
 	root.SetIn(stdin)

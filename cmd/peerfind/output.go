@@ -274,7 +274,7 @@ func plainError(err error) string {
 func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 	reason := map[discovery.StopReason]string{
 		discovery.StopComplete: "every source finished",
-		discovery.StopTimeout:  "timeout",
+		discovery.StopTimeout:  "timed out",
 		discovery.StopMaxPeers: "--max-peers reached",
 		discovery.StopCanceled: "interrupted",
 	}[sum.Reason]
@@ -285,7 +285,7 @@ func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 	if shown > 0 {
 		first = fmt.Sprintf(", first after %s", roundDur(sum.FirstPeer))
 	}
-	fmt.Fprintf(w, "%d peers in %s%s (%s)\n", shown, roundDur(sum.Duration), first, reason)
+	fmt.Fprintf(w, "%s in %s%s (%s)\n", plural(shown, "peer"), roundDur(sum.Duration), first, reason)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  SOURCE\tPEERS\tFIRST\tRESULT")
 	for _, s := range sum.Sources {
@@ -332,6 +332,8 @@ func sourceResult(s discovery.SourceSummary, reason discovery.StopReason) string
 			parts = append(parts, "no answer before the timeout")
 		case discovery.StopMaxPeers:
 			parts = append(parts, "not finished when --max-peers was reached")
+		case discovery.StopCanceled:
+			parts = append(parts, "no answer yet (interrupted)")
 		default:
 			parts = append(parts, "no answer yet")
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -58,8 +59,10 @@ peer: address, ip, port, sources, first_seen_ms), "seen" (a known peer named
 by one more source), "tracker" (each announce's result or error, seeders,
 leechers), "dht" (each lookup's statistics) and a final "summary".
 
-Exit status: 0 peers found, 1 error, 2 usage error, 3 the search ran fine but
-found no peers, 130 interrupted twice.`,
+Exit status: 0 peers found (however the search ended), 1 error (every source
+failed), 2 usage error, 3 the search ran but found no peers (every source
+finished, or --timeout cut it short), 130/143 interrupted by SIGINT/SIGTERM
+before any peer was found (130 too for a second Ctrl-C).`,
 		Example: `  peerfind peers ubuntu-24.04.iso.torrent
   peerfind peers 'magnet:?xt=urn:btih:...' --timeout 10s --max-peers 50
   curl -s https://example.org/x.torrent | peerfind peers -
@@ -152,8 +155,23 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 	if shown > 0 {
 		return nil
 	}
+	return noPeersError(cmd.Context(), sum)
+}
+
+// noPeersError is the exit of a search that printed no peer, which is not
+// always a failure: interrupted by a signal, it exits 128 + the signal's
+// number; when every source answered and only with errors, 1; otherwise
+// the search ran and found nobody (3), whether every source finished or
+// the timeout cut some short.
+func noPeersError(ctx context.Context, sum *discovery.Summary) error {
+	if in := interruptedBy(ctx); in != nil && sum.Reason == discovery.StopCanceled {
+		return withStatus(in.status(), fmt.Errorf("no peers found before the search was %v", in))
+	}
 	if allFailed(sum) {
 		return withStatus(exitError, errors.New("no peers: every source failed (see above)"))
+	}
+	if sum.Reason == discovery.StopTimeout {
+		return withStatus(exitNoPeers, fmt.Errorf("no peers found (timed out after %s)", roundDur(sum.Duration)))
 	}
 	return withStatus(exitNoPeers, errors.New("no peers found"))
 }
@@ -170,11 +188,12 @@ func (f policyFlag) String() string {
 func (f policyFlag) Set(s string) error { return f.p.UnmarshalText([]byte(s)) }
 func (f policyFlag) Type() string       { return "all|bep12" }
 
-// allFailed reports whether no source succeeded even once: every announce
-// and lookup failed, or had not answered when the search ended.
+// allFailed reports whether every source failed: each was asked, answered
+// with errors only, and none succeeded even once. A source that had not
+// answered when the search ended (interrupted, timed out) has not failed.
 func allFailed(sum *discovery.Summary) bool {
 	for _, s := range sum.Sources {
-		if s.Kind == discovery.KindMagnet || s.Errors < s.Queries {
+		if s.Kind == discovery.KindMagnet || s.Queries == 0 || s.Errors < s.Queries {
 			return false
 		}
 	}

@@ -190,7 +190,8 @@ func TestAllFailed(t *testing.T) {
 		srcs []discovery.SourceSummary
 		want bool
 	}{
-		{[]discovery.SourceSummary{failed, silent}, true},
+		{[]discovery.SourceSummary{failed, silent}, false}, // interrupted, not failed
+		{[]discovery.SourceSummary{failed, failed}, true},
 		{[]discovery.SourceSummary{failed, ok}, false},
 		{[]discovery.SourceSummary{magnet, failed}, false},
 		{nil, true},
