@@ -65,6 +65,10 @@ type candidate struct {
 	// while unanswered (seedResend).
 	seed  bool
 	asked int // queries sent to this node
+	// timedOut marks a failure by timeout (not an error reply): the node
+	// may only have lost a datagram, and is asked again if the lookup
+	// starves (retry).
+	timedOut bool
 	// queued marks a query still waiting at our own pacer or rate
 	// limiter: its soft timeout starts only once it is sent (sentAt),
 	// since local queueing says nothing about the node.
@@ -189,7 +193,18 @@ func (l *lookup) next(now time.Time, soft time.Duration) (qs []*candidate, wake 
 			}
 		}
 	}
-	if l.finished() {
+	if len(qs) == 0 && l.active == 0 {
+		// Starved: nothing fresh in the window and nothing young in
+		// flight. Silence from the nodes we know may be lost datagrams,
+		// not death (a lookup from one bootstrap node has nobody else):
+		// ask them again, with backoff, before the lookup gives up.
+		var retryAt time.Time
+		qs, retryAt = l.retry(now, soft)
+		if !retryAt.IsZero() {
+			wake = retryAt
+		}
+	}
+	if len(qs) == 0 && wake.IsZero() && l.finished() {
 		return nil, time.Time{}, true
 	}
 	for _, c := range l.cands {
@@ -200,6 +215,50 @@ func (l *lookup) next(now time.Time, soft time.Duration) (qs []*candidate, wake 
 		}
 	}
 	return qs, wake, false
+}
+
+// maxAsks bounds the queries to one node in a lookup: the first and the
+// retries of a starved lookup.
+const maxAsks = 3
+
+// retry re-asks, closest first, the nodes among the k closest usable ones
+// that went silent, once their backoff (soft timeout doubled per ask) has
+// passed, while fewer than k have answered. It returns those queries and,
+// if some are still backing off, when the next one is due.
+func (l *lookup) retry(now time.Time, soft time.Duration) (qs []*candidate, due time.Time) {
+	answered := 0
+	for _, c := range l.cands {
+		if answered >= l.k {
+			return qs, due
+		}
+		switch {
+		case c.state == candAnswered:
+			answered++
+		case (c.state == candSlow || c.state == candFailed && c.timedOut) && c.asked < maxAsks && !c.seed:
+			// (A seed's query has its own resends, seedResend.)
+			at := c.sent.Add(soft << c.asked)
+			if now.Before(at) {
+				if due.IsZero() || at.Before(due) {
+					due = at
+				}
+				continue
+			}
+			if c.state == candSlow {
+				// Its first query may still be answered: either reply
+				// will do.
+				l.stats.TimedOut++
+			}
+			c.asked++
+			c.state = candActive
+			c.timedOut = false
+			c.sent = now
+			c.queued = l.trackSent
+			l.active++
+			l.stats.Queried++
+			qs = append(qs, c)
+		}
+	}
+	return qs, due
 }
 
 // spare is how many candidates beyond k are queried at once: as many as
@@ -329,6 +388,7 @@ func (l *lookup) fail(addr netip.AddrPort, timeout bool) {
 		l.active--
 	}
 	c.state = candFailed
+	c.timedOut = timeout
 	if c.needNodes {
 		// Only the find_node follow-up failed: its get_peers answer, and
 		// token, still count.

@@ -272,10 +272,26 @@ func TestLookupErrorsAndExhaustion(t *testing.T) {
 	}
 	l.fail(a, false)
 	l.fail(b, true)
-	if _, _, done := l.next(l.start, time.Second); !done {
+	// The node that timed out is asked again (a starved lookup retries,
+	// TestLookupRetriesWhenStarved); the one that sent an error is not.
+	now := l.start
+	for range maxAsks {
+		now = now.Add(time.Hour)
+		qs, _, done := l.next(now, time.Second)
+		if done {
+			break
+		}
+		for _, c := range qs {
+			if c.addr != b {
+				t.Fatalf("retried %v, which answered with an error", c.addr)
+			}
+			l.fail(b, true)
+		}
+	}
+	if _, _, done := l.next(now.Add(time.Hour), time.Second); !done {
 		t.Fatal("lookup with every node failed is not done")
 	}
-	if l.stats.Errors != 1 || l.stats.TimedOut != 1 || l.stats.Answered != 0 {
+	if l.stats.Errors != 1 || l.stats.TimedOut != maxAsks || l.stats.Answered != 0 {
 		t.Fatalf("stats %+v", l.stats)
 	}
 	// An answer from a node we never asked is ignored.
@@ -397,5 +413,48 @@ func TestLookupSpareWindow(t *testing.T) {
 	// 5 answered; the window holds k + spare answered or active.
 	if want := routing.K + l.spare() - 5; len(qs2) != want {
 		t.Fatalf("second window %d queries, want %d", len(qs2), want)
+	}
+}
+
+// A starved lookup (nothing fresh, nothing young in flight, fewer than k
+// answers) asks its silent nodes again with a doubling backoff, up to
+// maxAsks queries each, before it gives up: a lost datagram must not end
+// a lookup that knows only a few nodes.
+func TestLookupRetriesWhenStarved(t *testing.T) {
+	const soft = 100 * time.Millisecond
+	l := newLookup(ID{}, ID{0xff}, routing.K, 4, time.Unix(0, 0))
+	a := netip.MustParseAddrPort("10.0.0.1:1")
+	l.add(ID{1}, a, 1)
+	now := time.Unix(0, 0)
+	asks := 0
+	for step := 0; step < 20; step++ {
+		qs, wake, done := l.next(now, soft)
+		if done {
+			break
+		}
+		for _, c := range qs {
+			asks++
+			l.fail(c.addr, true) // every query times out
+		}
+		if len(qs) == 0 {
+			if wake.IsZero() {
+				t.Fatal("neither done nor a time to wake")
+			}
+			now = wake
+		}
+	}
+	if asks != maxAsks {
+		t.Errorf("%d queries to the only node, want %d", asks, maxAsks)
+	}
+	if _, _, done := l.next(now.Add(time.Hour), soft); !done {
+		t.Error("not done after the retries")
+	}
+	// An error reply is an answer of sorts: no retry.
+	l = newLookup(ID{}, ID{0xff}, routing.K, 4, time.Unix(0, 0))
+	l.add(ID{1}, a, 1)
+	qs, _, _ := l.next(time.Unix(0, 0), soft)
+	l.fail(qs[0].addr, false)
+	if qs, _, done := l.next(time.Unix(10, 0), soft); !done || len(qs) != 0 {
+		t.Errorf("after an error: %d queries, done %v; want none and done", len(qs), done)
 	}
 }

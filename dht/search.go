@@ -39,9 +39,10 @@ type search struct {
 }
 
 type outcome struct {
-	addr netip.AddrPort
-	r    reply
-	err  error
+	addr    netip.AddrPort
+	attempt int // the candidate's asked count when this query was sent
+	r       reply
+	err     error
 }
 
 // run drives l until it finishes or ctx ends.
@@ -75,7 +76,7 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 			if c.needNodes || c.findNode {
 				method = methodFindNode
 			}
-			go func(addr netip.AddrPort, seed bool) {
+			go func(addr netip.AddrPort, seed bool, attempt int) {
 				defer wg.Done()
 				a := &krpc.Args{Want: s.want}
 				if method == methodFindNode {
@@ -94,7 +95,7 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 					}
 				}
 				m, err := n.queryWith(ctx, addr, method, a, o)
-				out := outcome{addr: addr, err: err}
+				out := outcome{addr: addr, attempt: attempt, err: err}
 				if err == nil {
 					out.r = krpc.DecodeReply(m)
 				}
@@ -102,11 +103,12 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 				case results <- out:
 				case <-ctx.Done():
 				}
-			}(c.addr, c.seed)
+			}(c.addr, c.seed, c.asked)
 		}
-		if inflight == 0 {
+		if inflight == 0 && wake.IsZero() {
 			// Unreachable in practice: next reports done whenever nothing
-			// is fresh or in flight. A guard against waiting forever.
+			// is fresh, in flight or due for a retry. A guard against
+			// waiting forever.
 			break
 		}
 		timer.Stop() // Go 1.23+: Stop leaves no stale tick behind
@@ -121,6 +123,11 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 				if ctx.Err() != nil {
 					l.stats.Duration = n.now().Sub(l.start)
 					return l.stats
+				}
+				if c := l.seen[o.addr]; c != nil && c.asked != o.attempt {
+					// An earlier query to a node asked again: the
+					// later one is still out.
+					continue
 				}
 				l.fail(o.addr, errors.Is(o.err, ErrTimeout))
 				continue

@@ -71,3 +71,39 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestLostBootstrapReplies: the only node peerfind knows drops its first
+// queries (as if the datagrams were lost); peerfind must ask it again and
+// still find every peer, not give up after one silent query. DropFirst
+// makes every node drop the first queries from each source, so the
+// lookup's other queries lose theirs too and must get past that as well.
+func TestLostBootstrapReplies(t *testing.T) {
+	for _, drop := range []int{1, 2} {
+		c := dhtemu.Dense(300)
+		c.Seed = 11
+		c.MedianRTT, c.MaxRTT = 5*time.Millisecond, 60*time.Millisecond
+		c.Loss, c.Dead = 0, 0
+		c.Targets, c.PeersPerTarget = 1, 20
+		c.DropFirst = drop
+		nw, err := dhtemu.Start(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		tools, err := buildTools(ctx, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg := nw.Targets()[0]
+		cmd := tools.command(ctx, finderCold, nw, tg.InfoHash, 1, filepath.Join(t.TempDir(), "state"), 20*time.Second)
+		r, err := run(cmd, nw, 40*time.Second, tg.Peers, false)
+		cancel()
+		nw.Close()
+		if err != nil {
+			t.Fatalf("drop %d: %v", drop, err)
+		}
+		if n := r.foundCount(); n != len(tg.Peers) {
+			t.Errorf("drop %d: found %d of %d peers; stderr: %s", drop, n, len(tg.Peers), r.stderr)
+		}
+	}
+}
