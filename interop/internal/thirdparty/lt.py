@@ -31,11 +31,19 @@ they can never outlive the test that started them.
       (with --log) log.
 
   lt.py seed --dir D --torrent T --listen IP [--bootstrap ...] [--nodes ...]
+             [--connect host:port,...] [--no-announce] [--download-limit B]
       seeds T from D/content (the end-to-end tests): a session that
       announces itself to the torrent's tracker and to the DHT. Events:
       ready (listen address), tracker (announce replies), tracker_error,
       dht_reply (a DHT get_peers + announce_peer round ended), error.
-      Commands: "reannounce" (force tracker and DHT announces), "quit".
+      Commands: "reannounce" (force tracker and DHT announces), "status"
+      (pieces had, peers connected: "status"), "quit".
+      With D/content empty it is a leecher. --connect makes it connect to
+      those peers (connect_peer); --no-announce turns off its trackers and
+      its DHT, so that it is known only to the peers it connects to (the
+      peer-wire tests: a peer reachable only through PEX);
+      --download-limit caps its download rate, in bytes/s, so that a
+      leecher stays one for the length of a test.
 
   lt.py create --dir D --tracker URL [--files N] [--hybrid] [--size B]
       writes D/content/<name> (random bytes), makes a .torrent of it with
@@ -296,6 +304,9 @@ def node(args):
 
 
 def seed(args):
+    extra = {}
+    if args.no_announce:
+        extra["enable_dht"] = False
     ses = session(
         args,
         lt.alert.category_t.status_notification
@@ -308,6 +319,7 @@ def seed(args):
         announce_to_all_tiers=True,
         announce_to_all_trackers=True,
         dht_announce_interval=5,
+        **extra
     )
     ti = lt.torrent_info(args.torrent)
     atp = lt.add_torrent_params()
@@ -315,7 +327,11 @@ def seed(args):
     atp.save_path = os.path.join(args.dir, "content")
     atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
     h = ses.add_torrent(atp)
-    state = {"port": 0, "ready": False}
+    if args.no_announce:
+        h.replace_trackers([])
+    if args.download_limit > 0:
+        h.set_download_limit(args.download_limit)
+    state = {"port": 0, "ready": False, "connected": False}
 
     def pump(stop):
         while not stop.is_set():
@@ -334,15 +350,21 @@ def seed(args):
                     emit({"event": "dht_reply", "peers": a.num_peers})
                 elif isinstance(a, lt.torrent_error_alert):
                     emit({"event": "error", "msg": a.message()})
-            if not state["ready"] and state["port"] and ses.is_dht_running():
+            st = h.status()
+            checking = st.state in (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data)
+            if not state["ready"] and state["port"] and (args.no_announce or ses.is_dht_running()) and not checking:
                 state["ready"] = True
-                st = h.status()
                 emit({
                     "event": "ready",
                     "addr": endpoint(args.listen, state["port"]),
                     "info_hash": str(ti.info_hashes().v1),
                     "seeding": bool(st.is_seeding),
                 })
+            if state["ready"] and not state["connected"]:
+                state["connected"] = True
+                for hp in filter(None, args.connect.split(",")):
+                    host, _, port = hp.rpartition(":")
+                    h.connect_peer((host.strip("[]"), int(port)))
 
     def command(cmd):
         if cmd == "quit":
@@ -350,6 +372,14 @@ def seed(args):
         if cmd == "reannounce":
             h.force_reannounce()
             h.force_dht_announce()
+        elif cmd == "status":
+            st = h.status()
+            emit({
+                "event": "status",
+                "pieces": st.num_pieces,
+                "seeding": bool(st.is_seeding),
+                "peers": [endpoint(*p.ip) for p in h.get_peer_info()],
+            })
         elif cmd:
             emit({"event": "error", "msg": "bad command: %r" % cmd})
         return True
@@ -444,6 +474,9 @@ def main():
     session_flags(s, "127.4.0.1")
     s.add_argument("--dir", required=True)
     s.add_argument("--torrent", required=True)
+    s.add_argument("--connect", default="", help="host:port,... to connect_peer once ready")
+    s.add_argument("--no-announce", action="store_true", help="no trackers, no DHT")
+    s.add_argument("--download-limit", type=int, default=0, help="bytes/s; 0: none")
     c = sub.add_parser("create")
     c.add_argument("--dir", required=True)
     c.add_argument("--tracker", required=True)
