@@ -103,6 +103,9 @@ const (
 	DefaultDHTLookups  = 2
 	DefaultDHTInterval = 5 * time.Minute
 	DefaultPort        = tracker.DefaultPort
+	// DefaultSettle is Config.Settle's default; see README "Design notes"
+	// for the measurements it was chosen from.
+	DefaultSettle = 1500 * time.Millisecond
 	// MaxTrackedPeers bounds the peer table when Config.MaxPeers is zero:
 	// far more than any real swarm, a few tens of MB at most.
 	MaxTrackedPeers = 1 << 18
@@ -126,6 +129,15 @@ type Config struct {
 	// negative, none (the context still applies). With Follow it is usually
 	// set negative.
 	Timeout time.Duration
+	// Settle is the end rule for sources that never answer (real torrents
+	// list many dead trackers): without Follow, once the DHT lookups have
+	// finished (or the DHT is not used) and some source has answered, the
+	// search ends when no source has reported anything for Settle, instead
+	// of waiting out every dead tracker's announce timeout. The trackers
+	// still silent then are given up (Queries 0 in their summary) and the
+	// reason is StopSettled. If zero, DefaultSettle; if negative, the search
+	// waits for every source to answer or fail.
+	Settle time.Duration
 	// MaxPeers ends the search once that many distinct peers are found. If
 	// zero, MaxTrackedPeers: the peer table, which dedupes, is the one
 	// thing that grows with what sources send, so it has a bound even in a
@@ -180,6 +192,13 @@ func (c *Config) timeout() time.Duration {
 		return DefaultTimeout
 	}
 	return c.Timeout
+}
+
+func (c *Config) settle() time.Duration {
+	if c.Settle == 0 {
+		return DefaultSettle
+	}
+	return c.Settle
 }
 
 func (c *Config) maxPeers() int {

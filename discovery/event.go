@@ -69,6 +69,7 @@ const (
 	StopTimeout  StopReason = "timeout"   // Config.Timeout elapsed
 	StopMaxPeers StopReason = "max-peers" // Config.MaxPeers (or MaxTrackedPeers) reached
 	StopCanceled StopReason = "canceled"  // the context was cancelled
+	StopSettled  StopReason = "settled"   // the answering sources finished and the rest stayed silent for Config.Settle
 )
 
 // PeerInfo is everything the search learned about one peer.

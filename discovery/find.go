@@ -52,7 +52,8 @@ type search struct {
 
 // Find searches target's swarms through every source cfg provides, calling
 // fn (if not nil) for every event, and returns the summary when the search
-// ends: when every source is finished (without Follow), at the timeout, on
+// ends: when every source is finished or the rest stayed silent for
+// Config.Settle (without Follow), at the timeout, on
 // MaxPeers, or when ctx is cancelled. A cancelled context is an ordinary way
 // to end a search — typically a follow-mode search — and is reported in
 // Summary.Reason, not as an error. Find returns an error only when there is
@@ -168,13 +169,31 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 	if len(target.Peers) > 0 {
 		s.handle(report{source: SourceMagnet, swarm: swarms[0], peers: target.Peers}, sum)
 	}
+	// The settle rule (Config.Settle): once the DHT is done and a source
+	// has answered, every report restarts the settle timer; when it fires,
+	// the sources still silent are taken for dead.
+	dhtPending := 0
+	if useDHT {
+		dhtPending = len(swarms)
+	}
+	answered := false
+	var settle <-chan time.Time
 	for sum.Reason == "" && pending > 0 {
 		select {
 		case r := <-s.ch:
 			if r.final {
 				pending--
+				if r.dht != nil {
+					dhtPending--
+				}
 			}
+			answered = answered || r.tracker != nil && r.tracker.Err == nil || r.dht != nil && r.dht.Err == nil
 			s.handle(r, sum)
+			if !s.follow && cfg.settle() > 0 && dhtPending == 0 && answered && pending > 0 {
+				settle = s.clock.After(cfg.settle())
+			}
+		case <-settle:
+			sum.Reason = StopSettled
 		case <-timeout:
 			sum.Reason = StopTimeout
 		case <-ctx.Done():

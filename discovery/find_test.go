@@ -163,7 +163,9 @@ func TestFindStopConditions(t *testing.T) {
 		cfg        Config
 		cancel     bool
 		fireTimer  bool
+		fireSettle bool // fire the settle timer once a peer is in
 		wantReason StopReason
+		wantQs     map[string]int
 		wantPeers  int
 		wantErrs   map[string]int
 	}{
@@ -196,6 +198,24 @@ func TestFindStopConditions(t *testing.T) {
 			fireTimer:  true,
 			wantReason: StopTimeout,
 			wantPeers:  1,
+		},
+		{
+			name:       "settled: a tracker answered, the other stays silent",
+			scripts:    map[string][]fakeAnswer{t1: {okResp("10.0.0.1:1")}, t2: {{}}},
+			fireSettle: true,
+			wantReason: StopSettled,
+			wantPeers:  1,
+			wantQs:     map[string]int{t1: 1, t2: 0},
+		},
+		{
+			name:       "settled after the DHT converged",
+			scripts:    map[string][]fakeAnswer{t1: {{}}},
+			dht:        &fakeDHT{lookups: map[metainfo.Hash][][]netip.AddrPort{h: {{ap("10.0.0.7:7")}}}},
+			cfg:        Config{Settle: 300 * time.Millisecond},
+			fireSettle: true,
+			wantReason: StopSettled,
+			wantPeers:  1,
+			wantQs:     map[string]int{t1: 0, SourceDHT: 1},
 		},
 		{
 			name:       "context cancelled while the DHT hangs",
@@ -235,6 +255,9 @@ func TestFindStopConditions(t *testing.T) {
 			if tt.fireTimer || tt.cancel {
 				log.waitPeer(t, ap("10.0.0.1:1"))
 			}
+			if tt.fireSettle {
+				clk.fire(clk.waitTimer(t, tt.cfg.settle()))
+			}
 			if tt.fireTimer {
 				clk.fire(clk.waitTimer(t, tt.cfg.Timeout))
 			}
@@ -257,6 +280,9 @@ func TestFindStopConditions(t *testing.T) {
 				t.Errorf("%d peers, want %d", len(sum.Peers), tt.wantPeers)
 			}
 			for _, s := range sum.Sources {
+				if want, ok := tt.wantQs[s.Name]; ok && s.Queries != want {
+					t.Errorf("%s: %d queries, want %d", s.Name, s.Queries, want)
+				}
 				if want, ok := tt.wantErrs[s.Name]; ok && s.Errors != want {
 					t.Errorf("%s: %d errors (%v), want %d", s.Name, s.Errors, s.Err, want)
 				}
@@ -269,7 +295,7 @@ func TestFindStopConditions(t *testing.T) {
 					stopped = true
 				}
 			}
-			if !stopped {
+			if q, ok := tt.wantQs[t1]; !stopped && (!ok || q > 0) {
 				t.Errorf("no stopped announce to %s", t1)
 			}
 		})

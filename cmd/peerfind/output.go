@@ -26,7 +26,9 @@ package main
 //	 "swarms":["<hex>"],"dht_skipped":"…","sources":[{"name":"dht","kind":"dht","peers":60,
 //	 "unique":48,"queries":2,"errors":0,"error":"…","first_peer_ms":300.1,
 //	 "seeders":null,"leechers":null}]}
-//	    the last line. "reason" is complete, timeout, max-peers or canceled.
+//	    the last line. "reason" is complete, settled (the answering sources
+//	    finished, the silent ones were given up: see --settle), timeout,
+//	    max-peers or canceled.
 
 import (
 	"encoding/json"
@@ -277,7 +279,17 @@ func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 		discovery.StopTimeout:  "timed out",
 		discovery.StopMaxPeers: "--max-peers reached",
 		discovery.StopCanceled: "interrupted",
+		discovery.StopSettled:  "every answering source finished",
 	}[sum.Reason]
+	if sum.Reason == discovery.StopSettled {
+		silent := 0
+		for _, s := range sum.Sources {
+			if s.Queries == 0 && s.Kind == discovery.KindTracker {
+				silent++
+			}
+		}
+		reason += fmt.Sprintf("; %s silent, given up", plural(silent, "tracker"))
+	}
 	if follow && sum.Reason == discovery.StopCanceled {
 		reason = "stopped"
 	}
@@ -293,7 +305,7 @@ func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 		if s.Peers > 0 {
 			firstPeer = roundDur(s.FirstPeer)
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", s.Name, s.Peers, firstPeer, sourceResult(s, sum.Reason))
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", s.Name, s.Peers, firstPeer, sourceResult(s, sum))
 	}
 	tw.Flush()
 	if sum.DHTSkipped == discovery.SkipPrivate {
@@ -301,7 +313,7 @@ func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 	}
 }
 
-func sourceResult(s discovery.SourceSummary, reason discovery.StopReason) string {
+func sourceResult(s discovery.SourceSummary, sum *discovery.Summary) string {
 	var parts []string
 	switch s.Kind {
 	case discovery.KindMagnet:
@@ -327,7 +339,9 @@ func sourceResult(s discovery.SourceSummary, reason discovery.StopReason) string
 		parts = append(parts, e)
 	}
 	if s.Queries == 0 {
-		switch reason {
+		switch sum.Reason {
+		case discovery.StopSettled:
+			parts = append(parts, "no answer (given up after "+roundDur(sum.Duration)+")")
 		case discovery.StopTimeout:
 			parts = append(parts, "no answer before the timeout")
 		case discovery.StopMaxPeers:

@@ -19,6 +19,7 @@ type peersFlags struct {
 	noState         bool
 	stateDir        string
 	timeoutExplicit bool
+	waitAll         bool
 }
 
 func newPeersCmd(c *cli) *cobra.Command {
@@ -43,7 +44,11 @@ once however often or in whatever spelling the tiers repeat it; with
 the first tracker that answers.
 
 The search ends by itself once every tracker has answered or failed and the
-DHT lookups have converged, or at --timeout, or at --max-peers. With
+DHT lookups have converged, or at --timeout, or at --max-peers. Dead
+trackers do not hold it: once the DHT is done and some source has answered,
+it ends when nothing has been reported for --settle (1.5s), and lists the
+trackers still silent as "no answer (given up after ...)"; --wait-all waits
+for each of them to answer or time out instead. With
 --follow it keeps going, re-announcing at each tracker's interval and
 repeating DHT lookups, printing only new peers, until interrupted.
 On Ctrl-C (SIGINT) or SIGTERM it stops cleanly: trackers are told we left
@@ -85,6 +90,8 @@ before any peer was found (130 too for a second Ctrl-C).`,
 	fl := cmd.Flags()
 	o := &f.search
 	fl.DurationVar(&o.timeout, "timeout", discovery.DefaultTimeout, "give up after this long (with --follow: no limit unless given)")
+	fl.DurationVar(&o.settle, "settle", discovery.DefaultSettle, "once the DHT is done and a source has answered, end when no source has reported anything for this `duration`; silent trackers are given up")
+	fl.BoolVar(&f.waitAll, "wait-all", false, "wait for every tracker to answer or fail (no --settle rule)")
 	fl.IntVar(&o.maxPeers, "max-peers", 0, "stop after `N` peers (0: no limit)")
 	fl.BoolVar(&o.follow, "follow", false, "keep searching: re-announce at the trackers' intervals, repeat DHT lookups, print new peers")
 	fl.BoolVar(&o.noDHT, "no-dht", false, "do not use the DHT")
@@ -112,6 +119,12 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 	}
 	if o.timeout < 0 {
 		return usageError("--timeout must not be negative")
+	}
+	if o.settle <= 0 {
+		return usageError("--settle wants a positive duration such as 1.5s, got %v (--wait-all waits for every tracker)", o.settle)
+	}
+	if f.waitAll {
+		o.settle = -1
 	}
 	if o.follow && !f.timeoutExplicit {
 		o.timeout = -1

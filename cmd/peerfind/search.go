@@ -24,6 +24,7 @@ import (
 // searchOptions are what `peers` and `demo` share.
 type searchOptions struct {
 	timeout         time.Duration // negative: none
+	settle          time.Duration // discovery.Config.Settle: 0 default, negative: wait for every source
 	maxPeers        int
 	follow          bool
 	noDHT           bool
@@ -74,6 +75,7 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 	defer tc.Close()
 	cfg := &discovery.Config{
 		Timeout:         o.timeout,
+		Settle:          o.settle,
 		MaxPeers:        o.maxPeers,
 		Follow:          o.follow,
 		AllowDHTPrivate: o.allowDHTPrivate,
