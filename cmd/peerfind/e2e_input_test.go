@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,6 +32,13 @@ func (z *zeros) Read(p []byte) (int, error) {
 
 // runCapped runs peerfind with stdin and reports its result and peak
 // resident memory in MiB.
+//
+// The peak is the child's VmHWM, polled from /proc while it runs, not the
+// rusage ru_maxrss: Go starts children with vfork (CLONE_VM), and Linux
+// carries the parent's high-water mark into the child's ru_maxrss at exec,
+// so a test process grown by earlier tests' swarms would be blamed on
+// peerfind. VmHWM only grows, so the last poll before exit is the peak
+// within one poll interval.
 func runCapped(t *testing.T, stdin io.Reader, args ...string) (result, int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -37,7 +46,36 @@ func runCapped(t *testing.T, stdin io.Reader, args ...string) (result, int64) {
 	cmd := exec.CommandContext(ctx, peerfindBin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, stdin
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("running peerfind: %v", err)
+	}
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	done := make(chan struct{})
+	peak := make(chan int64, 1)
+	go func() {
+		var kib int64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			if b, err := os.ReadFile(status); err == nil {
+				for l := range strings.Lines(string(b)) {
+					if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+						n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+						kib = max(kib, n)
+					}
+				}
+			}
+			select {
+			case <-done:
+				peak <- kib
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	rssMiB := <-peak >> 10
 	var ee *exec.ExitError
 	code := 0
 	switch {
@@ -45,11 +83,6 @@ func runCapped(t *testing.T, stdin io.Reader, args ...string) (result, int64) {
 		code = ee.ExitCode()
 	case err != nil:
 		t.Fatalf("running peerfind: %v", err)
-	}
-	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	var rssMiB int64
-	if ru != nil {
-		rssMiB = ru.Maxrss >> 10 // Linux reports KiB
 	}
 	return result{out.String(), errb.String(), code}, rssMiB
 }
