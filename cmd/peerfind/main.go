@@ -164,7 +164,7 @@ peers, 130/143 a search interrupted by SIGINT/SIGTERM before any peer was found.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &statusError{status: exitUsage, err: err}
+		return &statusError{status: exitUsage, err: plainFlagError(err)}
 	})
 	for _, newCmd := range []func(*cli) *cobra.Command{newInfoCmd, newScrapeCmd, newPeersCmd, newDemoCmd, newCrawlCmd, newHistoryCmd, newExportCmd} {
 		root.AddCommand(newCmd(c))

@@ -89,7 +89,7 @@ before any peer was found (130 too for a second Ctrl-C).`,
 	}
 	fl := cmd.Flags()
 	o := &f.search
-	fl.DurationVar(&o.timeout, "timeout", discovery.DefaultTimeout, "give up after this long (with --follow: no limit unless given)")
+	fl.DurationVar(&o.timeout, "timeout", discovery.DefaultTimeout, "give up after this long; 0: no limit (with --follow: no limit unless given)")
 	fl.DurationVar(&o.settle, "settle", discovery.DefaultSettle, "once the DHT is done and a source has answered, end when no source has reported anything for this `duration`; silent trackers are given up")
 	fl.BoolVar(&f.waitAll, "wait-all", false, "wait for every tracker to answer or fail (no --settle rule)")
 	fl.IntVar(&o.maxPeers, "max-peers", 0, "stop after `N` peers (0: no limit)")
@@ -103,7 +103,8 @@ before any peer was found (130 too for a second Ctrl-C).`,
 	fl.BoolVarP(&o.only6, "ipv6", "6", false, "IPv6 only: DHT over IPv6, IPv6 peers printed")
 	fl.StringVar(&f.stateDir, "state-dir", "", "`directory` of the saved DHT state (default: $XDG_STATE_HOME/peerfind, else the user cache dir + /peerfind)")
 	fl.BoolVar(&f.noState, "no-state", false, "neither load nor save the DHT state")
-	fl.Uint16Var(&o.port, "port", discovery.DefaultPort, "the `port` announced to trackers")
+	o.port = discovery.DefaultPort
+	fl.Var(portFlag{&o.port}, "port", "the port announced to trackers (1–65535)")
 	fl.BoolVar(&o.allowDHTPrivate, "allow-dht-private", false, "use the DHT even for a private torrent (BEP 27 says not to)")
 	fl.BoolVar(&o.json, "json", false, "print NDJSON events instead of bare addresses")
 	return cmd
@@ -125,6 +126,16 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 	}
 	if f.waitAll {
 		o.settle = -1
+	}
+	for _, u := range f.trackers {
+		if err := checkTrackerFlag(u); err != nil {
+			return err
+		}
+	}
+	for _, b := range o.bootstrap {
+		if err := checkHostPortFlag("bootstrap", b); err != nil {
+			return err
+		}
 	}
 	if o.follow && !f.timeoutExplicit {
 		o.timeout = -1

@@ -65,7 +65,7 @@ Exit status: 0 if at least one tracker answered, 1 if none did, 2 usage error.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&o.trackers, "tracker", nil, "add a tracker `URL` (repeatable)")
 	f.BoolVar(&o.json, "json", false, "print one JSON object per tracker and swarm (NDJSON)")
-	f.DurationVar(&o.timeout, "timeout", 15*time.Second, "give up on trackers that have not answered after this long")
+	f.DurationVar(&o.timeout, "timeout", 15*time.Second, "give up on trackers that have not answered after this long; 0: no limit but each tracker's own")
 	return cmd
 }
 
@@ -84,8 +84,13 @@ type scrapeRow struct {
 }
 
 func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
-	if o.timeout <= 0 {
-		return usageError("--timeout must be positive, got %v", o.timeout)
+	if o.timeout < 0 {
+		return usageError("--timeout must not be negative, got %v", o.timeout)
+	}
+	for _, u := range o.trackers {
+		if err := checkTrackerFlag(u); err != nil {
+			return err
+		}
 	}
 	tgt, err := loadTarget(arg, c.stdin)
 	if err != nil {
@@ -118,8 +123,11 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 
 	client := &tracker.Client{}
 	defer client.Close()
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
+	if o.timeout > 0 { // 0: no limit but each tracker's own timeout, as in peers
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
 	rows := make([][]scrapeRow, len(jobs))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64) // bound the open sockets of a huge list
