@@ -159,6 +159,8 @@ or a bare info hash (40 hex digits or 32 base32 characters).
 Exit status: 0 success, 1 error, 2 usage error, 3 the search ran but found no
 peers, 130/143 a search interrupted by SIGINT/SIGTERM before any peer was found.`,
 	}
+	root.Version = strings.TrimSuffix(versionText(), "\n") // --version
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -166,7 +168,7 @@ peers, 130/143 a search interrupted by SIGINT/SIGTERM before any peer was found.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &statusError{status: exitUsage, err: plainFlagError(err)}
 	})
-	for _, newCmd := range []func(*cli) *cobra.Command{newInfoCmd, newScrapeCmd, newPeersCmd, newDemoCmd, newCrawlCmd, newHistoryCmd, newExportCmd} {
+	for _, newCmd := range []func(*cli) *cobra.Command{newInfoCmd, newScrapeCmd, newPeersCmd, newDemoCmd, newCrawlCmd, newHistoryCmd, newExportCmd, newVersionCmd} {
 		root.AddCommand(newCmd(c))
 	}
 	err := root.ExecuteContext(ctx)
