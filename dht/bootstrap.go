@@ -358,11 +358,11 @@ func (n *Node) knownSeeds() (saved, given []seed) {
 	for _, a := range n.cfg.BootstrapNodes {
 		given = append(given, seed{addr: a})
 	}
-	n.routerMu.Lock()
+	n.mu.Lock()
 	for _, a := range n.added {
 		given = append(given, seed{addr: a})
 	}
-	n.routerMu.Unlock()
+	n.mu.Unlock()
 	return saved, given
 }
 
@@ -371,9 +371,9 @@ func (n *Node) knownSeeds() (saved, given []seed) {
 // call unless cached is set and one was tried already. The results of the
 // last resolution come back too, for reports and errors.
 func (n *Node) routerSeeds(ctx context.Context, fresh bool) ([]seed, []RouterResult) {
-	n.routerMu.Lock()
+	n.mu.Lock()
 	addrs, results, ok := n.routerAddrs, n.routerResults, n.routersResolved
-	n.routerMu.Unlock()
+	n.mu.Unlock()
 	if !ok || fresh {
 		routers := n.cfg.BootstrapRouters
 		if routers == nil {
@@ -384,12 +384,12 @@ func (n *Node) routerSeeds(ctx context.Context, fresh bool) ([]seed, []RouterRes
 		for _, r := range results {
 			addrs = append(addrs, r.Addrs...)
 		}
-		n.routerMu.Lock()
+		n.mu.Lock()
 		n.routerResults = results
 		if len(addrs) > 0 {
 			n.routerAddrs, n.routersResolved = addrs, true
 		}
-		n.routerMu.Unlock()
+		n.mu.Unlock()
 	}
 	var out []seed
 	for _, a := range addrs {
@@ -483,15 +483,15 @@ func (n *Node) adoptBEP42ID() bool {
 	if !ip.IsValid() || nodeid.Exempt(ip) {
 		return false
 	}
-	n.idMu.Lock()
+	n.mu.Lock()
 	if n.idFixed || nodeid.Verify(n.id, ip) {
-		n.idMu.Unlock()
+		n.mu.Unlock()
 		return false
 	}
 	n.id = nodeid.RandomForIP(ip, n.cfg.Rand)
 	id := n.id
 	n.idFixed = true
-	n.idMu.Unlock()
+	n.mu.Unlock()
 	for i := range n.tables {
 		old := n.tables[i].Load()
 		if old == nil {

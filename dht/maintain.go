@@ -25,8 +25,8 @@ func (n *Node) State() *State {
 			}
 		}
 	}
-	n.verMu.Lock()
-	defer n.verMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	for i := len(n.contacts) - 1; i >= 0 && len(s.Nodes) < maxContacts; i-- {
 		ni := n.contacts[i]
 		if !seen[ni.Addr] {

@@ -43,49 +43,49 @@ type Node struct {
 	replyLim *ratelimit.Limiter
 	slots    chan struct{} // MaxPending semaphore
 
-	idMu sync.Mutex
-	id   ID
+	// mu guards the node's small shared state below, none of it held
+	// across a call: our id, round trips, IP votes, routers, verified
+	// addresses and contacts, and the closed flag. The pending queries
+	// have their own lock (pendMu), taken on every packet.
+	mu sync.Mutex
+	id ID
 	// idFixed is set when the id came from Config or State: it is never
 	// replaced by a BEP 42 one.
 	idFixed bool
 
-	pendMu  sync.Mutex
-	pending map[pendingKey]*call
-	tidNext uint16
-
-	rttMu sync.Mutex
-	srtt  time.Duration // smoothed RTT, 0 until the first sample
+	srtt time.Duration // smoothed RTT, 0 until the first sample
 	// rtts are the last rttSamples round trips, a ring from rttNext.
 	rtts    []time.Duration
 	rttNext int
 
-	ipMu   sync.Mutex
 	ipVote map[netip.Addr]int // external IPs reported in "ip" keys (BEP 42)
 
-	routerMu        sync.Mutex
 	routerAddrs     []netip.AddrPort // resolved BootstrapRouters
 	routerResults   []RouterResult   // the last resolution, for errors
 	routersResolved bool
 	added           []netip.AddrPort // AddNode's nodes, starting nodes too
 
-	verMu    sync.Mutex
 	verified map[netip.AddrPort]time.Time // addresses that answered our queries
 	// contacts are the nodes that answered us most recently, newest last,
 	// at most maxContacts: saved with the table (State) so that the next
 	// run starts near any target, not only near our own id.
 	contacts []NodeInfo
 
+	// closed is set by Close under mu, so that spawn's wg.Add never races
+	// with Close's wg.Wait.
+	closed bool
+
+	pendMu  sync.Mutex
+	pending map[pendingKey]*call
+	tidNext uint16
+
 	packetsIn, packetsOut, dropped, queriesIn atomic.Uint64
 
 	closeOnce sync.Once
-	// goMu makes starting a goroutine of the node and closing it exclusive,
-	// so wg.Add never races with Close's wg.Wait.
-	goMu    sync.Mutex
-	closed  bool
-	closing <-chan struct{} // life.Done()
-	life    context.Context // cancelled by Close
-	endLife context.CancelFunc
-	wg      sync.WaitGroup
+	closing   <-chan struct{} // life.Done()
+	life      context.Context // cancelled by Close
+	endLife   context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // New starts a node on the sockets of cfg. It does not contact anybody:
@@ -191,9 +191,9 @@ func (n *Node) newTable(self ID) *routing.Table {
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
-		n.goMu.Lock()
+		n.mu.Lock()
 		n.closed = true
-		n.goMu.Unlock()
+		n.mu.Unlock()
 		n.endLife()
 		for _, s := range n.socks {
 			if e := s.conn.Close(); e != nil && err == nil {
@@ -207,8 +207,8 @@ func (n *Node) Close() error {
 
 // ID returns our node id.
 func (n *Node) ID() ID {
-	n.idMu.Lock()
-	defer n.idMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	return n.id
 }
 
@@ -247,8 +247,8 @@ const maxVerified = 8192
 // markVerified records that addr answered one of our queries: it is a real
 // address, not a spoofed one, so replies to it may be full size.
 func (n *Node) markVerified(addr netip.AddrPort) {
-	n.verMu.Lock()
-	defer n.verMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if len(n.verified) >= maxVerified {
 		for k := range n.verified { // drop an arbitrary entry
 			delete(n.verified, k)
@@ -259,8 +259,8 @@ func (n *Node) markVerified(addr netip.AddrPort) {
 }
 
 func (n *Node) isVerified(addr netip.AddrPort) bool {
-	n.verMu.Lock()
-	defer n.verMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	_, ok := n.verified[addr]
 	return ok
 }
@@ -271,8 +271,8 @@ func (n *Node) voteIP(ip netip.Addr) {
 	if !ip.IsValid() {
 		return
 	}
-	n.ipMu.Lock()
-	defer n.ipMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if _, ok := n.ipVote[ip]; !ok && len(n.ipVote) >= 64 {
 		return
 	}
@@ -282,8 +282,8 @@ func (n *Node) voteIP(ip netip.Addr) {
 // externalIPs returns the external addresses nodes reported to us (BEP 42
 // "ip" key), the most reported of each family, or invalid addresses.
 func (n *Node) externalIPs() (v4, v6 netip.Addr) {
-	n.ipMu.Lock()
-	defer n.ipMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var c4, c6 int
 	for ip, c := range n.ipVote {
 		if ip.Is4() && c > c4 {
@@ -332,16 +332,16 @@ func (n *Node) Stats() NodeStats {
 	n.pendMu.Unlock()
 	s.StoredPeers, s.StoredHashes = n.store.len()
 	s.ExternalIP4, s.ExternalIP6 = n.externalIPs()
-	n.rttMu.Lock()
+	n.mu.Lock()
 	s.SmoothedRTT = n.srtt
-	n.rttMu.Unlock()
+	n.mu.Unlock()
 	s.SoftTimeout = n.softTimeout()
 	s.ReadOnly = n.ro != 0
 	s.ID = n.ID()
 	s.LocalAddrs = n.LocalAddrs()
-	n.verMu.Lock()
+	n.mu.Lock()
 	s.VerifiedAddrSeen = len(n.verified)
-	n.verMu.Unlock()
+	n.mu.Unlock()
 	return s
 }
 
@@ -364,11 +364,11 @@ func (n *Node) Ping(ctx context.Context, addr netip.AddrPort) (ID, error) {
 // Close at the latest.
 func (n *Node) AddNode(addr netip.AddrPort) {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-	n.routerMu.Lock()
+	n.mu.Lock()
 	if len(n.added) < maxAddedSeeds && !slices.Contains(n.added, addr) {
 		n.added = append(n.added, addr)
 	}
-	n.routerMu.Unlock()
+	n.mu.Unlock()
 	n.spawn(func() {
 		ctx, cancel := n.closingContext(context.Background())
 		defer cancel()
@@ -379,8 +379,8 @@ func (n *Node) AddNode(addr netip.AddrPort) {
 // spawn runs f on a goroutine that Close waits for, unless the node is
 // closed already.
 func (n *Node) spawn(f func()) bool {
-	n.goMu.Lock()
-	defer n.goMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.closed {
 		return false
 	}
@@ -410,12 +410,12 @@ func (n *Node) noteReply(addr netip.AddrPort, id ID, ip netip.AddrPort) {
 	}
 	if t := n.table(addr); t != nil {
 		t.Seen(routing.NodeInfo{ID: id, Addr: addr}, routing.SeenReply)
-		n.verMu.Lock()
+		n.mu.Lock()
 		n.contacts = append(n.contacts, NodeInfo{ID: id, Addr: addr})
 		if len(n.contacts) >= 2*maxContacts {
 			n.contacts = append(n.contacts[:0], n.contacts[len(n.contacts)-maxContacts:]...)
 		}
-		n.verMu.Unlock()
+		n.mu.Unlock()
 	}
 }
 
@@ -429,8 +429,8 @@ const maxContacts = 1024
 // ordinary nodes, and a table slot spent on one is lost to a real node.
 func (n *Node) isRouter(addr netip.AddrPort) bool {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-	n.routerMu.Lock()
-	defer n.routerMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	return slices.Contains(n.routerAddrs, addr)
 }
 

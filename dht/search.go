@@ -179,9 +179,9 @@ func (n *Node) thin(v4 bool) bool {
 // noStartError explains why a lookup had no node to start from.
 func (n *Node) noStartError() error {
 	saved, given := n.knownSeeds()
-	n.routerMu.Lock()
+	n.mu.Lock()
 	results := n.routerResults
-	n.routerMu.Unlock()
+	n.mu.Unlock()
 	var why []string
 	if len(saved) == 0 {
 		why = append(why, "no saved nodes")

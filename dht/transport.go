@@ -330,8 +330,8 @@ func (n *Node) idBytes() []byte {
 // gain of 1/8), shown in Stats, and the recent samples the soft timeout is
 // a quantile of.
 func (n *Node) sampleRTT(d time.Duration) {
-	n.rttMu.Lock()
-	defer n.rttMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.srtt == 0 {
 		n.srtt = d
 	} else {
@@ -359,13 +359,13 @@ const softQuantile = 0.5
 // softTimeout is the softQuantile of the recent round trips, clamped to
 // [SoftTimeoutMin, SoftTimeoutMax]; before any sample, the maximum.
 func (n *Node) softTimeout() time.Duration {
-	n.rttMu.Lock()
+	n.mu.Lock()
 	if len(n.rtts) == 0 {
-		n.rttMu.Unlock()
+		n.mu.Unlock()
 		return n.softMax
 	}
 	rs := slices.Clone(n.rtts)
-	n.rttMu.Unlock()
+	n.mu.Unlock()
 	slices.Sort(rs)
 	q := rs[min(int(float64(len(rs))*softQuantile), len(rs)-1)]
 	return min(max(q, n.softMin), n.softMax)
