@@ -6,7 +6,9 @@ package main
 // --json prints one JSON object (fields absent when unknown or empty):
 //
 //	{"source":"torrent",               "torrent", "magnet" or "hash"
-//	 "file":"sintel.torrent",          the path given ("-" for standard input); torrents only
+//	 "file":"sintel.torrent",          the path given ("-" for standard input, or the URL); torrents only
+//	 "url":"https://…/sintel.torrent", where an http(s) TARGET was downloaded from (a .torrent or a
+//	                                   magnet link the server redirected to)
 //	 "name":"Sintel",
 //	 "size":129302391,                 bytes, pad files excluded (magnets: xl)
 //	 "files":11,                       file count, pad files excluded
@@ -25,6 +27,7 @@ package main
 //	 "warnings":["info.files[1].path[0]: component \"..\" dropped"]}
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,8 +51,9 @@ func newInfoCmd(c *cli) *cobra.Command {
 files, pieces, trackers by tier, DHT nodes, web seeds, the v1 and v2 info hashes
 and the magnet link.
 
-TARGET is a .torrent file, "-" for a .torrent on standard input, a magnet link,
-or a bare info hash (40 hex or 32 base32 characters for v1, 64 hex for v2).
+TARGET is a .torrent file, an http(s):// URL of one (downloaded), "-" for a
+.torrent on standard input, a magnet link, or a bare info hash (40 hex digits
+or 32 base32 characters for v1, 64 hex digits for v2).
 
 Exit status: 0 success, 1 unreadable or invalid input, 2 usage error.`,
 		Example: `  peerfind info ubuntu.torrent
@@ -57,7 +61,7 @@ Exit status: 0 success, 1 unreadable or invalid input, 2 usage error.`,
   peerfind info 'magnet:?xt=urn:btih:08ada5a7a6183aae1e09d831df6748d566095a10&dn=Sintel'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := loadInfo(args[0], c.stdin)
+			v, err := loadInfo(cmd.Context(), args[0], c.stdin)
 			if err != nil {
 				return err
 			}
@@ -78,6 +82,7 @@ Exit status: 0 success, 1 unreadable or invalid input, 2 usage error.`,
 type infoView struct {
 	Source       string     `json:"source"`
 	File         string     `json:"file,omitempty"`
+	URL          string     `json:"url,omitempty"`
 	Name         string     `json:"name,omitempty"`
 	Size         int64      `json:"size,omitempty"`
 	Files        int        `json:"files,omitempty"`
@@ -112,15 +117,19 @@ type infoFile struct {
 
 // loadInfo resolves TARGET with loadTarget, as the other commands do. Every
 // failure is exit status 1 and names the input.
-func loadInfo(arg string, stdin io.Reader) (*infoView, error) {
-	t, err := loadTarget(arg, stdin)
+func loadInfo(ctx context.Context, arg string, stdin io.Reader) (*infoView, error) {
+	t, err := loadTargetContext(ctx, arg, stdin)
 	if err != nil {
 		return nil, err
 	}
+	var v *infoView
 	if t.meta != nil {
-		return torrentInfo(t.file, t.meta), nil
+		v = torrentInfo(t.file, t.meta)
+	} else {
+		v = magnetInfo(t.kind, t.mag)
 	}
-	return magnetInfo(t.kind, t.mag), nil
+	v.URL = t.url
+	return v, nil
 }
 
 // torrentInfo describes a parsed .torrent read from file ("-": stdin).
@@ -225,6 +234,9 @@ func writeInfo(w io.Writer, v *infoView) error {
 		for _, it := range items[1:] {
 			fmt.Fprintf(&b, "%-14s%s\n", "", printable(it))
 		}
+	}
+	if v.URL != "" {
+		line("Downloaded", printable(v.URL))
 	}
 	if v.Name != "" {
 		line("Name", printable(v.Name))

@@ -153,8 +153,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		Long: `peerfind finds the peers of a torrent -- every reachable IP:port in the swarm -- through
 HTTP trackers, UDP trackers and the Mainline DHT, and prints them as they arrive.
 
-A TARGET is a .torrent file, "-" for a .torrent on standard input, a magnet link,
-or a bare info hash (40 hex digits or 32 base32 characters).
+A TARGET is a .torrent file, an http(s):// URL of one (downloaded), "-" for a
+.torrent on standard input, a magnet link, or a bare info hash (40 hex digits
+or 32 base32 characters for v1, 64 hex digits for v2).
 
 Exit status: 0 success, 1 error, 2 usage error, 3 the search ran but found no
 peers, 130/143 a search interrupted by SIGINT/SIGTERM before any peer was found.`,

@@ -33,8 +33,9 @@ and print each peer as ip:port on standard output the moment it is found
 can be piped; a live status line (on a terminal) and a summary of where the
 peers came from go to standard error.
 
-TARGET is a .torrent file, "-" for a .torrent on standard input, a magnet
-link, or a bare info hash (40 hex digits or 32 base32 characters). A hybrid
+TARGET is a .torrent file, an http(s):// URL of one (downloaded), "-" for a
+.torrent on standard input, a magnet link, or a bare info hash (40 hex digits
+or 32 base32 characters for v1, 64 hex digits for v2). A hybrid
 v1+v2 torrent is looked up in both swarms. A private torrent (BEP 27) is
 looked up on its trackers only unless --allow-dht-private is given.
 
@@ -143,7 +144,7 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 	if o.timeout == 0 {
 		o.timeout = -1 // --timeout 0: no limit
 	}
-	tg, err := loadTarget(arg, c.stdin)
+	tg, err := loadTargetContext(cmd.Context(), arg, c.stdin)
 	if err != nil {
 		var se *statusError
 		if errors.As(err, &se) {

@@ -44,8 +44,9 @@ func newScrapeCmd(c *cli) *cobra.Command {
 number of seeders, leechers and completed downloads of the swarm, and prints one
 line per tracker: the counts, or why the tracker could not tell.
 
-TARGET is a .torrent file, "-" for a .torrent on standard input, a magnet link or
-a bare info hash (40 hex digits or 32 base32 characters). --tracker adds trackers
+TARGET is a .torrent file, an http(s):// URL of one (downloaded), "-" for a
+.torrent on standard input, a magnet link, or a bare info hash (40 hex digits
+or 32 base32 characters for v1, 64 hex digits for v2). --tracker adds trackers
 to those the target names (a bare hash names none).
 
 Exit status: 0 if at least one tracker answered, 1 if none did, 2 usage error.`,
@@ -92,7 +93,7 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 			return err
 		}
 	}
-	tgt, err := loadTarget(arg, c.stdin)
+	tgt, err := loadTargetContext(ctx, arg, c.stdin)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,18 +20,47 @@ type target struct {
 	discovery.Target
 	name string // the torrent's or magnet's name, or the hash
 	kind string // "torrent", "magnet" or "hash"
-	file string // the .torrent path, "-" for standard input; "" otherwise
+	file string // the .torrent path, "-" for standard input, or its URL; "" otherwise
+	url  string // the http(s) URL the .torrent (or magnet link) came from; "" otherwise
 
 	meta *metainfo.MetaInfo // kind "torrent"
 	mag  *magnet.Magnet     // kinds "magnet" and "hash"
 }
 
-// loadTarget resolves a TARGET: "-" (a .torrent on stdin), a magnet link, a
-// bare info hash, or a .torrent path. A path that exists wins over a hash of
-// the same spelling. Every error names the input and is bad input (exit
-// status 1), not a usage error: the command line was well formed.
+// loadTarget is loadTargetContext without a context of its own: a download
+// is still bounded by downloadTimeout.
 func loadTarget(arg string, stdin io.Reader) (*target, error) {
+	return loadTargetContext(context.Background(), arg, stdin)
+}
+
+// loadTargetContext resolves a TARGET: "-" (a .torrent on stdin), a magnet
+// link, an http(s) URL of a .torrent, a bare info hash, or a .torrent path.
+// A path that exists wins over a hash of the same spelling. Every error
+// names the input and is bad input (exit status 1), not a usage error: the
+// command line was well formed.
+func loadTargetContext(ctx context.Context, arg string, stdin io.Reader) (*target, error) {
 	switch {
+	case isURL(arg):
+		data, link, err := download(ctx, arg)
+		if err != nil {
+			return nil, err
+		}
+		if link != "" {
+			m, err := magnet.Parse(link)
+			if err != nil {
+				return nil, fmt.Errorf("%s: redirected to a bad magnet link: %w", arg, err)
+			}
+			t := fromMagnet(m, "magnet")
+			t.url = arg
+			return t, nil
+		}
+		mi, err := parseTorrent(arg, data)
+		if err != nil {
+			return nil, err
+		}
+		t := fromMetaInfo(mi, arg)
+		t.url = arg
+		return t, nil
 	case arg == "-":
 		data, err := readCapped(stdin, maxTorrentSize, 0)
 		if err != nil {
