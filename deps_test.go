@@ -57,14 +57,16 @@ var allowedImports = map[string][]string{
 	"swarmtest": {"bencode", "metainfo", "magnet", "tracker", "dht"},
 
 	// Many targets over time: crawl runs rounds on discovery (standard
-	// library only); store keeps them in SQLite or PostgreSQL, the one
-	// package below the command with third-party drivers.
+	// library only); store keeps them in SQLite or PostgreSQL and queue
+	// spreads them over workers through River on PostgreSQL: the packages
+	// below the command allowed third-party modules.
 	"crawl": {"metainfo", "tracker", "discovery"},
 	"store": {"metainfo", "discovery", "crawl"},
+	"queue": {"crawl", "store"},
 
 	// The command: discovery for searches, the protocol packages for their
 	// configuration and state, swarmtest for the demo.
-	"cmd/peerfind": {"metainfo", "magnet", "tracker", "dht", "discovery", "swarmtest", "crawl", "store"},
+	"cmd/peerfind": {"metainfo", "magnet", "tracker", "dht", "discovery", "swarmtest", "crawl", "store", "queue"},
 
 	// Test tooling. (The root directory holds only this test, no package.)
 	"internal/testutil": {},
@@ -75,6 +77,7 @@ var allowedImports = map[string][]string{
 // library packages use none, so importing our bencode pulls in nothing else.
 var allowedExternal = map[string][]string{
 	"store":        {"modernc.org/sqlite", "github.com/jackc/pgx/v5"},
+	"queue":        {"github.com/riverqueue/river", "github.com/jackc/pgx/v5"},
 	"cmd/peerfind": {"github.com/spf13/cobra", "github.com/spf13/pflag", "github.com/vbauerster/mpb/v8", "golang.org/x/term"},
 }
 

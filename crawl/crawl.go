@@ -188,6 +188,18 @@ func (c *Crawler) Round(ctx context.Context, round int64, targets []*Target, fn 
 	return ctx.Err()
 }
 
+// Target searches one target and scrapes its trackers for it alone: the
+// unit of work of a job queue, where the targets of a round are spread over
+// workers and cannot share scrapes.
+func (c *Crawler) Target(ctx context.Context, round int64, t *Target) *Result {
+	r := c.search(ctx, round, t)
+	if c.cfg.Scraper != nil && ctx.Err() == nil {
+		c.scrape(ctx, []*Result{r})
+	}
+	r.Estimate = estimate(r)
+	return r
+}
+
 // search runs one target's discovery.Find.
 func (c *Crawler) search(ctx context.Context, round int64, t *Target) *Result {
 	r := &Result{Round: round, Target: t, Start: time.Now()}

@@ -268,6 +268,14 @@ func (s *Store) FinishRound(ctx context.Context, round int64) error {
 	return err
 }
 
+// FinishRoundIfDone marks round finished once every planned target has a
+// stored result: how a round run by workers ends.
+func (s *Store) FinishRoundIfDone(ctx context.Context, round int64) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE rounds SET finished_ms = ? WHERE round = ? AND finished_ms IS NULL
+		AND targets <= (SELECT COUNT(*) FROM round_targets WHERE round = ?)`), ms(time.Now()), round, round)
+	return err
+}
+
 // SaveResult stores one target's result of one round, replacing anything
 // stored before for the same round and target: observations and
 // sightings are rewritten, the peers table merged (first and last seen,

@@ -37,6 +37,7 @@ type crawlFlags struct {
 	dhtRate     float64
 	trackerRate float64
 	noScrape    bool
+	enqueue     bool
 }
 
 func addSearchFlags(cmd *cobra.Command, f *crawlFlags) {
@@ -88,6 +89,11 @@ Results go to --db: a SQLite file (the default, under the user's data
 directory) or a PostgreSQL URL. Read them back with 'peerfind history' and
 'peerfind export', or with SQL (README.md gives the schema).
 
+With --enqueue and a PostgreSQL --db, each round's targets become jobs on a
+durable queue (River) for 'peerfind worker' processes on any number of
+machines; the crawl only records the round and exits (with --every it
+enqueues a round at each interval until stopped).
+
 Standard output gets one line per target (round, info hash, peers found,
 swarm estimate, name), or with --json NDJSON events: "target" per target
 and round, "round" at each round's end, "skipped" per bad line.`,
@@ -108,6 +114,7 @@ and round, "round" at each round's end, "skipped" per bad line.`,
 	fl := cmd.Flags()
 	fl.DurationVar(&f.every, "every", 0, "start a round this often, until stopped (0: rounds back to back)")
 	fl.IntVar(&f.rounds, "rounds", 0, "run `N` rounds (default: 1, or no limit with --every)")
+	fl.BoolVar(&f.enqueue, "enqueue", false, "with a postgres:// --db: put each target of each round on the job queue for 'peerfind worker' instead of searching here")
 	return cmd
 }
 
@@ -275,11 +282,17 @@ func runCrawl(ctx context.Context, c *cli, args []string, f *crawlFlags) error {
 		return withStatus(exitError, errors.New("no targets to crawl"))
 	}
 	applyTrackerFlags(targets, f)
+	if f.enqueue && !store.IsPostgres(f.db) {
+		return usageError("--enqueue needs a PostgreSQL --db (postgres://...), which the workers share")
+	}
 	st, err := openStore(ctx, f.db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if f.enqueue {
+		return runEnqueue(ctx, c, st, targets, f, rounds)
+	}
 	if err := st.AddTargets(ctx, targets); err != nil {
 		return withStatus(exitError, err)
 	}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/peerfind/peerfind/internal/testutil"
+	"github.com/peerfind/peerfind/store"
+)
+
+// startWorker starts `peerfind worker` in the background; the test ends it.
+func startWorker(t *testing.T, name string, args ...string) (*exec.Cmd, *testutil.LockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(peerfindBin, append([]string{"worker", "--id", name}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	out := &testutil.LockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, out
+}
+
+// waitCount polls query until it returns at least want, for at most 2
+// minutes: workers share no channel with the test, only the database.
+func waitCount(t *testing.T, st *store.Store, want int, query string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	n := 0
+	for time.Now().Before(deadline) {
+		if err := st.DB().QueryRow(query, args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		if n >= want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: %d after 2 minutes, want %d", query, n, want)
+}
+
+func count1(t *testing.T, st *store.Store, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := st.DB().QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// TestE2EWorkers runs the scale-out path on a real PostgreSQL server: a
+// round enqueued, two worker processes sharing the queue, each job done
+// once; then a second round during which one worker is killed with
+// SIGKILL: its jobs are rescued by the other, nothing is lost and nothing
+// counted twice.
+func TestE2EWorkers(t *testing.T) {
+	pg, err := testutil.StartPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Stop() })
+	dsn, err := pg.CreateDB("workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, ts := manySwarms(t, 120, 0)
+	var list bytes.Buffer
+	for _, tt := range ts {
+		list.WriteString(tt.InfoHash.String() + "\n")
+	}
+	listPath := filepath.Join(t.TempDir(), "targets.txt")
+	if err := os.WriteFile(listPath, list.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	search := append([]string{"--db", dsn, "--tracker", sw.HTTPTracker, "--tracker", sw.UDPTracker, "--tracker-rate", "-1", "--timeout", "3s"}, bootstrapArgs(sw)...)
+
+	// Enqueueing twice the same round is impossible (a new round each
+	// time), but the jobs of a round are unique: enqueue round 1.
+	if r := runPF(t, nil, append([]string{"crawl", listPath, "--enqueue"}, search...)...); r.code != 0 {
+		t.Fatalf("crawl --enqueue: exit %d: %s", r.code, r.stderr)
+	}
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	wargs := append([]string{"--concurrency", "4", "--rescue-after", "20s"}, search...)
+	a, aOut := startWorker(t, "worker-a", wargs...)
+	b, bOut := startWorker(t, "worker-b", wargs...)
+	waitCount(t, st, 1, `SELECT COUNT(*) FROM rounds WHERE round = 1 AND finished_ms IS NOT NULL`)
+	if n := count1(t, st, `SELECT COUNT(*) FROM round_targets WHERE round = 1`); n != len(ts) {
+		t.Errorf("round 1: %d targets stored, want %d", n, len(ts))
+	}
+	waitCount(t, st, len(ts), `SELECT COUNT(*) FROM river_job WHERE state = 'completed'`)
+	if n := count1(t, st, `SELECT COUNT(*) FROM river_job WHERE kind = 'peerfind_target' AND (state <> 'completed' OR attempt <> 1)`); n != 0 {
+		t.Errorf("round 1: %d jobs not completed at their first attempt", n)
+	}
+	for _, w := range []string{"worker-a", "worker-b"} {
+		if n := count1(t, st, `SELECT COUNT(*) FROM river_job WHERE $1 = ANY(attempted_by)`, w); n == 0 {
+			t.Errorf("%s worked no job of round 1", w)
+		}
+	}
+
+	// Round 2: kill worker a as soon as the round is under way.
+	if r := runPF(t, nil, append([]string{"crawl", listPath, "--enqueue"}, search...)...); r.code != 0 {
+		t.Fatalf("crawl --enqueue: exit %d: %s", r.code, r.stderr)
+	}
+	waitCount(t, st, 5, `SELECT COUNT(*) FROM round_targets WHERE round = 2`)
+	a.Process.Signal(syscall.SIGKILL)
+	a.Wait()
+	waitCount(t, st, 1, `SELECT COUNT(*) FROM rounds WHERE round = 2 AND finished_ms IS NOT NULL`)
+	if n := count1(t, st, `SELECT COUNT(*) FROM round_targets WHERE round = 2`); n != len(ts) {
+		t.Errorf("round 2: %d targets stored, want %d", n, len(ts))
+	}
+	if n := count1(t, st, `SELECT COUNT(*) FROM sightings WHERE round = 2`); n != len(ts)*8 {
+		t.Errorf("round 2: %d sightings, want %d", n, len(ts)*8)
+	}
+	if n := count1(t, st, `SELECT COUNT(*) FROM peers WHERE first_round = 1 AND last_round = 2`); n != len(ts)*8 {
+		t.Errorf("%d peers seen in both rounds, want %d", n, len(ts)*8)
+	}
+	if n := count1(t, st, `SELECT COUNT(*) FROM river_job WHERE kind = 'peerfind_target'`); n != 2*len(ts) {
+		t.Errorf("%d jobs, want one per target and round: %d", n, 2*len(ts))
+	}
+
+	t.Logf("round 2: %d jobs rescued from the killed worker and done again",
+		count1(t, st, `SELECT COUNT(*) FROM river_job WHERE kind = 'peerfind_target' AND attempt > 1`))
+
+	// A graceful stop: SIGINT, exit 0.
+	b.Process.Signal(os.Interrupt)
+	if err := b.Wait(); err != nil {
+		t.Errorf("worker b after SIGINT: %v\n%s", err, bOut.String())
+	}
+	if !strings.Contains(bOut.String(), "worker stopped") {
+		t.Errorf("worker b did not say it stopped:\n%s", bOut.String())
+	}
+	if t.Failed() {
+		t.Logf("worker a:\n%s", aOut.String())
+	}
+}
