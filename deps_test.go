@@ -53,7 +53,7 @@ var allowedImports = map[string][]string{
 
 	// Where the protocols meet: discovery uses their APIs, not their
 	// packets; swarmtest builds swarms of them and never uses discovery.
-	"discovery": {"metainfo", "magnet", "tracker", "dht"},
+	"discovery": {"metainfo", "magnet", "tracker", "dht", "peerwire"},
 	"swarmtest": {"bencode", "metainfo", "magnet", "tracker", "dht"},
 
 	// Many targets over time: crawl runs rounds on discovery (standard

@@ -35,7 +35,7 @@ import (
 const (
 	SourceDHT    = "dht"    // the Mainline DHT (BEP 5)
 	SourceMagnet = "magnet" // the x.pe peers of a magnet link (BEP 9)
-	SourcePEX    = "pex"    // peer exchange (BEP 11); reserved for a later source
+	SourcePEX    = "pex"    // peer exchange (BEP 11): peers named by verified peers (Config.Verify)
 )
 
 // Target is what to look up: the swarm keys and the hints a .torrent file or
@@ -185,6 +185,11 @@ type Config struct {
 	StopTimeout time.Duration
 	// Clock is the time source. If nil, the system clock.
 	Clock Clock
+	// Verify, if set, checks every peer found with a TCP handshake
+	// (package peerwire) and, with Verify.PEX, adds the peers they name
+	// (BEP 11). MaxPeers then counts the peers that answered. If nil, no
+	// connection is made to any peer.
+	Verify *Verify
 }
 
 func (c *Config) timeout() time.Duration {

@@ -22,7 +22,8 @@ type Event interface {
 type PeerEvent struct {
 	Peer    netip.AddrPort // IPv4-mapped addresses are unmapped
 	Swarm   metainfo.Hash  // the swarm key under which the source named it
-	Source  string         // the source of this sighting: "dht", "magnet" or a tracker URL
+	Source  string         // the source of this sighting: "dht", "magnet", "pex" or a tracker URL
+	Via     netip.AddrPort // for "pex": the peer whose ut_pex message named it
 	Sources []string       // every source that named the peer so far, first first
 	New     bool           // the first sighting of this address
 	At      time.Duration  // since the search started
@@ -88,6 +89,7 @@ const (
 	KindTracker SourceKind = iota // an HTTP or UDP tracker, named by its URL
 	KindDHT                       // the Mainline DHT, named SourceDHT
 	KindMagnet                    // the x.pe peers of a magnet link, named SourceMagnet
+	KindPEX                       // peers named by verified peers' ut_pex messages, named SourcePEX
 )
 
 // String returns "tracker", "dht" or "magnet".
@@ -97,6 +99,8 @@ func (k SourceKind) String() string {
 		return "dht"
 	case KindMagnet:
 		return "magnet"
+	case KindPEX:
+		return "pex"
 	}
 	return "tracker"
 }
@@ -154,4 +158,6 @@ type Summary struct {
 	FirstPeer time.Duration
 	// DHTSkipped says why the DHT was not used; DHTUsed if it was.
 	DHTSkipped SkipReason
+	// Verify counts the peer checks; nil without Config.Verify.
+	Verify *VerifySummary
 }

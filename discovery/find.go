@@ -31,6 +31,16 @@ type report struct {
 	tracker *TrackerEvent
 	dht     *DHTEvent
 	final   bool // the worker has finished and will send nothing more
+
+	// From the verifier (verify.go): a peer's check, its PEX peers
+	// (source SourcePEX, named by via), a metadata attempt, and the end
+	// of the work on one peer (verifyDone).
+	verify     *VerifyEvent
+	via        netip.AddrPort
+	pex        bool
+	metadata   *MetadataEvent
+	info       []byte
+	verifyDone bool
 }
 
 // search is the state of one Find call. Only the goroutine running Find
@@ -48,6 +58,9 @@ type search struct {
 	sources map[string]*SourceSummary
 	names   []string
 	self    map[netip.Addr]bool // our addresses, for dropping our own announce (see Config.KeepSelf)
+
+	verifier *verifier // nil without Config.Verify
+	checks   checks
 }
 
 // Find searches target's swarms through every source cfg provides, calling
@@ -62,6 +75,12 @@ type search struct {
 // fn is called from the goroutine running Find, one event at a time; it
 // should return quickly, since the search waits for it.
 func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Summary, error) {
+	return find(ctx, target, cfg, fn, nil)
+}
+
+// find is Find; with cfg.Verify.metadata set it also fetches the metadata
+// into *info and ends once it has it.
+func find(ctx context.Context, target Target, cfg *Config, fn func(Event), info *[]byte) (*Summary, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
@@ -137,6 +156,12 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 	if useDHT {
 		s.source(SourceDHT, KindDHT)
 	}
+	if cfg.Verify != nil {
+		s.verifier = newVerifier(s, cfg.Verify, target.Private)
+		if s.verifier.pex {
+			s.source(SourcePEX, KindPEX)
+		}
+	}
 
 	s.start = s.clock.Now()
 	wctx, cancel := context.WithCancel(ctx)
@@ -160,6 +185,9 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 		pending += len(swarms)
 		wg.Go(func() { s.dhtWorkers(wctx, target.Nodes, swarms) })
 	}
+	if s.verifier != nil {
+		wg.Go(func() { s.verifier.run(wctx) })
+	}
 
 	var timeout <-chan time.Time
 	if d := cfg.timeout(); d > 0 {
@@ -178,7 +206,7 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 	}
 	answered := false
 	var settle <-chan time.Time
-	for sum.Reason == "" && pending > 0 {
+	for sum.Reason == "" && (pending > 0 || s.checks.inflight > 0) {
 		select {
 		case r := <-s.ch:
 			if r.final {
@@ -189,11 +217,16 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 			}
 			answered = answered || r.tracker != nil && r.tracker.Err == nil || r.dht != nil && r.dht.Err == nil
 			s.handle(r, sum)
+			s.handleCheck(r, sum, info)
 			if !s.follow && cfg.settle() > 0 && dhtPending == 0 && answered && pending > 0 {
 				settle = s.clock.After(cfg.settle())
 			}
 		case <-settle:
-			sum.Reason = StopSettled
+			// Peers still being checked are not silent sources: the
+			// last check's report arms the timer again.
+			if s.checks.inflight == 0 {
+				sum.Reason = StopSettled
+			}
 		case <-timeout:
 			sum.Reason = StopTimeout
 		case <-ctx.Done():
@@ -218,6 +251,10 @@ func Find(ctx context.Context, target Target, cfg *Config, fn func(Event)) (*Sum
 	}
 	for _, n := range s.names {
 		sum.Sources = append(sum.Sources, *s.sources[n])
+	}
+	if s.verifier != nil {
+		s.checks.sum.Unchecked = s.checks.inflight
+		sum.Verify = &s.checks.sum
 	}
 	return sum, nil
 }
@@ -274,6 +311,10 @@ func (s *search) handle(r report, sum *Summary) {
 			src.Unique++
 			newPeers++
 		}
+		if isNew && s.verifier != nil {
+			s.checks.inflight++
+			s.verifier.add(verifyJob{peer: p, swarm: r.swarm, sources: []string{r.source}})
+		}
 		if !slices.Contains(pi.Swarms, r.swarm) {
 			pi.Swarms = append(pi.Swarms, r.swarm)
 		}
@@ -285,8 +326,8 @@ func (s *search) handle(r report, sum *Summary) {
 		if src.Peers == 1 {
 			src.FirstPeer = at
 		}
-		s.fn(&PeerEvent{Peer: p, Swarm: r.swarm, Source: r.source, Sources: slices.Clone(pi.Sources), New: isNew, At: at})
-		if len(s.order) >= s.cfg.maxPeers() {
+		s.fn(&PeerEvent{Peer: p, Swarm: r.swarm, Source: r.source, Via: r.via, Sources: slices.Clone(pi.Sources), New: isNew, At: at})
+		if s.verifier == nil && len(s.order) >= s.cfg.maxPeers() || len(s.order) >= MaxTrackedPeers {
 			sum.Reason = StopMaxPeers
 			break
 		}
