@@ -253,7 +253,10 @@ func find(ctx context.Context, target Target, cfg *Config, fn func(Event), info 
 		sum.Sources = append(sum.Sources, *s.sources[n])
 	}
 	if s.verifier != nil {
-		s.checks.sum.Unchecked = s.checks.inflight
+		s.checks.sum.Unchecked = s.checks.queued
+		for _, n := range s.checks.sum.Results {
+			s.checks.sum.Unchecked -= n
+		}
 		sum.Verify = &s.checks.sum
 	}
 	return sum, nil
@@ -313,6 +316,7 @@ func (s *search) handle(r report, sum *Summary) {
 		}
 		if isNew && s.verifier != nil {
 			s.checks.inflight++
+			s.checks.queued++
 			s.verifier.add(verifyJob{peer: p, swarm: r.swarm, sources: []string{r.source}})
 		}
 		if !slices.Contains(pi.Swarms, r.swarm) {

@@ -340,7 +340,8 @@ func (v *verifier) follow(ctx context.Context, c *peerwire.Conn, j verifyJob) {
 // checks is the search loop's side of the verifier: peers queued or in
 // work (the search is not complete while there are any) and the counts.
 type checks struct {
-	inflight int
+	inflight int // queued, being checked, or held for PEX or metadata
+	queued   int // ever queued
 	sum      VerifySummary
 }
 

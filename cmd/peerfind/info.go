@@ -38,12 +38,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/peerfind/peerfind/discovery"
 	"github.com/peerfind/peerfind/magnet"
 	"github.com/peerfind/peerfind/metainfo"
 )
 
 func newInfoCmd(c *cli) *cobra.Command {
-	var asJSON bool
+	var asJSON, fetch bool
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "info TARGET",
 		Short: "Show what a .torrent file, magnet link or info hash contains",
@@ -55,13 +57,24 @@ TARGET is a .torrent file, an http(s):// URL of one (downloaded), "-" for a
 .torrent on standard input, a magnet link, or a bare info hash (40 hex digits
 or 32 base32 characters for v1, 64 hex digits for v2).
 
-Exit status: 0 success, 1 unreadable or invalid input, 2 usage error.`,
+With --fetch (for a magnet link or an info hash) the metadata is fetched from
+the swarm first, as 'peerfind metadata' does, and the torrent it makes is shown
+("source": "fetched"); the search is summed up on standard error.
+
+Exit status: 0 success, 1 unreadable or invalid input, 2 usage error; with
+--fetch, 3 when no peer gave the metadata.`,
 		Example: `  peerfind info ubuntu.torrent
   peerfind info --json - < ubuntu.torrent
   peerfind info 'magnet:?xt=urn:btih:08ada5a7a6183aae1e09d831df6748d566095a10&dn=Sintel'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := loadInfo(cmd.Context(), args[0], c.stdin)
+			var v *infoView
+			var err error
+			if fetch {
+				v, err = fetchInfo(cmd, c, args[0], timeout)
+			} else {
+				v, err = loadInfo(cmd.Context(), args[0], c.stdin)
+			}
 			if err != nil {
 				return err
 			}
@@ -75,6 +88,8 @@ Exit status: 0 success, 1 unreadable or invalid input, 2 usage error.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
+	cmd.Flags().BoolVar(&fetch, "fetch", false, "fetch a magnet link's metadata from the swarm first (trackers, DHT, peers)")
+	cmd.Flags().DurationVar(&timeout, "timeout", discovery.DefaultTimeout, "with --fetch: give up after this long")
 	return cmd
 }
 

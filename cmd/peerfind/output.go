@@ -132,6 +132,7 @@ type jsonSummary struct {
 	Swarms      []metainfo.Hash `json:"swarms"`
 	DHTSkipped  string          `json:"dht_skipped,omitempty"`
 	Sources     []jsonSource    `json:"sources"`
+	Verify      *jsonVerifySum  `json:"verify,omitempty"`
 }
 
 // printer writes the results of a search to standard output, filtering the
@@ -141,9 +142,13 @@ type printer struct {
 	json  bool
 	only4 bool
 	only6 bool
-	noDHT bool  // --no-dht: the summary names the flag as the reason the DHT was skipped
-	shown int   // peers printed
-	werr  error // first write error (a closed pipe): the search stops
+	noDHT bool // --no-dht: the summary names the flag as the reason the DHT was skipped
+	// verify: --verify: peers are printed once they answer the handshake
+	// (verify.go); table: as a table of every check, for people.
+	verify, table bool
+	tableStarted  bool
+	shown         int   // peers printed
+	werr          error // first write error (a closed pipe): the search stops
 }
 
 func (p *printer) want(a netip.AddrPort) bool {
@@ -172,11 +177,22 @@ func (p *printer) line(v any) {
 	_, p.werr = fmt.Fprintln(p.out, v)
 }
 
+// linef prints a formatted line as is (--table).
+func (p *printer) linef(format string, args ...any) {
+	if p.werr == nil {
+		_, p.werr = fmt.Fprintf(p.out, format, args...)
+	}
+}
+
 // event prints one discovery event.
 func (p *printer) event(e discovery.Event) {
 	switch e := e.(type) {
 	case *discovery.PeerEvent:
 		if !p.want(e.Peer) {
+			return
+		}
+		if p.verify {
+			p.peerVerifying(e)
 			return
 		}
 		if e.New {
@@ -216,6 +232,8 @@ func (p *printer) event(e discovery.Event) {
 			j.Error = plainError(e.Err)
 		}
 		p.line(j)
+	case *discovery.VerifyEvent, *discovery.MetadataEvent:
+		p.verifyEvent(e)
 	}
 }
 
@@ -245,6 +263,7 @@ func (p *printer) summary(sum *discovery.Summary) {
 		}
 		j.Sources = append(j.Sources, js)
 	}
+	j.Verify = verifySummaryJSON(sum.Verify)
 	p.line(j)
 }
 
@@ -311,6 +330,7 @@ func writeSummary(w io.Writer, sum *discovery.Summary, shown int, follow bool) {
 	if sum.DHTSkipped == discovery.SkipPrivate {
 		fmt.Fprintf(w, "DHT not used: %s (--allow-dht-private overrides)\n", sum.DHTSkipped)
 	}
+	writeVerifySummary(w, sum.Verify)
 }
 
 func sourceResult(s discovery.SourceSummary, sum *discovery.Summary) string {
@@ -326,6 +346,8 @@ func sourceResult(s discovery.SourceSummary, sum *discovery.Summary) string {
 			}
 			parts = append(parts, r)
 		}
+	case discovery.KindPEX:
+		return plural(s.Queries, "ut_pex message") + " from verified peers"
 	case discovery.KindDHT:
 		if d := s.DHT; s.Queries > s.Errors {
 			parts = append(parts, fmt.Sprintf("%s, %d nodes queried, %d answered", plural(s.Queries, "lookup"), d.Queried, d.Answered))
@@ -338,7 +360,7 @@ func sourceResult(s discovery.SourceSummary, sum *discovery.Summary) string {
 		}
 		parts = append(parts, e)
 	}
-	if s.Queries == 0 {
+	if s.Queries == 0 && s.Kind != discovery.KindMagnet {
 		switch sum.Reason {
 		case discovery.StopSettled:
 			parts = append(parts, "no answer (given up after "+roundDur(sum.Duration)+")")

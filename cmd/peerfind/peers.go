@@ -60,10 +60,22 @@ The DHT routing table is saved between runs in --state-dir (default:
 $XDG_STATE_HOME/peerfind if set, else the user's cache directory, e.g.
 ~/.cache/peerfind), so later runs start warm.
 
+With --verify every peer found is connected to and handshaken (BEP 3,
+BEP 10), at most --max-conns at a time, and standard output lists only the
+peers that answered for this torrent; the summary counts the others by
+reason (refused, timed out, reset, closed, wrong info hash, not BitTorrent).
+--table prints a row per peer checked instead: result, handshake round
+trip, client, seed or leecher (and its share), extensions. The peers that
+verified peers name by PEX (BEP 11) join the search under the source
+"pex", and are checked in turn; --no-pex turns that off, and a private
+torrent never uses it (BEP 27). Without --verify no connection is made to
+any peer. --max-peers then counts verified peers.
+
 With --json, standard output is NDJSON, one event per line: "peer" (a new
 peer: address, ip, port, sources, first_seen_ms), "seen" (a known peer named
 by one more source), "tracker" (each announce's result or error, seeders,
-leechers), "dht" (each lookup's statistics) and a final "summary".
+leechers), "dht" (each lookup's statistics), with --verify "verify" (each peer's
+check) and a final "summary".
 
 Exit status: 0 peers found (however the search ended), 1 error (every source
 failed), 2 usage error, 3 the search ran but found no peers (every source
@@ -108,6 +120,7 @@ before any peer was found (130 too for a second Ctrl-C).`,
 	fl.Var(portFlag{&o.port}, "port", "the port announced to trackers (1–65535)")
 	fl.BoolVar(&o.allowDHTPrivate, "allow-dht-private", false, "use the DHT even for a private torrent (BEP 27 says not to)")
 	fl.BoolVar(&o.json, "json", false, "print NDJSON events instead of bare addresses")
+	addVerifyFlags(fl, &o.verify)
 	return cmd
 }
 
@@ -118,6 +131,9 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 	}
 	if o.maxPeers < 0 {
 		return usageError("--max-peers must not be negative")
+	}
+	if err := o.verify.check(); err != nil {
+		return err
 	}
 	if o.timeout < 0 {
 		return usageError("--timeout must not be negative")

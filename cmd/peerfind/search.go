@@ -38,7 +38,8 @@ type searchOptions struct {
 	quietPeers      bool   // print no peer lines (the demo prints its own table)
 	noSummary       bool   // leave the human summary to the caller
 	stopTimeout     time.Duration
-	dhtQueryRate    float64 // dht.Config.QueryRate; 0: the node's default
+	dhtQueryRate    float64       // dht.Config.QueryRate; 0: the node's default
+	verify          verifyOptions // --verify and its flags (verify.go)
 }
 
 // defaultStateDir is where the DHT state lives unless --state-dir says
@@ -86,6 +87,7 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 	if len(tg.Trackers) > 0 {
 		cfg.Trackers = tc
 	}
+	cfg.Verify = o.verify.config(tg)
 	var node *dht.Node
 	if !o.noDHT && tg.DHTAllowed(o.allowDHTPrivate) { // no node at all when discovery would not use it
 		var err error
@@ -105,7 +107,7 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		}
 	}()
 
-	p := &printer{out: c.stdout, json: o.json, only4: o.only4, only6: o.only6, noDHT: o.noDHT}
+	p := &printer{out: c.stdout, json: o.json, only4: o.only4, only6: o.only6, noDHT: o.noDHT, verify: cfg.Verify != nil, table: o.verify.table}
 	prog := &progress{trackersTotal: countTrackers(tg.Trackers), trackersDone: map[string]bool{}}
 	if node != nil {
 		prog.node = node
@@ -121,7 +123,13 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 	var stopErr error
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sum, err := discovery.Find(sctx, tg.Target, cfg, func(e discovery.Event) {
+	find := func(ctx context.Context, _ *target, cfg *discovery.Config, fn func(discovery.Event)) (*discovery.Summary, error) {
+		return discovery.Find(ctx, tg.Target, cfg, fn)
+	}
+	if o.verify.find != nil {
+		find = o.verify.find // `metadata`: the search fetches the metadata
+	}
+	sum, err := find(sctx, tg, cfg, func(e discovery.Event) {
 		if pe, ok := e.(*discovery.PeerEvent); !o.quietPeers || !ok {
 			p.event(e)
 		} else if pe.New && p.want(pe.Peer) {
