@@ -220,7 +220,7 @@ func TestFetchMetadata(t *testing.T) {
 	good := startWirePeer(t, "127.0.0.2", wirePeer{hash: ih, seed: true, info: info})
 	var failed []netip.AddrPort
 	got, sum, err := FetchMetadata(context.Background(), Target{InfoHashes: []metainfo.Hash{ih}, Peers: []netip.AddrPort{bad, good}},
-		metainfo.HashV2{}, &Config{Verify: &Verify{Concurrency: 1}}, func(e Event) {
+		metainfo.HashV2{}, &Config{Verify: &Verify{MaxConns: 1}}, func(e Event) {
 			if m, ok := e.(*MetadataEvent); ok && m.Err != nil {
 				failed = append(failed, m.Peer)
 			}
