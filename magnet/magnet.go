@@ -28,6 +28,12 @@ type Magnet struct {
 	WebSeeds     []string          // ws: web seed URLs (BEP 19)
 	Length       int64             // xl: exact length in bytes; 0 if not given
 	Extra        url.Values        // every other parameter, kept as given (nil if none)
+	// Warnings lists the optional parameters Parse ignored or read as
+	// given because they were malformed (a bad x.pe address, an xl that is
+	// not a number, bad percent-encoding in dn...), each naming the
+	// parameter. Only the exact topics (xt) make a link unusable: a link
+	// with a good hash is a good link, as clients treat it.
+	Warnings []string
 }
 
 // Errors that Parse wraps; test with errors.Is.
@@ -58,7 +64,9 @@ func (e *Error) Unwrap() error { return e.Err }
 const multihashSHA256 = "1220"
 
 // Parse parses a magnet URI, or a bare info hash: 40 hex digits or 32 base32
-// characters (v1), or 64 hex digits (v2).
+// characters (v1), or 64 hex digits (v2). A malformed exact topic (xt) is an
+// error; a malformed optional parameter is ignored (or, for bad
+// percent-encoding, read as given) and listed in Warnings.
 //
 // Parameter values are percent-decoded, with '+' read as a space as in HTML
 // forms, which is how most clients write dn. Keys are case-sensitive as in
@@ -91,10 +99,18 @@ func Parse(s string) (*Magnet, error) {
 		}
 		val, err := url.QueryUnescape(rawVal)
 		if err != nil {
-			return nil, &Error{Param: key, Value: rawVal, Err: fmt.Errorf("bad percent-encoding: %w", err)}
+			if baseKey(key) == "xt" {
+				return nil, &Error{Param: key, Value: rawVal, Err: fmt.Errorf("bad percent-encoding: %w", err)}
+			}
+			m.warnf(key, rawVal, "bad percent-encoding, read as given")
+			val = rawVal
 		}
 		if err := m.add(baseKey(key), key, val); err != nil {
-			return nil, err
+			var me *Error
+			if baseKey(key) == "xt" || !errors.As(err, &me) {
+				return nil, err
+			}
+			m.warnf(me.Param, me.Value, me.Err.Error()+", ignored")
 		}
 	}
 	if len(m.InfoHashes) == 0 && len(m.InfoHashesV2) == 0 {
@@ -150,6 +166,9 @@ func (m *Magnet) add(key, rawKey, val string) error {
 		}
 	case "ws":
 		if val != "" {
+			if !metainfo.IsWebSeedURL(val) {
+				return &Error{Param: rawKey, Value: val, Err: errors.New("not an absolute http(s) or ftp URL")}
+			}
 			m.WebSeeds = appendUnique(m.WebSeeds, val)
 		}
 	case "x.pe":
@@ -213,6 +232,10 @@ func cutURN(v string) (nid, rest string, ok bool) {
 	}
 	nid, rest, ok = strings.Cut(v[4:], ":")
 	return strings.ToLower(nid), rest, ok
+}
+
+func (m *Magnet) warnf(param, val, msg string) {
+	m.Warnings = append(m.Warnings, fmt.Sprintf("%s %q: %s", truncate(param), truncate(val), msg))
 }
 
 func (m *Magnet) addExtra(k, v string) {

@@ -123,12 +123,7 @@ func TestParseErrors(t *testing.T) {
 		{"magnet:?xt=urn:btih:" + strings.Repeat("g", 40), metainfo.ErrBadHash, "xt"},
 		{"magnet:?xt=urn:btmh:1120" + v2Hex, metainfo.ErrBadHash, "xt"},
 		{"magnet:?xt=urn:btmh:1220" + v2Hex[:62], metainfo.ErrBadHash, "xt"},
-		{"magnet:?xt=urn:btih:" + sintelHex + "&x.pe=127.0.0.1", nil, "x.pe"},
-		{"magnet:?xt=urn:btih:" + sintelHex + "&x.pe=127.0.0.1:0", nil, "x.pe"},
-		{"magnet:?xt=urn:btih:" + sintelHex + "&x.pe=127.0.0.1:70000", nil, "x.pe"},
-		{"magnet:?xt=urn:btih:" + sintelHex + "&xl=-1", nil, "xl"},
-		{"magnet:?xt=urn:btih:" + sintelHex + "&xl=lots", nil, "xl"},
-		{"magnet:?xt=urn:btih:" + sintelHex + "&dn=%zz", nil, "dn"},
+		{"magnet:?xt=urn:btih:%zz", nil, "xt"},
 	}
 	for _, tt := range tests {
 		m, err := Parse(tt.in)
@@ -142,6 +137,40 @@ func TestParseErrors(t *testing.T) {
 		var me *Error
 		if tt.param != "" && (!errors.As(err, &me) || me.Param != tt.param) {
 			t.Errorf("Parse(%q) = %v, want *Error for %s", tt.in, err, tt.param)
+		}
+	}
+}
+
+// TestParseLenient: a malformed optional parameter does not reject a link
+// whose hash is good; it is ignored (or read as given) with a warning.
+func TestParseLenient(t *testing.T) {
+	base := "magnet:?xt=urn:btih:" + sintelHex
+	tests := []struct {
+		in, warning string
+		check       func(*Magnet) bool
+	}{
+		{base + "&x.pe=127.0.0.1&x.pe=127.0.0.1:7", `x.pe "127.0.0.1": peer address is not host:port, ignored`, func(m *Magnet) bool { return len(m.Peers) == 1 }},
+		{base + "&x.pe=127.0.0.1:0", `x.pe "127.0.0.1:0": bad port, ignored`, func(m *Magnet) bool { return len(m.Peers) == 0 }},
+		{base + "&x.pe=127.0.0.1:70000", `x.pe "127.0.0.1:70000": bad port`, func(m *Magnet) bool { return len(m.Peers) == 0 }},
+		{base + "&xl=-1", `xl "-1": exact length is not a non-negative integer, ignored`, func(m *Magnet) bool { return m.Length == 0 }},
+		{base + "&xl=lots", `xl "lots"`, func(m *Magnet) bool { return m.Length == 0 }},
+		{base + "&dn=100%25+sure%zz", `dn "100%25+sure%zz": bad percent-encoding, read as given`, func(m *Magnet) bool { return m.Name == "100%25+sure%zz" }},
+		{base + "&ws=files/x.iso&ws=https://w.example/x", `ws "files/x.iso": not an absolute http(s) or ftp URL, ignored`, func(m *Magnet) bool { return len(m.WebSeeds) == 1 }},
+	}
+	for _, tt := range tests {
+		m, err := Parse(tt.in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v, want a link with a warning", tt.in, err)
+			continue
+		}
+		if len(m.InfoHashes) != 1 || m.InfoHashes[0].String() != sintelHex {
+			t.Errorf("Parse(%q): hashes %v", tt.in, m.InfoHashes)
+		}
+		if len(m.Warnings) != 1 || !strings.HasPrefix(m.Warnings[0], tt.warning) {
+			t.Errorf("Parse(%q): warnings %q, want one starting %q", tt.in, m.Warnings, tt.warning)
+		}
+		if !tt.check(m) {
+			t.Errorf("Parse(%q) = %+v", tt.in, m)
 		}
 	}
 }

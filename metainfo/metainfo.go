@@ -28,6 +28,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -138,6 +139,31 @@ func Parse(data []byte) (*MetaInfo, error) {
 	return m, nil
 }
 
+// webSeed adds a web seed (BEP 19), or warns about one that is not an
+// absolute URL: a relative one names nothing a client can fetch, and copied
+// into a magnet link it would mislead every client reading it.
+func (p *parser) webSeed(field, s string) {
+	if !IsWebSeedURL(s) {
+		p.warnf("%s: %q is not an absolute http(s) or ftp URL, ignored", field, s)
+		return
+	}
+	p.m.URLList = append(p.m.URLList, s)
+}
+
+// IsWebSeedURL reports whether s can be a web seed (BEP 19): an absolute
+// http, https or ftp URL with a host.
+func IsWebSeedURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https", "ftp":
+		return true
+	}
+	return false
+}
+
 // parser carries the torrent being built and collects warnings.
 type parser struct {
 	m *MetaInfo
@@ -185,12 +211,12 @@ func (p *parser) topLevel(d map[string]any) {
 	case nil:
 	case string:
 		if s := strings.TrimSpace(v); s != "" {
-			m.URLList = []string{s}
+			p.webSeed("url-list", s)
 		}
 	case []any:
 		for i, u := range v {
 			if s, ok := u.(string); ok && strings.TrimSpace(s) != "" {
-				m.URLList = append(m.URLList, strings.TrimSpace(s))
+				p.webSeed("url-list["+itoa(i)+"]", strings.TrimSpace(s))
 			} else if !ok {
 				p.warnf("url-list[%d]: not a string, ignored", i)
 			}

@@ -88,6 +88,25 @@ func TestParseSingleFile(t *testing.T) {
 	}
 }
 
+// TestWebSeeds: a web seed that is not an absolute URL (BEP 19) is dropped
+// with a warning, so it never reaches a magnet link.
+func TestWebSeeds(t *testing.T) {
+	data := torrent(t, map[string]any{
+		"info":     v1Info(40000),
+		"url-list": []any{"https://ws.example/x", "files/x.iso", "ftp://f.example/x", "//nohost", "mailto:a@b"},
+	})
+	m, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"https://ws.example/x", "ftp://f.example/x"}; !reflect.DeepEqual(m.URLList, want) {
+		t.Errorf("URLList = %q, want %q", m.URLList, want)
+	}
+	if len(m.Warnings) != 3 || m.Warnings[0] != `url-list[1]: "files/x.iso" is not an absolute http(s) or ftp URL, ignored` {
+		t.Errorf("Warnings = %q", m.Warnings)
+	}
+}
+
 func TestTrackersAnnounceOnly(t *testing.T) {
 	m := &MetaInfo{Announce: "http://x/announce"}
 	if got := m.Trackers(); !reflect.DeepEqual(got, [][]string{{"http://x/announce"}}) {

@@ -66,7 +66,7 @@ Exit status: 0 success, 1 unreadable or invalid input, 2 usage error; with
 		Example: `  peerfind info ubuntu.torrent
   peerfind info --json - < ubuntu.torrent
   peerfind info 'magnet:?xt=urn:btih:08ada5a7a6183aae1e09d831df6748d566095a10&dn=Sintel'`,
-		Args: cobra.ExactArgs(1),
+		Args: oneTarget,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var v *infoView
 			var err error
@@ -202,6 +202,7 @@ func magnetInfo(source string, m *magnet.Magnet) *infoView {
 		Peers:    m.Peers,
 		Trackers: [][]string{},
 		Magnet:   m.String(),
+		Warnings: m.Warnings,
 		mag:      m,
 	}
 	for _, h := range m.InfoHashes {
@@ -259,7 +260,7 @@ func writeInfo(w io.Writer, v *infoView) error {
 	if v.meta != nil {
 		line("Size", humanBytes(v.Size))
 		line("Files", groupDigits(int64(v.Files)))
-		if v.Files > 1 {
+		if multiFile(v.meta) {
 			writeFileList(&b, v.FileList)
 		}
 		line("Pieces", fmt.Sprintf("%s × %s", groupDigits(int64(v.Pieces)), pieceSize(v.PieceLength)))
@@ -295,7 +296,10 @@ func writeInfo(w io.Writer, v *infoView) error {
 		line("Created by", printable(v.CreatedBy))
 	}
 	if v.Comment != "" {
-		line("Comment", printable(v.Comment))
+		// A comment's own line breaks are kept, as continuation lines,
+		// rather than shown as control characters.
+		lines := strings.Split(strings.TrimRight(strings.ReplaceAll(v.Comment, "\r\n", "\n"), "\n"), "\n")
+		list("Comment", lines)
 	}
 	if len(v.Trackers) == 0 {
 		line("Trackers", "none")
@@ -332,6 +336,13 @@ func writeInfo(w io.Writer, v *infoView) error {
 	list("Warnings", warnings)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// multiFile reports whether a torrent is a directory of files, even of
+// one: its file's path is then not just the torrent's name, and is shown.
+func multiFile(mi *metainfo.MetaInfo) bool {
+	files := mi.Info.Files
+	return len(files) != 1 || len(files[0].Path) != 1 || files[0].Path[0] != mi.Info.Name
 }
 
 // How many files and warnings the text output lists; --json lists all.
@@ -427,6 +438,9 @@ func yesNo(b bool) string {
 // terminal escape sequences) with U+FFFD.
 func printable(s string) string {
 	return strings.Map(func(r rune) rune {
+		if r == '\t' {
+			return ' '
+		}
 		if unicode.IsControl(r) {
 			return '\uFFFD'
 		}

@@ -162,6 +162,7 @@ peers, 130/143 a search interrupted by SIGINT/SIGTERM before any peer was found.
 	}
 	root.Version = strings.TrimSuffix(versionText(), "\n") // --version
 	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetHelpCommand(newHelpCmd())
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -190,6 +191,28 @@ peers, 130/143 a search interrupted by SIGINT/SIGTERM before any peer was found.
 		fmt.Fprintln(stderr, "Run 'peerfind --help' for usage.")
 	}
 	return status
+}
+
+// newHelpCmd is `peerfind help [command]`. Unlike cobra's own, a topic
+// that names no command is a usage error (exit status 2), not a success.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			target, rest, err := c.Root().Find(args)
+			if err != nil || target == nil || len(rest) > 0 || len(args) > 0 && target == c.Root() {
+				var names []string
+				for _, sub := range c.Root().Commands() {
+					if sub.IsAvailableCommand() {
+						names = append(names, sub.Name())
+					}
+				}
+				return usageError("help: no command %q; the commands are %s", strings.Join(args, " "), strings.Join(names, ", "))
+			}
+			return target.Help()
+		},
+	}
 }
 
 // isCobraUsageError recognises the argument errors cobra itself returns

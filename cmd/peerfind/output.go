@@ -37,6 +37,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -289,6 +290,31 @@ func plainError(err error) string {
 		return "malformed answer: " + err.Error()
 	}
 	return err.Error()
+}
+
+// familySummary returns sum with each source's peer count limited to the
+// peers of the address family the user asked for (-4, -6), so the summary
+// counts what was printed.
+func familySummary(sum *discovery.Summary, want func(netip.AddrPort) bool) *discovery.Summary {
+	out := *sum
+	out.Peers = nil
+	count := map[string]int{}
+	for _, p := range sum.Peers {
+		if want(p.Addr) {
+			out.Peers = append(out.Peers, p)
+			for _, s := range p.Sources {
+				count[s]++
+			}
+		}
+	}
+	out.Sources = slices.Clone(sum.Sources)
+	for i := range out.Sources {
+		out.Sources[i].Peers = count[out.Sources[i].Name]
+	}
+	if len(out.Peers) > 0 {
+		out.FirstPeer = out.Peers[0].FirstSeen
+	}
+	return &out
 }
 
 // writeSummary writes the human summary of a search: one row per source.

@@ -89,12 +89,7 @@ before any peer was found (130 too for a second Ctrl-C).`,
   peerfind peers 0123456789abcdef0123456789abcdef01234567 --no-dht \
       --tracker udp://127.0.0.1:6969 --tracker http://127.0.0.1:8000/announce
   peerfind peers x.torrent --no-trackers --bootstrap 127.0.0.1:6881 -4`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError("peers takes exactly one TARGET (a .torrent file, -, a magnet link or an info hash); got %d arguments", len(args))
-			}
-			return nil
-		},
+		Args: oneTarget,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.timeoutExplicit = cmd.Flags().Changed("timeout")
 			return runPeers(cmd, c, args[0], f)
@@ -167,6 +162,11 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 			return err
 		}
 		return withStatus(exitError, err)
+	}
+	if tg.mag != nil {
+		for _, w := range tg.mag.Warnings {
+			fmt.Fprintf(c.stderr, "peerfind: warning: magnet link: %s\n", w)
+		}
 	}
 	if len(f.trackers) > 0 {
 		tg.Trackers = append(tg.Trackers, f.trackers)

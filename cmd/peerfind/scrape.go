@@ -53,12 +53,7 @@ Exit status: 0 if at least one tracker answered, 1 if none did, 2 usage error.`,
 		Example: `  peerfind scrape ubuntu.torrent
   peerfind scrape 'magnet:?xt=urn:btih:…' --json
   peerfind scrape 0123456789abcdef0123456789abcdef01234567 --tracker udp://tracker.example:1337/announce`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError("scrape takes exactly one TARGET, got %d arguments", len(args))
-			}
-			return nil
-		},
+		Args: oneTarget,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScrape(cmd.Context(), c, args[0], o)
 		},

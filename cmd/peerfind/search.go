@@ -157,6 +157,9 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 			fmt.Fprintf(c.stderr, "peerfind: warning: DHT state not saved: %v\n", err)
 		}
 	}
+	if o.only4 || o.only6 {
+		sum = familySummary(sum, p.want)
+	}
 	p.summary(sum)
 	if stopErr != nil && !errors.Is(stopErr, syscall.EPIPE) {
 		return sum, p.shown, withStatus(exitError, fmt.Errorf("writing the results: %w", stopErr))

@@ -52,7 +52,7 @@ func (p *progress) line(start time.Time) string {
 	} else if p.dhtLookups > 0 {
 		s += fmt.Sprintf(" · DHT %d nodes queried (%s)", p.dhtQueried, plural(p.dhtLookups, "lookup"))
 	}
-	s += fmt.Sprintf(" · %d peers · %s", p.peers, time.Since(start).Round(100*time.Millisecond))
+	s += fmt.Sprintf(" · %s · %s", plural(p.peers, "peer"), time.Since(start).Round(100*time.Millisecond))
 	return s
 }
 

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/peerfind/peerfind/discovery"
 	"github.com/peerfind/peerfind/magnet"
 	"github.com/peerfind/peerfind/metainfo"
@@ -25,6 +27,15 @@ type target struct {
 
 	meta *metainfo.MetaInfo // kind "torrent"
 	mag  *magnet.Magnet     // kinds "magnet" and "hash"
+}
+
+// oneTarget is the argument check of every command taking one TARGET, so
+// they all word a wrong count the same way (a usage error).
+func oneTarget(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return usageError("%s takes exactly one TARGET (a .torrent file or URL, -, a magnet link or an info hash); got %s", cmd.Name(), plural(len(args), "argument"))
+	}
+	return nil
 }
 
 // loadTarget is loadTargetContext without a context of its own: a download
