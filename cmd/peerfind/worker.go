@@ -139,4 +139,3 @@ func runEnqueue(ctx context.Context, c *cli, st *store.Store, targets []*crawl.T
 	}
 	return nil
 }
-
