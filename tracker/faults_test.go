@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/peerfind/peerfind/internal/compact"
+	"github.com/peerfind/peerfind/metainfo"
 )
 
 // httpTracker serves handler on loopback and returns its announce URL.
@@ -221,6 +222,39 @@ func TestRefused(t *testing.T) {
 	err = announceErr(t, newTestClient(t), u, 2*time.Second)
 	if !errors.Is(err, ErrRefused) {
 		t.Errorf("error %v, want ErrRefused", err)
+	}
+}
+
+// TestUDPRefusedOnConnectedSocket: a socket connected to one UDP tracker
+// hears the "port unreachable" of a closed port, and the scrape and the
+// announce fail with ErrRefused rather than timing out after their
+// retransmissions (which, at 1 min between them here, would outlast the
+// test's context); on the shared unconnected socket they would time out.
+func TestUDPRefusedOnConnectedSocket(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := pc.LocalAddr().(*net.UDPAddr)
+	pc.Close()
+	for _, op := range []string{"scrape", "announce"} {
+		conn, err := net.DialUDP("udp4", nil, dead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &Client{Conn4: conn, UDPTimeout: time.Minute}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		u := "udp://" + dead.String() + "/announce"
+		if op == "scrape" {
+			_, err = c.Scrape(ctx, u, metainfo.Hash{1})
+		} else {
+			_, err = c.Announce(ctx, u, AnnounceRequest{InfoHash: metainfo.Hash{1}, Port: 1})
+		}
+		cancel()
+		c.Close()
+		if !errors.Is(err, ErrRefused) {
+			t.Errorf("%s: %v, want ErrRefused", op, err)
+		}
 	}
 }
 

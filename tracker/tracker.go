@@ -255,7 +255,11 @@ type Client struct {
 	// Conn4 and Conn6 are the UDP sockets shared by every UDP tracker of
 	// their address family. If nil, one is opened on first use on any port
 	// ("udp4"/"udp6"). The Client reads them exclusively from first use on
-	// and closes them in Close.
+	// and closes them in Close. A socket connected to one tracker (a
+	// *net.UDPConn from net.DialUDP) serves that tracker only, and hears
+	// what an unconnected one cannot: the ICMP "port unreachable" of a
+	// closed port, which fails its requests at once with ErrRefused
+	// instead of after the retransmissions.
 	Conn4, Conn6 net.PacketConn
 	// UDPTimeout is how long a UDP request waits before its first
 	// retransmission; each later wait doubles. If zero, 2 s. BEP 15's

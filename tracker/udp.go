@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/peerfind/peerfind/metainfo"
@@ -73,6 +74,13 @@ func (t *udpTransport) read() {
 				// A deadline set by someone else; keep the socket served.
 				t.conn.SetReadDeadline(time.Time{})
 				continue
+			case errors.Is(err, syscall.ECONNREFUSED) && t.connected():
+				// A socket connected to one tracker hears the ICMP "port
+				// unreachable" an unconnected one never sees: nothing
+				// listens there, so every request waiting on it fails now
+				// instead of after its retransmissions.
+				t.refuseAll()
+				continue
 			case failures < 100:
 				// An ICMP error reported on the socket (ECONNREFUSED from
 				// one dead tracker) must not end the reading for all the
@@ -98,6 +106,42 @@ func (t *udpTransport) read() {
 			p.ch <- append([]byte(nil), buf[:n]...)
 		}
 		t.mu.Unlock()
+	}
+}
+
+// connected reports whether the socket is connected to one remote address
+// (a caller's Conn4/Conn6 made with net.DialUDP and given a WriteTo).
+func (t *udpTransport) connected() bool {
+	ra, ok := t.conn.(interface{ RemoteAddr() net.Addr })
+	return ok && ra.RemoteAddr() != nil
+}
+
+// writeTo sends pkt to dst; on a connected socket, with Write (WriteTo
+// fails there), and only to the address it is connected to.
+func (t *udpTransport) writeTo(pkt []byte, dst *net.UDPAddr) error {
+	if !t.connected() {
+		_, err := t.conn.WriteTo(pkt, dst)
+		return err
+	}
+	ra := t.conn.(interface{ RemoteAddr() net.Addr }).RemoteAddr()
+	if addrPortOf(ra) != addrPortOf(dst) {
+		return fmt.Errorf("udp socket connected to %v, not %v", ra, dst)
+	}
+	w, ok := t.conn.(interface{ Write([]byte) (int, error) })
+	if !ok {
+		return fmt.Errorf("udp socket connected to %v cannot Write", ra)
+	}
+	_, err := w.Write(pkt)
+	return err
+}
+
+// refuseAll fails every pending request with ErrRefused (a nil reply).
+func (t *udpTransport) refuseAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for tx, p := range t.pending {
+		delete(t.pending, tx)
+		p.ch <- nil
 	}
 }
 
@@ -148,12 +192,15 @@ func (t *udpTransport) roundTrip(ctx context.Context, addr netip.AddrPort, build
 	<-timer.C
 	wait := timeout
 	for attempt := 0; ; attempt++ {
-		if _, err := t.conn.WriteTo(pkt, dst); err != nil {
+		if err := t.writeTo(pkt, dst); err != nil {
 			return nil, err
 		}
 		timer.Reset(wait)
 		select {
 		case b := <-p.ch:
+			if b == nil {
+				return nil, &kindError{ErrRefused, fmt.Errorf("%v: port unreachable", addr)}
+			}
 			return b, nil
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)

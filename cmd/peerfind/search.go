@@ -147,6 +147,11 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		status.stop()
 	}
 	if err != nil {
+		if errors.Is(err, discovery.ErrNoSources) && tg.Private && !o.allowDHTPrivate {
+			return nil, 0, withStatus(exitError, errors.New("nothing to search: this is a private torrent (BEP 27) with no tracker left to ask, "+
+				"and a private torrent's peers come from its trackers only. Add the tracker of the site it came from "+
+				"with --tracker URL, or search the DHT anyway with --allow-dht-private (BEP 27 asks clients not to)"))
+		}
 		if errors.Is(err, discovery.ErrNoSources) {
 			return nil, 0, withStatus(exitError, fmt.Errorf("nothing to search: %w", err))
 		}
