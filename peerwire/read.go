@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net/netip"
+	"slices"
 )
 
 // readOne reads one message and folds it into the connection's state:
@@ -95,6 +97,10 @@ func (c *Conn) extended(id byte, payload []byte) error {
 		if err != nil {
 			return err
 		}
+		// Transmission names the receiver in its own PEX (by the address
+		// it sees, our outgoing port): not a peer to tell anyone about.
+		local, _ := netip.ParseAddrPort(c.c.LocalAddr().String())
+		p.Added = slices.DeleteFunc(p.Added, func(a PEXPeer) bool { return a.Addr == local })
 		if len(c.pex) >= maxQueuedPEX {
 			c.pex = c.pex[1:]
 		}

@@ -103,6 +103,7 @@ Exit status: 0 written, 1 error, 2 usage error, 3 no peer gave the metadata,
 	fl.Uint16Var(&o.port, "port", discovery.DefaultPort, "the `port` announced to trackers")
 	fl.IntVar(&o.verify.maxConns, "max-conns", discovery.DefaultMaxConns, "at most `N` connections to peers open at once")
 	fl.DurationVar(&o.verify.timeout, "verify-timeout", 0, "give each peer this long to connect and answer the handshake (default 10s)")
+	o.settle = discovery.DefaultSettle
 	return cmd
 }
 
@@ -186,6 +187,7 @@ func fetchInfo(cmd *cobra.Command, c *cli, arg string, timeout time.Duration) (*
 	f.search.timeout = timeout
 	f.search.port = discovery.DefaultPort
 	f.search.verify.maxConns = discovery.DefaultMaxConns
+	f.search.settle = discovery.DefaultSettle
 	job, err := fetchMetadata(cmd, c, arg, f)
 	if err != nil {
 		return nil, err
