@@ -226,6 +226,8 @@ type TorrentStatus struct {
 	Status      int     `json:"status"` // 6: seeding
 	Error       int     `json:"error"`
 	ErrorString string  `json:"errorString"`
+	// PeersConnected counts the peer connections it holds.
+	PeersConnected int `json:"peersConnected"`
 }
 
 // Torrents reports every torrent the daemon has.
@@ -233,8 +235,34 @@ func (t *Transmission) Torrents(ctx context.Context) ([]TorrentStatus, error) {
 	var r struct {
 		Torrents []TorrentStatus `json:"torrents"`
 	}
-	err := t.call(ctx, "torrent-get", map[string]any{"fields": []string{"hashString", "percentDone", "status", "error", "errorString"}}, &r)
+	err := t.call(ctx, "torrent-get", map[string]any{"fields": []string{"hashString", "percentDone", "status", "error", "errorString", "peersConnected"}}, &r)
 	return r.Torrents, err
+}
+
+// WaitNoPeers waits until the daemon holds no peer connection. It turns
+// away a new connection from an IP it still counts as connected, and it
+// notices a closed connection only on its next peer pulse
+// (docs/interop.md): a test connecting again from 127.0.0.1 waits for this
+// first.
+func (t *Transmission) WaitNoPeers(ctx context.Context) error {
+	for {
+		ts, err := t.Torrents(ctx)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, s := range ts {
+			n += s.PeersConnected
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("transmission still holds %d peer connections: %w", n, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // WaitSeeding waits until the daemon seeds the torrent of info hash ih
