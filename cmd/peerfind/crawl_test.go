@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -253,5 +254,63 @@ func checkHistoryAndExport(t *testing.T, db string, tt *swarmtest.Torrent, targe
 	}
 	if r := runPF(t, nil, "history", strings.Repeat("ab", 20), "--db", db); r.code != exitError || !strings.Contains(r.stderr, "no rounds") {
 		t.Errorf("history of an unknown hash: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// TestE2ECrawlResume kills a crawl mid-round (SIGKILL, as a crash would)
+// and runs it again: the second run resumes the unfinished round, searches
+// only the targets the first did not store, and finishes it with every
+// target stored once.
+func TestE2ECrawlResume(t *testing.T) {
+	sw, ts := manySwarms(t, 80, 0)
+	dir := t.TempDir()
+	var list strings.Builder
+	for _, tt := range ts {
+		list.WriteString(tt.InfoHash.String() + "\n")
+	}
+	listPath := filepath.Join(dir, "targets.txt")
+	if err := os.WriteFile(listPath, []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "crawl.db")
+	base := []string{"crawl", listPath, "--db", db, "--no-dht", "--concurrency", "1", "--tracker", sw.HTTPTracker, "--tracker", sw.UDPTracker}
+	args := append(slices.Clone(base), "--tracker-rate", "20")
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cmd, out := startCmd(t, args...)
+	// --tracker-rate 20 paces each tracker: the round takes seconds, and
+	// it is killed once a few targets are stored.
+	waitCount(t, st, 3, `SELECT COUNT(*) FROM round_targets WHERE round = 1`)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	done := count1(t, st, `SELECT COUNT(*) FROM round_targets WHERE round = 1`)
+	if done >= len(ts) {
+		t.Fatalf("the crawl stored all %d targets before it was killed:\n%s", done, out.String())
+	}
+	if n := count1(t, st, `SELECT COUNT(*) FROM rounds WHERE finished_ms IS NOT NULL`); n != 0 {
+		t.Fatalf("%d rounds finished after the kill", n)
+	}
+
+	r := runPF(t, nil, append(base, "--tracker-rate", "-1")...) // the second run unpaced
+	if r.code != 0 {
+		t.Fatalf("resumed crawl: exit %d: %s", r.code, r.stderr)
+	}
+	if want := fmt.Sprintf("resuming round 1: %d of %d targets done", done, len(ts)); !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+	}
+	if n := strings.Count(r.stdout, "\n"); n != len(ts)-done {
+		t.Errorf("the resumed crawl searched %d targets, want the %d left", n, len(ts)-done)
+	}
+	if n := count1(t, st, `SELECT COUNT(*) FROM round_targets WHERE round = 1`); n != len(ts) {
+		t.Errorf("round 1: %d targets stored, want %d", n, len(ts))
+	}
+	if n := count1(t, st, `SELECT COUNT(*) FROM rounds`); n != 1 {
+		t.Errorf("%d rounds, want 1", n)
+	}
+	if n := count1(t, st, `SELECT COUNT(*) FROM sightings`); n != 8*len(ts) {
+		t.Errorf("%d sightings, want %d", n, 8*len(ts))
 	}
 }

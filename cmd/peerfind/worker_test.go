@@ -18,7 +18,13 @@ import (
 // startWorker starts `peerfind worker` in the background; the test ends it.
 func startWorker(t *testing.T, name string, args ...string) (*exec.Cmd, *testutil.LockedBuffer) {
 	t.Helper()
-	cmd := exec.Command(peerfindBin, append([]string{"worker", "--id", name}, args...)...)
+	return startCmd(t, append([]string{"worker", "--id", name}, args...)...)
+}
+
+// startCmd starts peerfind in the background; the test ends it.
+func startCmd(t *testing.T, args ...string) (*exec.Cmd, *testutil.LockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(peerfindBin, args...)
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
 	out := &testutil.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
