@@ -18,6 +18,10 @@ package main
 //	 "info_hash":"<40 hex>",           v1 (SHA-1); for magnets: the first urn:btih
 //	 "info_hash_v2":"<64 hex>",        v2 (SHA-256); for magnets: the first urn:btmh
 //	 "info_hashes":["<40 hex>"], "info_hashes_v2":["<64 hex>"],  magnets with several hashes
+//	 "non_canonical":{"reason":"offset 10: dict keys not sorted …",
+//	   "reencoded_info_hash":"<40 hex>", "reencoded_info_hash_v2":"<64 hex>"},
+//	                                   only when info is not canonical bencoding: the hashes tools that
+//	                                   re-encode it compute; info_hash stays the swarm's (bytes as published)
 //	 "swarm_hashes":["<40 hex>"],      the keys looked up on trackers and the DHT
 //	 "trackers":[["udp://…"],["…"]],   tiers (BEP 12)
 //	 "web_seeds":["https://…"], "dht_nodes":["host:port"], "peers":["host:port"],
@@ -109,6 +113,7 @@ type infoView struct {
 	InfoHashV2   string     `json:"info_hash_v2,omitempty"`
 	InfoHashes   []string   `json:"info_hashes,omitempty"`
 	InfoHashesV2 []string   `json:"info_hashes_v2,omitempty"`
+	NonCanonical *infoReenc `json:"non_canonical,omitempty"`
 	SwarmHashes  []string   `json:"swarm_hashes"`
 	Trackers     [][]string `json:"trackers"`
 	WebSeeds     []string   `json:"web_seeds,omitempty"`
@@ -122,6 +127,13 @@ type infoView struct {
 	Warnings     []string   `json:"warnings,omitempty"`
 	meta         *metainfo.MetaInfo
 	mag          *magnet.Magnet
+}
+
+// infoReenc is the "non_canonical" object of `info --json`.
+type infoReenc struct {
+	Reason     string `json:"reason"`
+	InfoHash   string `json:"reencoded_info_hash,omitempty"`
+	InfoHashV2 string `json:"reencoded_info_hash_v2,omitempty"`
 }
 
 type infoFile struct {
@@ -179,6 +191,15 @@ func torrentInfo(file string, mi *metainfo.MetaInfo) *infoView {
 	}
 	if !mi.CreationDate.IsZero() {
 		v.Created = mi.CreationDate.UTC().Format(time.RFC3339)
+	}
+	if r := mi.Reencoded(); r != nil {
+		v.NonCanonical = &infoReenc{Reason: r.Reason}
+		if !r.InfoHash.IsZero() {
+			v.NonCanonical.InfoHash = r.InfoHash.String()
+		}
+		if !r.InfoHashV2.IsZero() {
+			v.NonCanonical.InfoHashV2 = r.InfoHashV2.String()
+		}
 	}
 	for _, f := range in.Files {
 		if !f.Pad {
@@ -289,6 +310,22 @@ func writeInfo(w io.Writer, v *infoView) error {
 		hashes[i] = h + " (swarm " + h[:40] + ")"
 	}
 	list("Info hash v2", hashes)
+	if r := v.NonCanonical; r != nil {
+		// Said out loud: a tool that re-encodes the info dictionary shows
+		// another hash, and a user comparing the two must know which one
+		// the swarm uses.
+		line("Canonical", "no: "+printable(r.Reason))
+		if r.InfoHash != "" {
+			line("Re-encoded", r.InfoHash+" (v1)")
+		}
+		if r.InfoHashV2 != "" {
+			line("Re-encoded", r.InfoHashV2+" (v2)")
+		}
+		b.WriteString("              Tools that decode and re-encode the info dictionary (WebTorrent's\n" +
+			"              parse-torrent, the Python recipe sha1(bencode(decode(info)))) compute\n" +
+			"              that hash instead. The swarm is keyed by the hash of the bytes as\n" +
+			"              published, shown above, which BitTorrent clients use (BEP 3); so does peerfind.\n")
+	}
 	if v.Created != "" {
 		line("Created", v.Created)
 	}
