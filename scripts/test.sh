@@ -57,10 +57,10 @@ TestDictValueAllocs | allocation counts are not meaningful under -race | asserts
 # peerfind; after contact the test runs it again once and a second crash
 # fails (interop/internal/thirdparty.RetryAfterCrash, docs/interop.md).
 TestLibtorrent|TestLibtorrentHarness|TestThirdPartySwarm/(v1|hybrid) | third-party crash before any contact with peerfind | a third-party process crashed before peerfind talked to it
-# The peer-wire tests (interop/peerwireinterop) start libtorrent before
-# peerfind dials it, under the same policy. (No "|" in the name: it
-# separates the fields.)
-TestLibtorrent[SP].* | third-party crash before any contact with peerfind | a third-party process crashed before peerfind talked to it
+# The peer-wire tests (interop/peerwireinterop, interop/e2e/peerwire_test.go)
+# start libtorrent before peerfind dials it, under the same policy. (No "|"
+# in the name: it separates the fields.)
+Test(Verify)?(Metadata)?Libtorrent[SP]?[A-Za-z0-9/]* | third-party crash before any contact with peerfind | a third-party process crashed before peerfind talked to it
 '
 
 tmp=$(mktemp -d)

@@ -23,6 +23,7 @@ type progress struct {
 	dhtQueried    int
 	dhtLookups    int
 	peers         int
+	checked       int // --verify: peers checked
 	// node, if set, gives live DHT counters between lookups.
 	node interface{ Stats() dht.NodeStats }
 }
@@ -39,6 +40,8 @@ func (p *progress) event(e discovery.Event, shown int) {
 	case *discovery.DHTEvent:
 		p.dhtLookups++
 		p.dhtQueried += e.Stats.Queried
+	case *discovery.VerifyEvent:
+		p.checked++
 	}
 }
 
@@ -51,6 +54,9 @@ func (p *progress) line(start time.Time) string {
 		s += fmt.Sprintf(" · DHT %d queries sent, %d answers, %d good nodes (%s done)", st.PacketsOut, st.PacketsIn, st.Good4+st.Good6, plural(p.dhtLookups, "lookup"))
 	} else if p.dhtLookups > 0 {
 		s += fmt.Sprintf(" · DHT %d nodes queried (%s)", p.dhtQueried, plural(p.dhtLookups, "lookup"))
+	}
+	if p.checked > 0 {
+		s += fmt.Sprintf(" · %d checked", p.checked)
 	}
 	s += fmt.Sprintf(" · %s · %s", plural(p.peers, "peer"), time.Since(start).Round(100*time.Millisecond))
 	return s
