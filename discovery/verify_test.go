@@ -235,3 +235,59 @@ func TestFetchMetadata(t *testing.T) {
 		t.Errorf("dropped %v, want the bad peer %s", failed, bad)
 	}
 }
+
+// TestVerifyHostile: a peer that accepts and never answers, and one that
+// answers garbage, end in their own results within Verify.Timeout, and the
+// search completes with the good peer verified; --max-peers-style
+// MaxPeers counts verified peers.
+func TestVerifyHostile(t *testing.T) {
+	info := []byte("d6:lengthi1e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae")
+	ih := metainfo.Hash(sha1.Sum(info))
+	good := startWirePeer(t, "127.0.0.1", wirePeer{hash: ih, seed: true, info: info})
+	var silent, garbage netip.AddrPort
+	for i, script := range []func(net.Conn){
+		func(c net.Conn) { io.Copy(io.Discard, c) },
+		func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n")); io.Copy(io.Discard, c) },
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				script(c)
+				c.Close()
+			}
+		}()
+		t.Cleanup(func() { ln.Close(); <-done })
+		if i == 0 {
+			silent = netip.MustParseAddrPort(ln.Addr().String())
+		} else {
+			garbage = netip.MustParseAddrPort(ln.Addr().String())
+		}
+	}
+	target := Target{InfoHashes: []metainfo.Hash{ih}, Peers: []netip.AddrPort{silent, garbage, good}}
+	sum, err := Find(context.Background(), target, &Config{Verify: &Verify{Timeout: 300 * time.Millisecond}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := sum.Verify
+	if sum.Reason != StopComplete || v.OK() != 1 || v.Results[VerifyTimeout] != 1 || v.Results[VerifyNotBitTorrent] != 1 {
+		t.Errorf("reason %s, verify %+v", sum.Reason, v)
+	}
+
+	// MaxPeers 1 with Verify: the search ends at the first verified peer.
+	sum, err = Find(context.Background(), target, &Config{MaxPeers: 1, Verify: &Verify{Timeout: 5 * time.Second}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Reason != StopMaxPeers || sum.Verify.OK() != 1 {
+		t.Errorf("MaxPeers 1: reason %s, verify %+v", sum.Reason, sum.Verify)
+	}
+}
