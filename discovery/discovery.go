@@ -18,6 +18,14 @@
 // PeerLookup (see NewDHTSource), so that the search runs the same against
 // real trackers and a real DHT node, against the local swarm of package
 // swarmtest, or against fakes in tests.
+//
+// With Config.Verify each peer found is also connected to and handshaken
+// (package peerwire), with bounded concurrency and a cap on open
+// connections, and reported in a VerifyEvent; with Verify.PEX the peers
+// that verified peers name in ut_pex (BEP 11) join the search as the
+// source "pex" (never for a private torrent, BEP 27). FetchMetadata runs
+// the same search and asks verified peers for the torrent's metadata
+// (BEP 9) until one gives it.
 package discovery
 
 import (
