@@ -42,6 +42,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/discovery"
 	"github.com/peerfind/peerfind/metainfo"
 	"github.com/peerfind/peerfind/tracker"
@@ -288,6 +289,8 @@ func plainError(err error) string {
 		return "unusable URL: " + err.Error()
 	case errors.Is(err, tracker.ErrBadResponse):
 		return "malformed answer: " + err.Error()
+	case errors.Is(err, dht.ErrNoNodes):
+		return dhtPlainError(err)
 	}
 	return err.Error()
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/discovery"
 	"github.com/peerfind/peerfind/tracker"
 )
@@ -20,6 +23,7 @@ type peersFlags struct {
 	stateDir        string
 	timeoutExplicit bool
 	waitAll         bool
+	verbose         bool
 }
 
 func newPeersCmd(c *cli) *cobra.Command {
@@ -115,6 +119,8 @@ before any peer was found (130 too for a second Ctrl-C).`,
 	fl.Var(portFlag{&o.port}, "port", "the port announced to trackers (1–65535)")
 	fl.BoolVar(&o.allowDHTPrivate, "allow-dht-private", false, "use the DHT even for a private torrent (BEP 27 says not to)")
 	fl.BoolVar(&o.json, "json", false, "print NDJSON events instead of bare addresses")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print to stderr, as it happens, what the search does: each tracker request and answer, each DHT lookup and the nodes that gave peers, where the DHT starts from")
+	fl.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but the results and errors (no status line, summary or warnings)")
 	addVerifyFlags(fl, &o.verify)
 	return cmd
 }
@@ -132,6 +138,12 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 	}
 	if o.timeout < 0 {
 		return usageError("--timeout must not be negative")
+	}
+	if f.verbose && o.quiet {
+		return usageError("--verbose and --quiet exclude each other")
+	}
+	if f.verbose {
+		o.vlog = newVerboseLog(c.stderr)
 	}
 	if o.settle <= 0 {
 		return usageError("--settle wants a positive duration such as 1.5s, got %v (--wait-all waits for every tracker)", o.settle)
@@ -163,7 +175,7 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 		}
 		return withStatus(exitError, err)
 	}
-	if tg.mag != nil {
+	if tg.mag != nil && !o.quiet {
 		for _, w := range tg.mag.Warnings {
 			fmt.Fprintf(c.stderr, "peerfind: warning: magnet link: %s\n", w)
 		}
@@ -181,7 +193,7 @@ func runPeers(cmd *cobra.Command, c *cli, arg string, f *peersFlags) error {
 		dir := f.stateDir
 		if dir == "" {
 			dir, err = defaultStateDir()
-			if err != nil {
+			if err != nil && !o.quiet {
 				fmt.Fprintf(c.stderr, "peerfind: warning: no place for the DHT state (%v); starting cold\n", err)
 			}
 		}
@@ -209,12 +221,47 @@ func noPeersError(ctx context.Context, sum *discovery.Summary) error {
 		return withStatus(in.status(), fmt.Errorf("no peers found before the search was %v", in))
 	}
 	if allFailed(sum) {
+		if why := offline(sum); why != "" {
+			return withStatus(exitError, errors.New("no peers: every source failed: this machine looks offline ("+why+")"))
+		}
 		return withStatus(exitError, errors.New("no peers: every source failed (see above)"))
 	}
 	if sum.Reason == discovery.StopTimeout {
 		return withStatus(exitNoPeers, fmt.Errorf("no peers found (timed out after %s)", roundDur(sum.Duration)))
 	}
 	return withStatus(exitNoPeers, errors.New("no peers found"))
+}
+
+// offline says why the machine looks offline when every failure of every
+// source is a name that did not resolve ("no DNS") or a network that could
+// not be reached ("no route"); "" otherwise. It is asked only when every
+// source failed.
+func offline(sum *discovery.Summary) string {
+	dns, route := 0, 0
+	for _, s := range sum.Sources {
+		switch err := s.Err; {
+		case err == nil:
+			return ""
+		case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH):
+			route++
+		case errors.Is(err, tracker.ErrDNS),
+			errors.Is(err, dht.ErrNoNodes) && strings.Contains(err.Error(), "bootstrap routers resolved"):
+			dns++
+		default:
+			return ""
+		}
+	}
+	switch {
+	case dns+route < 2:
+		return "" // one bad name is a typo, not an offline machine
+	case dns > 0 && route > 0:
+		return "no DNS, no route"
+	case dns > 0:
+		return "no DNS: no name resolved"
+	case route > 0:
+		return "no route to any source"
+	}
+	return ""
 }
 
 // policyFlag is --tracker-policy, spelled as tracker.Policy writes itself.

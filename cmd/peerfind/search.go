@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,6 +39,8 @@ type searchOptions struct {
 	quietPeers      bool   // print no peer lines (the demo prints its own table)
 	noSummary       bool   // leave the human summary to the caller
 	stopTimeout     time.Duration
+	vlog            *verboseLog   // -v: what the search does, as it happens; nil: silent
+	quiet           bool          // --quiet: results and errors only (no status line, summary or warnings)
 	dhtQueryRate    float64       // dht.Config.QueryRate; 0: the node's default
 	verify          verifyOptions // --verify and its flags (verify.go)
 }
@@ -86,6 +89,9 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 	}
 	if len(tg.Trackers) > 0 {
 		cfg.Trackers = tc
+		if o.vlog != nil {
+			cfg.Trackers = tracingAnnouncer{tc, o.vlog}
+		}
 	}
 	cfg.Verify = o.verify.config(tg)
 	var node *dht.Node
@@ -100,6 +106,9 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 			return nil, 0, withStatus(exitError, err)
 		}
 		cfg.DHT = discovery.NewDHTSource(node)
+		if o.vlog != nil {
+			cfg.DHT = tracingLookup{cfg.DHT, o.vlog}
+		}
 	}
 	defer func() {
 		if node != nil {
@@ -114,7 +123,7 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 	}
 	var status *statusLine
 	start := time.Now()
-	if isTerminal(c.stderr) {
+	if isTerminal(c.stderr) && o.vlog == nil && !o.quiet {
 		status = newStatusLine(c.stderr, prog, start)
 		if isTerminal(c.stdout) {
 			p.out = status // one terminal: peers scroll above the status line
@@ -158,7 +167,7 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		return nil, 0, withStatus(exitError, err)
 	}
 	if node != nil && o.statePath != "" {
-		if err := saveState(o.statePath, node); err != nil {
+		if err := saveState(o.statePath, node); err != nil && !o.quiet {
 			fmt.Fprintf(c.stderr, "peerfind: warning: DHT state not saved: %v\n", err)
 		}
 	}
@@ -169,7 +178,7 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 	if stopErr != nil && !errors.Is(stopErr, syscall.EPIPE) {
 		return sum, p.shown, withStatus(exitError, fmt.Errorf("writing the results: %w", stopErr))
 	}
-	if !o.noSummary {
+	if !o.noSummary && !o.quiet {
 		writeSummary(c.stderr, sum, p.shown, o.follow)
 	}
 	return sum, p.shown, nil
@@ -195,7 +204,9 @@ func newDHTNode(stderr io.Writer, o *searchOptions) (*dht.Node, error) {
 		switch {
 		case err == nil:
 			cfg.State = st
+			o.vlog.printf("DHT: starting warm from the saved state %s: %s", o.statePath, plural(len(st.Nodes), "node"))
 		case errors.Is(err, fs.ErrNotExist):
+			o.vlog.printf("DHT: no saved state at %s: starting cold", o.statePath)
 		default:
 			fmt.Fprintf(stderr, "peerfind: warning: ignoring the DHT state: %v\n", err)
 		}
@@ -212,6 +223,9 @@ func newDHTNode(stderr io.Writer, o *searchOptions) (*dht.Node, error) {
 			}
 			cfg.BootstrapRouters = append(cfg.BootstrapRouters, b)
 		}
+		o.vlog.printf("DHT: bootstrap from --bootstrap only: %s", strings.Join(o.bootstrap, ", "))
+	} else {
+		o.vlog.printf("DHT: bootstrap routers, if the saved and given nodes are not enough: %s", strings.Join(dht.DefaultRouters, ", "))
 	}
 	if v := os.Getenv("PF_ALPHA"); v != "" {
 		fmt.Sscan(v, &cfg.Alpha)
