@@ -143,3 +143,52 @@ func (s *Store) Sightings(ctx context.Context, since time.Time, fn func(Sighting
 	}
 	return rows.Err()
 }
+
+// PeerRow is one peer of one target over all rounds, self-contained.
+type PeerRow struct {
+	InfoHash   string    `json:"info_hash"`
+	Name       string    `json:"name,omitempty"`
+	Address    string    `json:"address"`
+	FirstSeen  time.Time `json:"first_seen"`
+	LastSeen   time.Time `json:"last_seen"`
+	FirstRound int64     `json:"first_round"`
+	LastRound  int64     `json:"last_round"`
+	Rounds     int       `json:"rounds"`  // rounds in which it was seen
+	Sources    []string  `json:"sources"` // the kinds of source that ever named it: tracker, dht, magnet
+}
+
+// Peers calls fn for every peer last seen at or after since, in order of
+// target and address. An error from fn stops it.
+func (s *Store) Peers(ctx context.Context, since time.Time, fn func(PeerRow) error) error {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.info_hash, COALESCE(t.name, ''), p.address, p.first_seen_ms, p.last_seen_ms, p.first_round, p.last_round,
+		COALESCE(g.n, 0), p.via_tracker, p.via_dht, p.via_magnet
+		FROM peers p LEFT JOIN targets t ON t.info_hash = p.info_hash
+		LEFT JOIN (SELECT info_hash, address, COUNT(*) AS n FROM sightings GROUP BY info_hash, address) g ON g.info_hash = p.info_hash AND g.address = p.address
+		WHERE p.last_seen_ms >= ? ORDER BY p.info_hash, p.address`), ms(since))
+	if err != nil {
+		return fmt.Errorf("store: reading peers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r PeerRow
+		var first, last int64
+		var viaT, viaD, viaM int
+		if err := rows.Scan(&r.InfoHash, &r.Name, &r.Address, &first, &last, &r.FirstRound, &r.LastRound, &r.Rounds, &viaT, &viaD, &viaM); err != nil {
+			return fmt.Errorf("store: reading peers: %w", err)
+		}
+		r.FirstSeen, r.LastSeen = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
+		r.Sources = []string{}
+		for _, k := range []struct {
+			on   int
+			name string
+		}{{viaT, "tracker"}, {viaD, "dht"}, {viaM, "magnet"}} {
+			if k.on != 0 {
+				r.Sources = append(r.Sources, k.name)
+			}
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

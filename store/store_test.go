@@ -122,6 +122,18 @@ func TestSaveResultIdempotent(t *testing.T) {
 			if n := count(t, s, `SELECT via_dht FROM peers WHERE address = '127.1.0.2:2'`); n != 1 {
 				t.Errorf("a peer the DHT named has via_dht %d", n)
 			}
+			var peers []PeerRow
+			if err := s.Peers(ctx, time.Time{}, func(p PeerRow) error { peers = append(peers, p); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(peers) != 4 {
+				t.Errorf("%d peers exported, want 4", len(peers))
+			}
+			for _, p := range peers {
+				if p.Address == "127.1.0.2:2" && (p.Rounds != 2 || p.FirstRound != r1 || p.LastRound != r2 || len(p.Sources) != 2) {
+					t.Errorf("a peer of both rounds, named by a tracker and the DHT: %+v", p)
+				}
+			}
 			hist, err := s.History(ctx, tg.Key)
 			if err != nil {
 				t.Fatal(err)

@@ -244,6 +244,16 @@ func checkHistoryAndExport(t *testing.T, db string, tt *swarmtest.Torrent, targe
 	if want := 2 * targets * 8; n != want {
 		t.Errorf("%d sightings exported, want %d", n, want)
 	}
+	r = runPF(t, nil, "export", "--db", db, "--rows", "peers", "--format", "csv")
+	recs, err = csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
+	if err != nil || r.code != 0 || len(recs) != 1+targets*8 {
+		t.Fatalf("export --rows peers: exit %d, %v, %d rows, want %d", r.code, err, len(recs), 1+targets*8)
+	}
+	for _, rec := range recs[1:] {
+		if rec[5] != "1" || rec[6] != "2" || rec[7] != "2" || rec[8] == "" {
+			t.Fatalf("a peer of both rounds exported as %v", rec)
+		}
+	}
 	if r := runPF(t, nil, "export", "--db", db, "--since", "3000-01-01"); r.code != 0 || strings.Count(r.stdout, "\n") != 1 {
 		t.Errorf("export --since in the future: exit %d, %q", r.code, r.stdout)
 	}

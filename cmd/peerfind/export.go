@@ -29,12 +29,13 @@ func newExportCmd(c *cli) *cobra.Command {
 		Short: "Write crawl results as CSV or NDJSON",
 		Long: `Write what the crawls stored in --db on standard output, one row per
 observation (--rows observations: one source's view of one target in one
-round) or per peer sighting (--rows sightings: one peer of one target in one
-round). Every row is self-contained -- info hash, name, round, source, time
+round), per peer sighting (--rows sightings: one peer of one target in one
+round), or per peer (--rows peers: one peer of one target over all rounds:
+first and last seen, rounds seen, the kinds of source that named it). Every row is self-contained -- info hash, name, round, source, time
 (UTC, RFC 3339), and the peer's address for a sighting -- so that grep and
 jq work on it without joins.
 
---since keeps rows from that time on: a duration back from now (24h, 90m) or
+--since keeps rows from that time on (for peers: last seen since then): a duration back from now (24h, 90m) or
 a date or time (2026-12-01, 2026-12-01T10:00:00Z).
 
 Counts that are unknown (a DHT source's seeders, a scrape's peers) are -1.`,
@@ -54,7 +55,7 @@ Counts that are unknown (a DHT source's seeders, a scrape's peers) are -1.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.db, "db", "", "the database: a SQLite file `path` or a postgres:// URL (default: as crawl)")
 	fl.StringVar(&f.format, "format", "csv", "csv or ndjson")
-	fl.StringVar(&f.rows, "rows", "observations", "observations or sightings")
+	fl.StringVar(&f.rows, "rows", "observations", "observations, sightings or peers")
 	fl.StringVar(&f.since, "since", "", "only rows from this `time` on: a duration back from now (24h) or a date/time (2026-12-01, RFC 3339)")
 	return cmd
 }
@@ -82,14 +83,15 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 var (
 	observationHeader = []string{"info_hash", "name", "round", "time", "source", "kind", "peers", "new_peers", "seeders", "leechers", "completed", "queries", "errors", "latency_ms", "error"}
 	sightingHeader    = []string{"info_hash", "name", "round", "time", "address", "sources"}
+	peerHeader        = []string{"info_hash", "name", "address", "first_seen", "last_seen", "first_round", "last_round", "rounds", "sources"}
 )
 
 func runExport(cmd *cobra.Command, c *cli, f *exportFlags) error {
 	if f.format != "csv" && f.format != "ndjson" {
 		return usageError("--format %q: want csv or ndjson", f.format)
 	}
-	if f.rows != "observations" && f.rows != "sightings" {
-		return usageError("--rows %q: want observations or sightings", f.rows)
+	if f.rows != "observations" && f.rows != "sightings" && f.rows != "peers" {
+		return usageError("--rows %q: want observations, sightings or peers", f.rows)
 	}
 	since, err := parseSince(f.since, time.Now())
 	if err != nil {
@@ -103,17 +105,24 @@ func runExport(cmd *cobra.Command, c *cli, f *exportFlags) error {
 	bw := bufio.NewWriter(c.stdout)
 	w := newRowWriter(bw, f.format)
 	ctx := cmd.Context()
-	if f.rows == "observations" {
+	switch f.rows {
+	case "observations":
 		w.header(observationHeader)
 		err = st.Observations(ctx, since, func(o store.ObservationRow) error {
 			return w.row(o, []string{o.InfoHash, o.Name, itoa64(o.Round), o.Time.Format(time.RFC3339Nano), o.Source, o.Kind,
 				strconv.Itoa(o.Peers), strconv.Itoa(o.NewPeers), strconv.Itoa(o.Seeders), strconv.Itoa(o.Leechers), strconv.Itoa(o.Completed),
 				strconv.Itoa(o.Queries), strconv.Itoa(o.Errors), itoa64(o.LatencyMS), o.Err})
 		})
-	} else {
+	case "sightings":
 		w.header(sightingHeader)
 		err = st.Sightings(ctx, since, func(s store.SightingRow) error {
 			return w.row(s, []string{s.InfoHash, s.Name, itoa64(s.Round), s.Time.Format(time.RFC3339Nano), s.Address, s.Sources})
+		})
+	case "peers":
+		w.header(peerHeader)
+		err = st.Peers(ctx, since, func(p store.PeerRow) error {
+			return w.row(p, []string{p.InfoHash, p.Name, p.Address, p.FirstSeen.Format(time.RFC3339Nano), p.LastSeen.Format(time.RFC3339Nano),
+				itoa64(p.FirstRound), itoa64(p.LastRound), strconv.Itoa(p.Rounds), strings.Join(p.Sources, " ")})
 		})
 	}
 	if err == nil {
