@@ -165,9 +165,9 @@ type Config struct {
 }
 
 // Run works jobs until ctx is done, then stops: jobs under way are
-// cancelled and go back to the queue (their attempt fails and is retried,
-// by this or another worker), and Run returns once they have been handed
-// back, or after 10 s.
+// cancelled and River puts them back on the queue as available, the
+// attempt not counted, for this or another worker; Run returns once they
+// have been handed back, or after 10 s.
 func Run(ctx context.Context, pool *pgxpool.Pool, cfg Config) error {
 	if cfg.JobTimeout <= 0 {
 		return errors.New("queue: Config.JobTimeout is required")

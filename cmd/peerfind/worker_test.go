@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,13 +143,36 @@ func TestE2EWorkers(t *testing.T) {
 	t.Logf("round 2: %d jobs rescued from the killed worker and done again",
 		count1(t, st, `SELECT COUNT(*) FROM river_job WHERE kind = 'peerfind_target' AND attempt > 1`))
 
-	// A graceful stop: SIGINT, exit 0.
+	// A graceful stop hands back the jobs under way: round 3 adds a UDP
+	// tracker that never answers, so that every job waits for it, and
+	// worker b is stopped (SIGINT) while it holds some.
+	hole, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	slow := append([]string{"crawl", listPath, "--enqueue", "--tracker", "udp://" + hole.LocalAddr().String()}, search...)
+	if r := runPF(t, nil, slow...); r.code != 0 {
+		t.Fatalf("crawl --enqueue: exit %d: %s", r.code, r.stderr)
+	}
+	waitCount(t, st, 1, `SELECT COUNT(*) FROM river_job WHERE state = 'running' AND (args->>'round')::int = 3`)
 	b.Process.Signal(os.Interrupt)
 	if err := b.Wait(); err != nil {
 		t.Errorf("worker b after SIGINT: %v\n%s", err, bOut.String())
 	}
 	if !strings.Contains(bOut.String(), "worker stopped") {
 		t.Errorf("worker b did not say it stopped:\n%s", bOut.String())
+	}
+	if n := count1(t, st, `SELECT COUNT(*) FROM river_job WHERE (args->>'round')::int = 3 AND state NOT IN ('available', 'retryable')`); n != 0 {
+		t.Errorf("round 3: %d jobs neither available nor retryable after the stop", n)
+	}
+	// River puts a job cancelled by its client's stop back as available,
+	// its attempt not counted.
+	if n := count1(t, st, `SELECT COUNT(*) FROM river_job WHERE (args->>'round')::int = 3 AND state = 'available' AND 'worker-b' = ANY(attempted_by)`); n == 0 {
+		t.Error("round 3: no job handed back by the stopped worker")
+	}
+	if n := count1(t, st, `SELECT COUNT(*) FROM round_targets WHERE round = 3`); n != 0 {
+		t.Errorf("round 3: %d results stored from cancelled jobs", n)
 	}
 	if t.Failed() {
 		t.Logf("worker a:\n%s", aOut.String())
