@@ -221,19 +221,23 @@ func (l *lookup) next(now time.Time, soft time.Duration) (qs []*candidate, wake 
 // retries of a starved lookup.
 const maxAsks = 3
 
-// retry re-asks, closest first, the nodes among the k closest usable ones
-// that went silent, once their backoff (soft timeout doubled per ask) has
-// passed, while fewer than k have answered. It returns those queries and,
+// retry re-asks, closest first, the nodes that went silent, once their
+// backoff (soft timeout doubled per ask) has passed, when fewer than k
+// nodes of the shortlist have answered: only then can silence keep the
+// lookup from finishing. It returns those queries and,
 // if some are still backing off, when the next one is due.
 func (l *lookup) retry(now time.Time, soft time.Duration) (qs []*candidate, due time.Time) {
 	answered := 0
 	for _, c := range l.cands {
-		if answered >= l.k {
-			return qs, due
-		}
-		switch {
-		case c.state == candAnswered:
+		if c.state == candAnswered {
 			answered++
+		}
+	}
+	if answered >= l.k {
+		return nil, due // enough answers to finish: silence is not starving it
+	}
+	for _, c := range l.cands {
+		switch {
 		case (c.state == candSlow || c.state == candFailed && c.timedOut) && c.asked < maxAsks && !c.seed:
 			// (A seed's query has its own resends, seedResend.)
 			at := c.sent.Add(soft << c.asked)

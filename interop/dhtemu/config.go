@@ -74,6 +74,8 @@ type Config struct {
 	// receives from each source address (IP and port), on top of Loss: a
 	// test can show that a lost bootstrap reply must not end a search.
 	DropFirst int
+	// DropFirstBootstrapOnly limits DropFirst to the bootstrap node.
+	DropFirstBootstrapOnly bool
 }
 
 // Defaults shared by both presets.

@@ -34,7 +34,8 @@
 //     the token get_peers gave, but not stored: the expected sets stay
 //     fixed.
 //   - The bootstrap node is node 0: live, its RTT drawn like the others'
-//     or fixed by BootstrapRTT. DropFirst makes every node ignore the first
+//     or fixed by BootstrapRTT. DropFirst makes every node (or with
+//     DropFirstBootstrapOnly the bootstrap node alone) ignore the first
 //     queries from each source.
 //   - Counts per source address (IP and port of the finder): queries by
 //     method, queries to dead nodes, dropped queries, replies, bytes.

@@ -169,7 +169,8 @@ func (n *Network) serve(x int32) {
 		}
 		k := seen[from]
 		seen[from] = k + 1
-		if int(k) < n.w.cfg.DropFirst || n.lost(x, k) {
+		drop := int(k) < n.w.cfg.DropFirst && (x == 0 || !n.w.cfg.DropFirstBootstrapOnly)
+		if drop || n.lost(x, k) {
 			ct.dropped.Add(1)
 			continue
 		}
