@@ -95,8 +95,10 @@ func ratio(a, b time.Duration) string {
 type summary struct {
 	Finder                         string
 	First, P90, All, Exit          [2]time.Duration // p50, p90
+	Gap                            [2]time.Duration // exit after the last peer, p50 and p90
 	Found                          float64          // mean share
-	Queries, Dead, Bytes           int64            // medians
+	Queries                        [2]int64         // p50, p90
+	Dead, Bytes                    int64            // medians
 	CPU                            time.Duration    // median
 	AllVsLibtorrent, AllVsIdeal    string
 	FirstVsLibtorrent, ExitVsIdeal string
@@ -112,16 +114,23 @@ func summarize(name string, ms []metrics) summary {
 		found += m.Found
 	}
 	return summary{
-		Finder:  name,
-		First:   q(func(m metrics) time.Duration { return m.First }),
-		P90:     q(func(m metrics) time.Duration { return m.P90 }),
-		All:     q(func(m metrics) time.Duration { return m.All }),
-		Exit:    q(func(m metrics) time.Duration { return m.Exit }),
-		Found:   found / float64(len(ms)),
-		Queries: quantile(column(ms, func(m metrics) int64 { return m.Queries }), 0.5),
-		Dead:    quantile(column(ms, func(m metrics) int64 { return m.Dead }), 0.5),
-		Bytes:   quantile(column(ms, func(m metrics) int64 { return m.Bytes }), 0.5),
-		CPU:     quantile(column(ms, func(m metrics) time.Duration { return m.CPU }), 0.5),
+		Finder: name,
+		First:  q(func(m metrics) time.Duration { return m.First }),
+		P90:    q(func(m metrics) time.Duration { return m.P90 }),
+		All:    q(func(m metrics) time.Duration { return m.All }),
+		Exit:   q(func(m metrics) time.Duration { return m.Exit }),
+		Gap: q(func(m metrics) time.Duration {
+			if m.Exit == never || m.All == never {
+				return never
+			}
+			return m.Exit - m.All
+		}),
+		Found: found / float64(len(ms)),
+		Queries: [2]int64{quantile(column(ms, func(m metrics) int64 { return m.Queries }), 0.5),
+			quantile(column(ms, func(m metrics) int64 { return m.Queries }), 0.9)},
+		Dead:  quantile(column(ms, func(m metrics) int64 { return m.Dead }), 0.5),
+		Bytes: quantile(column(ms, func(m metrics) int64 { return m.Bytes }), 0.5),
+		CPU:   quantile(column(ms, func(m metrics) time.Duration { return m.CPU }), 0.5),
 	}
 }
 
@@ -184,12 +193,12 @@ func writeTable(w io.Writer, o options, all []settingResult) {
 		fmt.Fprintf(w, "\n### %s: %d nodes, %d per bucket, %d targets × %d peers, seed %d\n\n", sr.name, c.Nodes, c.PerBucket, c.Targets, c.PeersPerTarget, c.Seed)
 		fmt.Fprintf(w, "RTT median %v, sigma %.2f, cap %v; loss %.0f%%, dead %.0f%%, values-only %.0f%%. Ideal hops (mean): first peer %.1f, all peers %.1f.\n\n",
 			c.MedianRTT, c.RTTSigma, c.MaxRTT, 100*c.Loss, 100*c.Dead, 100*c.ValuesOnly, hf, ha)
-		fmt.Fprintln(w, "| finder | first ms p50/p90 | 90% ms p50/p90 | all ms p50/p90 | exit ms p50/p90 | found | queries (dead) p50 | KiB p50 | CPU ms p50 | first ×lt | all ×lt | all ×ideal | exit ×ideal |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "| finder | first ms p50/p90 | 90% ms p50/p90 | all ms p50/p90 | exit ms p50/p90 | exit − all ms p50/p90 | found | queries p50/p90 (dead p50) | KiB p50 | CPU ms p50 | first ×lt | all ×lt | all ×ideal | exit ×ideal |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, s := range sr.summaries(o.finders) {
-			fmt.Fprintf(w, "| %s | %s/%s | %s/%s | %s/%s | %s/%s | %.0f%% | %d (%d) | %d | %d | %s | %s | %s | %s |\n",
+			fmt.Fprintf(w, "| %s | %s/%s | %s/%s | %s/%s | %s/%s | %s/%s | %.0f%% | %d/%d (%d) | %d | %d | %s | %s | %s | %s |\n",
 				s.Finder, ms(s.First[0]), ms(s.First[1]), ms(s.P90[0]), ms(s.P90[1]), ms(s.All[0]), ms(s.All[1]),
-				ms(s.Exit[0]), ms(s.Exit[1]), 100*s.Found, s.Queries, s.Dead, s.Bytes/1024, s.CPU.Milliseconds(),
+				ms(s.Exit[0]), ms(s.Exit[1]), ms(s.Gap[0]), ms(s.Gap[1]), 100*s.Found, s.Queries[0], s.Queries[1], s.Dead, s.Bytes/1024, s.CPU.Milliseconds(),
 				s.FirstVsLibtorrent, s.AllVsLibtorrent, s.AllVsIdeal, s.ExitVsIdeal)
 		}
 	}
