@@ -50,6 +50,9 @@ type DHTEvent struct {
 	NewPeers int // peers the DHT had not returned before for this swarm
 	Err      error
 	At       time.Duration
+	// Next is the pause before this swarm's next lookup; 0 if there is
+	// none (the last lookup of a search without Follow).
+	Next time.Duration
 }
 
 // Elapsed implements Event.

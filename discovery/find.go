@@ -396,7 +396,8 @@ func (s *search) dhtWorkers(ctx context.Context, nodes []string, swarms []metain
 // node answered is repeated after a pause (dhtRetryAfter, doubling), up to
 // DHTLookups in all, so that lost datagrams or a network that comes back
 // do not end the search; a lookup with nobody to ask is not. With Follow
-// it repeats every DHTInterval.
+// it repeats every DHTInterval, and a failed lookup sooner: after
+// dhtRetryAfter, doubling up to DHTInterval.
 func (s *search) dhtWorker(ctx context.Context, h metainfo.Hash) {
 	var mu sync.Mutex
 	seen := map[netip.AddrPort]bool{}
@@ -427,14 +428,23 @@ func (s *search) dhtWorker(ctx context.Context, h metainfo.Hash) {
 		mu.Unlock()
 		unanswered := err != nil && stats.Queried > 0 && stats.Answered == 0
 		final := !s.follow && (!unanswered || i >= s.cfg.dhtLookups())
+		wait := s.cfg.dhtInterval()
+		switch {
+		case unanswered && !s.follow, err != nil && s.follow:
+			// With Follow a failed lookup (nobody answered, or nobody to
+			// ask: offline) is retried soon and then less often, up to
+			// DHTInterval, so a network that comes back is noticed.
+			wait = min(pause, wait)
+			pause *= 2
+		default:
+			pause = dhtRetryAfter
+		}
 		ev := &DHTEvent{Swarm: h, Lookup: i, Stats: stats, NewPeers: n, Err: err}
+		if !final {
+			ev.Next = wait
+		}
 		if !s.send(ctx, report{source: SourceDHT, swarm: h, dht: ev, final: final}) || final {
 			return
-		}
-		wait := s.cfg.dhtInterval()
-		if unanswered && !s.follow {
-			wait = pause
-			pause *= 2
 		}
 		select {
 		case <-s.clock.After(wait):

@@ -87,6 +87,9 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		StopTimeout:     o.stopTimeout,
 		TrackerPolicy:   o.trackerPolicy,
 	}
+	if o.follow {
+		cfg.RetryInterval = followRetry
+	}
 	if len(tg.Trackers) > 0 {
 		cfg.Trackers = tc
 		if o.vlog != nil {
@@ -145,6 +148,9 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 			p.shown++
 		}
 		prog.event(e, p.shown)
+		if o.follow && !o.quiet && status == nil {
+			retryLine(c.stderr, e)
+		}
 		if p.werr != nil && stopErr == nil {
 			// Standard output is gone (a closed pipe, as with `| head`):
 			// nobody reads the rest.
@@ -182,6 +188,28 @@ func runSearch(ctx context.Context, c *cli, tg *target, o *searchOptions) (*disc
 		writeSummary(c.stderr, sum, p.shown, o.follow)
 	}
 	return sum, p.shown, nil
+}
+
+// followRetry is the first pause before a failed tracker is asked again
+// with --follow (then doubling, up to its interval): soon enough that a
+// network coming back is noticed within seconds, not the 2 minutes a
+// long-running client waits.
+const followRetry = 5 * time.Second
+
+// retryLine says, with --follow and no terminal for the status line, that a
+// source failed and when it is tried again: a following search is never
+// silent about sources that do not work.
+func retryLine(w io.Writer, e discovery.Event) {
+	switch e := e.(type) {
+	case *discovery.TrackerEvent:
+		if e.Err != nil && e.Event != tracker.EventStopped && e.Next > 0 {
+			fmt.Fprintf(w, "peerfind: %s: %s; retrying in %s\n", e.URL, plainError(e.Err), roundDur(e.Next))
+		}
+	case *discovery.DHTEvent:
+		if e.Err != nil && e.Next > 0 {
+			fmt.Fprintf(w, "peerfind: dht: %s; retrying in %s\n", plainError(e.Err), roundDur(e.Next))
+		}
+	}
 }
 
 // countTrackers counts the trackers the search asks: each once, however

@@ -24,6 +24,8 @@ type progress struct {
 	dhtLookups    int
 	peers         int
 	checked       int // --verify: peers checked
+	// failing holds, per failing source, when it is retried (--follow).
+	failing map[string]time.Time
 	// node, if set, gives live DHT counters between lookups.
 	node interface{ Stats() dht.NodeStats }
 }
@@ -36,13 +38,28 @@ func (p *progress) event(e discovery.Event, shown int) {
 	case *discovery.TrackerEvent:
 		if e.Event != tracker.EventStopped {
 			p.trackersDone[e.URL] = true
+			p.retry(e.URL, e.Err, e.Next)
 		}
 	case *discovery.DHTEvent:
 		p.dhtLookups++
 		p.dhtQueried += e.Stats.Queried
+		p.retry(discovery.SourceDHT, e.Err, e.Next)
 	case *discovery.VerifyEvent:
 		p.checked++
 	}
+}
+
+// retry notes that source failed and is asked again after next, or that it
+// answered (or is not asked again).
+func (p *progress) retry(source string, err error, next time.Duration) {
+	if err == nil || next <= 0 {
+		delete(p.failing, source)
+		return
+	}
+	if p.failing == nil {
+		p.failing = map[string]time.Time{}
+	}
+	p.failing[source] = time.Now().Add(next)
 }
 
 func (p *progress) line(start time.Time) string {
@@ -59,6 +76,15 @@ func (p *progress) line(start time.Time) string {
 		s += fmt.Sprintf(" · %d checked", p.checked)
 	}
 	s += fmt.Sprintf(" · %s · %s", plural(p.peers, "peer"), time.Since(start).Round(100*time.Millisecond))
+	if len(p.failing) > 0 {
+		var soonest time.Time
+		for _, t := range p.failing {
+			if soonest.IsZero() || t.Before(soonest) {
+				soonest = t
+			}
+		}
+		s += fmt.Sprintf(" · %s failing, next retry in %s", plural(len(p.failing), "source"), max(0, time.Until(soonest)).Round(time.Second))
+	}
 	return s
 }
 
