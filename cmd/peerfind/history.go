@@ -37,7 +37,7 @@ sources overlap nowhere.
 
 With --json, one NDJSON object per round with every source's figures.
 With --svg FILE, also draw the swarm size over time per source as an SVG
-image.`,
+image, the estimate's range shaded.`,
 		Example: `  peerfind history 0123456789abcdef0123456789abcdef01234567
   peerfind history x.torrent --svg x.svg
   peerfind history x.torrent --json | jq .estimate`,
@@ -204,7 +204,7 @@ func printHistoryJSON(c *cli, hist []store.RoundResult) error {
 // source's count over time.
 func writeHistorySVG(path, name string, hist []store.RoundResult) error {
 	ch := &svgChart{Title: "Swarm size of " + name}
-	est := svgSeries{Name: "estimate"}
+	est := svgSeries{Name: "estimate (shaded: its range)"}
 	found := svgSeries{Name: "distinct peers found"}
 	by := map[string]*svgSeries{}
 	names := historySources(hist)
@@ -213,6 +213,7 @@ func writeHistorySVG(path, name string, hist []store.RoundResult) error {
 	}
 	for _, r := range hist {
 		est.Points = append(est.Points, svgPoint{r.Started, float64(r.Estimate)})
+		ch.Band = append(ch.Band, svgRange{r.Started, float64(r.Estimate), float64(r.EstimateHigh)})
 		found.Points = append(found.Points, svgPoint{r.Started, float64(r.Peers)})
 		for _, o := range r.Observations {
 			if n := sourceCount(o); n >= 0 {

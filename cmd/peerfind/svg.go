@@ -14,6 +14,16 @@ import (
 type svgChart struct {
 	Title  string
 	Series []svgSeries
+	// Band, if not empty, is shaded between its Low and High values: the
+	// estimate's range. It is drawn under the series, in the first
+	// series' colour.
+	Band []svgRange
+}
+
+// svgRange is a low and a high value at one time.
+type svgRange struct {
+	T         time.Time
+	Low, High float64
 }
 
 type svgSeries struct {
@@ -53,6 +63,9 @@ func (c *svgChart) write(w io.Writer) error {
 			maxV = math.Max(maxV, p.V)
 		}
 	}
+	for _, b := range c.Band {
+		maxV = math.Max(maxV, b.High)
+	}
 	span := t1.Sub(t0)
 	if span <= 0 {
 		span = time.Hour // one round: a single column of dots
@@ -78,6 +91,17 @@ func (c *svgChart) write(w io.Writer) error {
 	}
 	fmt.Fprintf(bw, `<text x="%d" y="%d" text-anchor="middle">time (UTC)</text>`+"\n", svgLeft+svgPlotW/2, svgH-10)
 	fmt.Fprintf(bw, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#404040"/>`+"\n", svgLeft, svgTop, svgPlotW, svgPlotH)
+	// The band: along the highs, back along the lows.
+	if len(c.Band) > 1 {
+		bw.WriteString(`<polygon fill="#000000" fill-opacity="0.08" stroke="none" points="`)
+		for _, b := range c.Band {
+			fmt.Fprintf(bw, "%.1f,%.1f ", x(b.T), y(b.High))
+		}
+		for i := len(c.Band) - 1; i >= 0; i-- {
+			fmt.Fprintf(bw, "%.1f,%.1f ", x(c.Band[i].T), y(c.Band[i].Low))
+		}
+		bw.WriteString("\"><title>estimate range</title></polygon>\n")
+	}
 	// Series and legend.
 	for i, s := range c.Series {
 		color := svgPalette[i%len(svgPalette)]
