@@ -178,3 +178,44 @@ func TestE2EWorkers(t *testing.T) {
 		t.Logf("worker a:\n%s", aOut.String())
 	}
 }
+
+// TestE2EWorkerPeriodic crawls into PostgreSQL in-process (the crawl
+// command on a postgres:// --db), then lets a worker with --every start
+// the next rounds by itself from the stored targets.
+func TestE2EWorkerPeriodic(t *testing.T) {
+	pg, err := testutil.StartPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Stop() })
+	dsn, err := pg.CreateDB("periodic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, ts := manySwarms(t, 20, 0)
+	var args []string
+	for _, tt := range ts {
+		args = append(args, tt.InfoHash.String())
+	}
+	search := []string{"--db", dsn, "--no-dht", "--tracker", sw.HTTPTracker, "--tracker", sw.UDPTracker, "--tracker-rate", "-1", "--timeout", "3s"}
+	if r := runPF(t, nil, append(append([]string{"crawl"}, args...), search...)...); r.code != 0 {
+		t.Fatalf("crawl into PostgreSQL: exit %d: %s", r.code, r.stderr)
+	}
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n := count1(t, st, `SELECT COUNT(*) FROM sightings WHERE round = 1`); n != 8*len(ts) {
+		t.Fatalf("round 1: %d sightings, want %d", n, 8*len(ts))
+	}
+	w, out := startWorker(t, "periodic", append([]string{"--every", "1s", "--rescue-after", "1m"}, search...)...)
+	waitCount(t, st, 2, `SELECT COUNT(*) FROM rounds WHERE round > 1 AND finished_ms IS NOT NULL`)
+	w.Process.Signal(os.Interrupt)
+	if err := w.Wait(); err != nil {
+		t.Errorf("worker after SIGINT: %v\n%s", err, out.String())
+	}
+	if n := count1(t, st, `SELECT COUNT(*) FROM round_targets WHERE round IN (2, 3)`); n != 2*len(ts) {
+		t.Errorf("rounds 2 and 3: %d targets stored, want %d", n, 2*len(ts))
+	}
+}
