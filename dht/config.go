@@ -129,6 +129,23 @@ type Config struct {
 	// Rand is the source of ids, transaction ids and token secrets. If
 	// nil, crypto/rand.
 	Rand io.Reader
+	// Trace, if not nil, is called once for every query a lookup sends,
+	// when it ends (a reply, a timeout, an error, or the end of the lookup
+	// before an answer), so that a user can
+	// see why a lookup found nothing (the command's --verbose). It is
+	// called from many goroutines at once and must be quick; the Node
+	// never logs by itself.
+	Trace func(QueryTrace)
+}
+
+// QueryTrace is one lookup query and how it ended, for Config.Trace.
+type QueryTrace struct {
+	Method string         // "get_peers" or "find_node"
+	Addr   netip.AddrPort // the node asked
+	RTT    time.Duration  // from the first send to the end
+	Nodes  int            // nodes in the reply
+	Peers  int            // peers in the reply
+	Err    error          // nil for a reply; wraps ErrTimeout for a timeout, is context.Canceled when the lookup ended first
 }
 
 func (c *Config) rand() io.Reader {

@@ -94,10 +94,14 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 					case <-ctx.Done():
 					}
 				}
+				start := time.Now()
 				m, err := n.queryWith(ctx, addr, method, a, o)
 				out := outcome{addr: addr, attempt: attempt, err: err}
 				if err == nil {
 					out.r = krpc.DecodeReply(m)
+				}
+				if tr := n.cfg.Trace; tr != nil {
+					tr(QueryTrace{Method: method, Addr: addr, RTT: time.Since(start), Nodes: len(out.r.Nodes), Peers: len(out.r.Peers), Err: err})
 				}
 				select {
 				case results <- out:

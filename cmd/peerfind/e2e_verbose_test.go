@@ -25,6 +25,8 @@ func TestE2EVerboseQuiet(t *testing.T) {
 		"tracker " + sw.HTTPTracker + ": answered in ",
 		"DHT: get_peers lookup for " + sw.InfoHash.String(),
 		" gave peer ",
+		"DHT: get_peers to ",
+		": reply in ",
 		"nodes queried",
 		"tracker " + sw.HTTPTracker + ": announce stopped",
 	} {

@@ -227,6 +227,9 @@ func countTrackers(tiers [][]string) int {
 // the saved state if there is one.
 func newDHTNode(stderr io.Writer, o *searchOptions) (*dht.Node, error) {
 	cfg := dht.Config{ReadOnly: true, QueryRate: o.dhtQueryRate}
+	if o.vlog != nil {
+		cfg.Trace = o.vlog.dhtQuery
+	}
 	if o.statePath != "" {
 		st, err := dht.LoadState(o.statePath)
 		switch {

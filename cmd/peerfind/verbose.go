@@ -43,6 +43,21 @@ func (l *verboseLog) printf(format string, args ...any) {
 	fmt.Fprintf(l.w, "[%8.3fs] %s\n", time.Since(l.start).Seconds(), printable(msg))
 }
 
+// dhtQuery logs one DHT query and how it ended (dht.Config.Trace).
+func (l *verboseLog) dhtQuery(q dht.QueryTrace) {
+	took := roundDur(q.RTT)
+	switch {
+	case q.Err == nil:
+		l.printf("DHT: %s to %s: reply in %s, %s, %s", q.Method, q.Addr, took, plural(q.Nodes, "node"), plural(q.Peers, "peer"))
+	case errors.Is(q.Err, dht.ErrTimeout):
+		l.printf("DHT: %s to %s: no answer (timed out after %s)", q.Method, q.Addr, took)
+	case errors.Is(q.Err, context.Canceled):
+		l.printf("DHT: %s to %s: no answer before the lookup ended (%s)", q.Method, q.Addr, took)
+	default:
+		l.printf("DHT: %s to %s: error after %s: %v", q.Method, q.Addr, took, q.Err)
+	}
+}
+
 // tracingAnnouncer logs each announce and its answer.
 type tracingAnnouncer struct {
 	tracker.Announcer
