@@ -67,6 +67,7 @@ type jsonPeer struct {
 	Sources     []string      `json:"sources"`
 	Swarm       metainfo.Hash `json:"swarm"`
 	FirstSeenMS float64       `json:"first_seen_ms"`
+	Via         string        `json:"via,omitempty"` // source "pex": the peer that named it
 }
 
 type jsonSeen struct {
@@ -75,6 +76,7 @@ type jsonSeen struct {
 	Source    string   `json:"source"`
 	Sources   []string `json:"sources"`
 	ElapsedMS float64  `json:"elapsed_ms"`
+	Via       string   `json:"via,omitempty"`
 }
 
 type jsonTracker struct {
@@ -204,9 +206,9 @@ func (p *printer) event(e discovery.Event) {
 				return
 			}
 			p.line(jsonPeer{Type: "peer", Address: e.Peer.String(), IP: e.Peer.Addr().String(), Port: e.Peer.Port(),
-				Sources: e.Sources, Swarm: e.Swarm, FirstSeenMS: ms(e.At)})
+				Sources: e.Sources, Swarm: e.Swarm, FirstSeenMS: ms(e.At), Via: via(e)})
 		} else if p.json {
-			p.line(jsonSeen{Type: "seen", Address: e.Peer.String(), Source: e.Source, Sources: e.Sources, ElapsedMS: ms(e.At)})
+			p.line(jsonSeen{Type: "seen", Address: e.Peer.String(), Source: e.Source, Sources: e.Sources, ElapsedMS: ms(e.At), Via: via(e)})
 		}
 	case *discovery.TrackerEvent:
 		if !p.json {

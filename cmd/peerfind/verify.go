@@ -141,10 +141,18 @@ func (p *printer) peerVerifying(e *discovery.PeerEvent) {
 	}
 	if e.New {
 		p.line(jsonPeer{Type: "peer", Address: e.Peer.String(), IP: e.Peer.Addr().String(), Port: e.Peer.Port(),
-			Sources: e.Sources, Swarm: e.Swarm, FirstSeenMS: ms(e.At)})
+			Sources: e.Sources, Swarm: e.Swarm, FirstSeenMS: ms(e.At), Via: via(e)})
 	} else {
-		p.line(jsonSeen{Type: "seen", Address: e.Peer.String(), Source: e.Source, Sources: e.Sources, ElapsedMS: ms(e.At)})
+		p.line(jsonSeen{Type: "seen", Address: e.Peer.String(), Source: e.Source, Sources: e.Sources, ElapsedMS: ms(e.At), Via: via(e)})
 	}
+}
+
+// via is the "via" of a peer event: the peer whose PEX named it, if any.
+func via(e *discovery.PeerEvent) string {
+	if !e.Via.IsValid() {
+		return ""
+	}
+	return e.Via.String()
 }
 
 // verifyEvent prints one check, or one metadata attempt.
