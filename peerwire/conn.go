@@ -34,7 +34,8 @@ type Pieces struct {
 	Known bool
 	// All reports that the peer has every piece: a seed.
 	All bool
-	// Have is the number of pieces it has.
+	// Have is the number of pieces it has; 0 with All when the piece count
+	// is unknown (have_all says "every piece", not how many).
 	Have int
 	// Total is the torrent's piece count: Config.NumPieces if given, else
 	// the bitfield's length in bits (up to 7 more than the count); 0 if

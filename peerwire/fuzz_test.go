@@ -135,7 +135,7 @@ func FuzzConn(f *testing.F) {
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		c, err := newConn(ctx, ours, netip.MustParseAddrPort("127.0.0.1:1"), ih, &Config{OpenWait: 100 * time.Millisecond, MaxMessage: 1 << 16})
+		c, err := newConn(ctx, ours, netip.MustParseAddrPort("127.0.0.1:1"), ih, &Config{OpenWait: 100 * time.Millisecond, MaxMessage: 1 << 16, MaxMetadataSize: 1 << 16})
 		if err != nil {
 			return
 		}
