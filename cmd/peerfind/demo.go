@@ -43,7 +43,7 @@ sources, 1 otherwise.`,
 	fl := cmd.Flags()
 	fl.IntVar(&f.nodes, "nodes", 300, fmt.Sprintf("DHT nodes in the local swarm (at most %d)", swarmtest.MaxNodes))
 	fl.IntVar(&f.peers, "peers", 48, fmt.Sprintf("peers in the local swarm (at most %d)", swarmtest.MaxPeers))
-	fl.DurationVar(&f.timeout, "timeout", 20*time.Second, "give up the search after this long")
+	fl.DurationVar(&f.timeout, "timeout", 20*time.Second, "give up the search after this long; 0: no limit")
 	fl.BoolVar(&f.json, "json", false, "print the search's NDJSON events (as 'peers --json') instead of the table")
 	return cmd
 }
@@ -51,6 +51,13 @@ sources, 1 otherwise.`,
 func runDemo(ctx context.Context, c *cli, f *demoFlags) error {
 	if f.nodes < 1 || f.nodes > swarmtest.MaxNodes || f.peers < 1 || f.peers > swarmtest.MaxPeers {
 		return usageError("--nodes must be 1..%d and --peers 1..%d", swarmtest.MaxNodes, swarmtest.MaxPeers)
+	}
+	if f.timeout < 0 {
+		return usageError("--timeout must not be negative, got %v", f.timeout)
+	}
+	timeout := f.timeout
+	if timeout == 0 {
+		timeout = -1 // 0: no limit, as in every command
 	}
 	out := c.stderr // narration; the results go to stdout
 	if !f.json {
@@ -77,7 +84,7 @@ func runDemo(ctx context.Context, c *cli, f *demoFlags) error {
 	fmt.Fprintf(out, "\nSearching it as 'peerfind peers' would (trackers and DHT at once, fresh DHT node):\n\n")
 
 	tg := fromMetaInfo(sw.MetaInfo, "")
-	o := &searchOptions{timeout: f.timeout, port: discovery.DefaultPort, json: f.json, quietPeers: !f.json, noSummary: !f.json, only4: true}
+	o := &searchOptions{timeout: timeout, port: discovery.DefaultPort, json: f.json, quietPeers: !f.json, noSummary: !f.json, only4: true}
 	for _, b := range sw.Bootstrap {
 		o.bootstrap = append(o.bootstrap, b.String())
 	}

@@ -39,9 +39,13 @@ func TestE2EFlagValues(t *testing.T) {
 		{[]string{"peers", hash, "--tracker-policy", "some"}, `--tracker-policy`},
 		{[]string{"scrape", hash, "--tracker", "ftp://x"}, `--tracker "ftp://x": scheme "ftp"`},
 		{[]string{"scrape", hash, "--timeout", "-2s"}, `--timeout must not be negative`},
+		{[]string{"demo", "--timeout", "-2s"}, `--timeout must not be negative`},
 	}
 	for _, tt := range tests {
-		args := append(tt.args, "--tracker", live)
+		args := tt.args
+		if args[0] != "demo" {
+			args = append(args, "--tracker", live)
+		}
 		r := runPF(t, nil, args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stderr, "strconv") {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tt.args, r.code, r.stderr, exitUsage, tt.want)
