@@ -90,6 +90,7 @@ before any peer was found (130 too for a second Ctrl-C).`,
   curl -s https://example.org/x.torrent | peerfind peers -
   peerfind peers x.torrent --json | jq -r 'select(.type=="peer") | .address'
   peerfind peers x.torrent --follow          # until Ctrl-C
+  peerfind peers x.torrent --verify --table  # who answers, client, seed or leecher
   peerfind peers 0123456789abcdef0123456789abcdef01234567 --no-dht \
       --tracker udp://127.0.0.1:6969 --tracker http://127.0.0.1:8000/announce
   peerfind peers x.torrent --no-trackers --bootstrap 127.0.0.1:6881 -4`,
