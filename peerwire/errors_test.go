@@ -6,8 +6,10 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -227,4 +229,35 @@ func TestHostilePeers(t *testing.T) {
 	}
 	c.Close()
 	wg.Wait()
+}
+
+// TestMetadataAnnouncedSizeCostsNothing: a peer announcing the largest
+// metadata_size allowed and then sending nothing costs no buffer of that
+// size; the fetch ends with the context.
+func TestMetadataAnnouncedSizeCostsNothing(t *testing.T) {
+	p := startPeer(t, func(c net.Conn, r *bufio.Reader) {
+		if !answerHandshake(c, r, testHash) {
+			return
+		}
+		c.Write(appendExtended(nil, 0, extPayload(t, map[string]any{"m": map[string]any{"ut_metadata": 3}, "metadata_size": DefaultMaxMetadataSize})))
+		c.Write(appendMessage(nil, msgHaveAll, nil))
+		io.Copy(io.Discard, r)
+	})
+	c, err := Dial(context.Background(), p.addr, testHash, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = c.Metadata(ctx, metainfo.HashV2{})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("error %v, want ErrTimeout", err)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > DefaultMaxMetadataSize/4 {
+		t.Errorf("%d bytes allocated for a peer that sent nothing", d)
+	}
 }

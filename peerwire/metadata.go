@@ -13,18 +13,19 @@ import (
 // metadataWindow is the number of ut_metadata requests kept outstanding.
 const metadataWindow = 4
 
-// metadataFetch is the state of one Metadata call: the buffer, which
-// pieces were asked for and which arrived.
+// metadataFetch is the state of one Metadata call: which pieces were asked
+// for and the ones that arrived. Pieces are kept as they come, not in a
+// buffer of metadata_size made up front: a peer announcing the largest
+// size it may costs us only what it really sends.
 type metadataFetch struct {
 	size     int64
-	buf      []byte
+	parts    [][]byte // nil until the piece arrives
 	asked    []bool
-	got      []bool
 	received int
 	err      error // a reject or a bad piece, reported by handle
 }
 
-func (f *metadataFetch) pieces() int { return len(f.got) }
+func (f *metadataFetch) pieces() int { return len(f.parts) }
 
 // pieceLen is the length piece i must have: 16 KiB, the last one the rest.
 func (f *metadataFetch) pieceLen(i int) int {
@@ -52,11 +53,10 @@ func (f *metadataFetch) handle(m metadataMsg) error {
 		f.err = protoErr("ut_metadata piece %d: total_size %d, metadata_size was %d", m.Piece, m.TotalSize, f.size)
 	case len(m.Data) != f.pieceLen(m.Piece):
 		f.err = protoErr("ut_metadata piece %d of %d bytes, want %d", m.Piece, len(m.Data), f.pieceLen(m.Piece))
-	case f.got[m.Piece]:
+	case f.parts[m.Piece] != nil:
 		// a repeat: harmless
 	default:
-		copy(f.buf[m.Piece*metadataPieceSize:], m.Data)
-		f.got[m.Piece] = true
+		f.parts[m.Piece] = append([]byte(nil), m.Data...)
 		f.received++
 	}
 	return nil
@@ -78,7 +78,7 @@ func (c *Conn) Metadata(ctx context.Context, v2 metainfo.HashV2) ([]byte, error)
 		return nil, c.fail("metadata", tooLarge("metadata_size", size, c.cfg.maxMetadataSize()))
 	}
 	n := int((size + metadataPieceSize - 1) / metadataPieceSize)
-	f := &metadataFetch{size: size, buf: make([]byte, size), asked: make([]bool, n), got: make([]bool, n)}
+	f := &metadataFetch{size: size, parts: make([][]byte, n), asked: make([]bool, n)}
 	c.meta = f
 	defer func() { c.meta = nil }()
 	defer c.deadline(ctx)()
@@ -101,10 +101,14 @@ func (c *Conn) Metadata(ctx context.Context, v2 metainfo.HashV2) ([]byte, error)
 			return nil, c.fail("metadata", f.err)
 		}
 	}
-	if err := checkMetadata(f.buf, c.InfoHash, v2); err != nil {
+	info := make([]byte, 0, size)
+	for _, p := range f.parts {
+		info = append(info, p...)
+	}
+	if err := checkMetadata(info, c.InfoHash, v2); err != nil {
 		return nil, c.fail("metadata", err)
 	}
-	return f.buf, nil
+	return info, nil
 }
 
 // checkMetadata accepts info if its SHA-1 is ih, or its SHA-256 begins with
