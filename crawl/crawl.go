@@ -146,20 +146,35 @@ type Result struct {
 	// Err is set when the target could not be searched at all (no source,
 	// no hash); the other fields are then mostly empty.
 	Err error
+
+	found, outside int // distinct peers, and those no tracker named
 }
 
-// Round searches every target once, at most Concurrency at a time, then
-// scrapes the trackers, and calls fn with each target's Result, one call at
-// a time, in no set order. Targets in skip are left out (a resumed round).
-// It returns when every target has been reported, or early with ctx's error
-// once ctx is done (the targets not yet started are not reported; those
-// under way are reported with Reason discovery.StopCanceled).
-func (c *Crawler) Round(ctx context.Context, round int64, targets []*Target, fn func(*Result)) error {
+// ScrapeUpdate is what a round's scrape added for one target: an
+// observation per tracker (Kind "scrape") and the estimate merged anew.
+type ScrapeUpdate struct {
+	Round        int64
+	Target       *Target
+	Observations []Observation
+	Estimate     Estimate
+}
+
+// Round searches every target once, at most Concurrency at a time, and
+// calls fn with each target's Result as soon as its search ends, its
+// Estimate merged from the announces; the Result's peers are dropped once
+// fn returns, so that memory follows the searches under way, not the
+// round. Once every search has ended, each tracker is scraped once for all
+// of its swarms, and scraped (if not nil) is called with each target's
+// update. Both callbacks are called one call at a time, in no set order.
+// Targets not yet started when ctx is done are not reported; those under
+// way are reported with Reason discovery.StopCanceled, and the scrape is
+// skipped. Round returns ctx's error, if any.
+func (c *Crawler) Round(ctx context.Context, round int64, targets []*Target, fn func(*Result), scraped func(*ScrapeUpdate)) error {
 	var (
-		mu      sync.Mutex
-		results = make([]*Result, 0, len(targets))
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, c.cfg.concurrency())
+		mu   sync.Mutex
+		kept = make([]*Result, 0, len(targets)) // without peers, for the scrape
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, c.cfg.concurrency())
 	)
 	for _, t := range targets {
 		select {
@@ -172,18 +187,33 @@ func (c *Crawler) Round(ctx context.Context, round int64, targets []*Target, fn 
 		wg.Go(func() {
 			defer func() { <-sem }()
 			r := c.search(ctx, round, t)
+			r.found, r.outside = peerCounts(r.Peers)
+			r.Estimate = r.estimate()
 			mu.Lock()
-			results = append(results, r)
-			mu.Unlock()
+			defer mu.Unlock()
+			fn(r)
+			r.Peers = nil
+			kept = append(kept, r)
 		})
 	}
 	wg.Wait()
-	if c.cfg.Scraper != nil && ctx.Err() == nil {
-		c.scrape(ctx, results)
+	if c.cfg.Scraper == nil || ctx.Err() != nil {
+		return ctx.Err()
 	}
-	for _, r := range results {
-		r.Estimate = estimate(r)
-		fn(r)
+	c.scrape(ctx, kept)
+	if scraped == nil {
+		return ctx.Err()
+	}
+	for _, r := range kept {
+		u := &ScrapeUpdate{Round: round, Target: r.Target, Estimate: r.estimate()}
+		for _, o := range r.Observations {
+			if o.Kind == "scrape" {
+				u.Observations = append(u.Observations, o)
+			}
+		}
+		if len(u.Observations) > 0 {
+			scraped(u)
+		}
 	}
 	return ctx.Err()
 }
@@ -193,10 +223,11 @@ func (c *Crawler) Round(ctx context.Context, round int64, targets []*Target, fn 
 // workers and cannot share scrapes.
 func (c *Crawler) Target(ctx context.Context, round int64, t *Target) *Result {
 	r := c.search(ctx, round, t)
+	r.found, r.outside = peerCounts(r.Peers)
 	if c.cfg.Scraper != nil && ctx.Err() == nil {
 		c.scrape(ctx, []*Result{r})
 	}
-	r.Estimate = estimate(r)
+	r.Estimate = r.estimate()
 	return r
 }
 
@@ -308,12 +339,10 @@ func scrapeTimeout(announce time.Duration) time.Duration {
 	return announce
 }
 
-// estimate merges the sources' counts into one estimate with its range.
-func estimate(r *Result) Estimate {
-	found := len(r.Peers)
-	e := Estimate{Low: found}
-	outside := 0 // peers named by no tracker
-	for _, p := range r.Peers {
+// peerCounts returns the distinct peers found and how many of them no
+// tracker named.
+func peerCounts(peers []discovery.PeerInfo) (found, outside int) {
+	for _, p := range peers {
 		viaTracker := false
 		for _, s := range p.Sources {
 			if s != discovery.SourceDHT && s != discovery.SourceMagnet && s != discovery.SourcePEX {
@@ -324,6 +353,12 @@ func estimate(r *Result) Estimate {
 			outside++
 		}
 	}
+	return len(peers), outside
+}
+
+// estimate merges the sources' counts into one estimate with its range.
+func (r *Result) estimate() Estimate {
+	e := Estimate{Low: r.found}
 	// The best count per tracker, from its announce or its scrape.
 	best := map[string]int{}
 	for _, o := range r.Observations {
@@ -336,14 +371,12 @@ func estimate(r *Result) Estimate {
 		}
 		best[u] = max(best[u], o.Seeders+o.Leechers)
 	}
-	e.High = outside
 	trackerSum := 0
 	for _, n := range best {
 		e.Low = max(e.Low, n)
 		trackerSum += n
 	}
-	e.High += trackerSum
-	e.High = max(e.High, e.Low)
+	e.High = max(r.outside+trackerSum, e.Low)
 	return e
 }
 

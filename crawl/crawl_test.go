@@ -40,7 +40,9 @@ func TestEstimate(t *testing.T) {
 			Estimate{3, 3}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := estimate(&Result{Peers: tt.peers, Observations: tt.obs}); got != tt.want {
+			r := &Result{Observations: tt.obs}
+			r.found, r.outside = peerCounts(tt.peers)
+			if got := r.estimate(); got != tt.want {
 				t.Errorf("estimate = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -276,6 +276,57 @@ func (s *Store) FinishRoundIfDone(ctx context.Context, round int64) error {
 	return err
 }
 
+// SaveScrape stores what a round's scrape added for one target: its
+// scrape observations replace those stored before for the same round and
+// target, and the target's estimate of the round is updated.
+func (s *Store) SaveScrape(ctx context.Context, u *crawl.ScrapeUpdate) error {
+	if err := s.saveScrape(ctx, u); err != nil {
+		return fmt.Errorf("store: round %d, target %v, scrape: %w", u.Round, u.Target.Key, err)
+	}
+	return nil
+}
+
+func (s *Store) saveScrape(ctx context.Context, u *crawl.ScrapeUpdate) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	h := u.Target.Key.String()
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM observations WHERE round = ? AND info_hash = ? AND kind = 'scrape'`), u.Round, h); err != nil {
+		return err
+	}
+	if err := s.insertObservations(ctx, tx, u.Round, h, u.Observations, nil, ms(time.Now())); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE round_targets SET estimate = ?, estimate_high = ? WHERE round = ? AND info_hash = ?`),
+		u.Estimate.Low, u.Estimate.High, u.Round, h); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// insertObservations inserts observations of one target in one round;
+// newBy counts each source's peers never seen in an earlier round.
+func (s *Store) insertObservations(ctx context.Context, tx *sql.Tx, round int64, h string, obs []crawl.Observation, newBy map[string]int, at int64) error {
+	st, err := tx.PrepareContext(ctx, s.q(`INSERT INTO observations (round, info_hash, source, kind, peers, new_peers, seeders, leechers, completed, queries, errors, latency_ms, error, observed_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, o := range obs {
+		nw := newBy[o.Source]
+		if o.Kind == "scrape" {
+			nw = -1
+		}
+		if _, err := st.ExecContext(ctx, round, h, o.Source, o.Kind, o.Peers, nw, o.Seeders, o.Leechers, o.Completed, o.Queries, o.Errors, o.Latency.Milliseconds(), o.Err, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SaveResult stores one target's result of one round, replacing anything
 // stored before for the same round and target: observations and
 // sightings are rewritten, the peers table merged (first and last seen,
@@ -378,21 +429,8 @@ func (s *Store) saveResult(ctx context.Context, r *crawl.Result) error {
 		}
 	}
 
-	obs, err := tx.PrepareContext(ctx, s.q(`INSERT INTO observations (round, info_hash, source, kind, peers, new_peers, seeders, leechers, completed, queries, errors, latency_ms, error, observed_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
-	if err != nil {
+	if err := s.insertObservations(ctx, tx, r.Round, h, r.Observations, newBy, start+r.Duration.Milliseconds()); err != nil {
 		return err
-	}
-	defer obs.Close()
-	end := start + r.Duration.Milliseconds()
-	for _, o := range r.Observations {
-		nw := newBy[o.Source]
-		if o.Kind == "scrape" {
-			nw = -1
-		}
-		if _, err := obs.ExecContext(ctx, r.Round, h, o.Source, o.Kind, o.Peers, nw, o.Seeders, o.Leechers, o.Completed, o.Queries, o.Errors, o.Latency.Milliseconds(), o.Err, end); err != nil {
-			return err
-		}
 	}
 	errText := ""
 	if r.Err != nil {

@@ -80,14 +80,27 @@ func TestSaveResultIdempotent(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			for range 2 {
+				u := &crawl.ScrapeUpdate{Round: r1, Target: tg, Estimate: crawl.Estimate{Low: 20, High: 30},
+					Observations: []crawl.Observation{{Source: "scrape:udp://127.0.0.1:6969", Kind: "scrape", Peers: -1, Seeders: 12, Leechers: 8, Completed: 100, Queries: 1}}}
+				if err := s.SaveScrape(ctx, u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := count(t, s, `SELECT COUNT(*) FROM observations WHERE kind = 'scrape'`); n != 1 {
+				t.Errorf("%d scrape observations after a retried write, want 1", n)
+			}
+			if n := count(t, s, `SELECT estimate_high FROM round_targets WHERE round = ?`, r1); n != 30 {
+				t.Errorf("estimate_high %d after the scrape, want 30", n)
+			}
 			if err := s.FinishRound(ctx, r1); err != nil {
 				t.Fatal(err)
 			}
 			if n := count(t, s, `SELECT COUNT(*) FROM sightings`); n != 3 {
 				t.Errorf("%d sightings after a retried write, want 3", n)
 			}
-			if n := count(t, s, `SELECT COUNT(*) FROM observations`); n != 2 {
-				t.Errorf("%d observations after a retried write, want 2", n)
+			if n := count(t, s, `SELECT COUNT(*) FROM observations`); n != 3 {
+				t.Errorf("%d observations after a retried write, want 3 (tracker, DHT, scrape)", n)
 			}
 			if n := count(t, s, `SELECT new_peers FROM round_targets WHERE round = ?`, r1); n != 3 {
 				t.Errorf("round 1: %d new peers after a retried write, want 3", n)
@@ -138,7 +151,7 @@ func TestSaveResultIdempotent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(hist) != 2 || hist[1].Peers != 2 || len(hist[1].Observations) != 2 || hist[0].EstimateHigh != 10 {
+			if len(hist) != 2 || hist[1].Peers != 2 || len(hist[1].Observations) != 2 || hist[0].EstimateHigh != 30 {
 				t.Errorf("history: %+v", hist)
 			}
 			if _, err := s.History(ctx, metainfo.Hash{9}); err == nil {

@@ -95,8 +95,10 @@ machines; the crawl only records the round and exits (with --every it
 enqueues a round at each interval until stopped).
 
 Standard output gets one line per target (round, info hash, peers found,
-swarm estimate, name), or with --json NDJSON events: "target" per target
-and round, "round" at each round's end, "skipped" per bad line.`,
+swarm estimate from the announces, name), or with --json NDJSON events:
+"target" per target and round when its search ends, "scrape" per target
+when the trackers have been scraped at the end of the round, with the
+estimate merged anew, "round" at each round's end, "skipped" per bad line.`,
 		Example: `  peerfind crawl hashes.txt
   peerfind crawl hashes.txt --every 1h --db postgres://peerfind@db/peerfind
   peerfind crawl a.torrent b.torrent 'magnet:?xt=urn:btih:...' --rounds 3 --json`,
@@ -383,6 +385,11 @@ func crawlRound(ctx context.Context, c *cli, cr *crawl.Crawler, st *store.Store,
 		if bar != nil {
 			bar.add(len(r.Peers))
 		}
+	}, func(u *crawl.ScrapeUpdate) {
+		if err := st.SaveScrape(context.WithoutCancel(ctx), u); err != nil && saveErr == nil {
+			saveErr = err
+		}
+		out.scrape(u)
 	})
 	if bar != nil {
 		bar.stop()
@@ -461,6 +468,22 @@ func (p *crawlPrinter) target(r *crawl.Result) {
 	}
 	v["sources"] = srcs
 	p.emit(v)
+}
+
+// scrape reports the scrape of one target at the end of a round (NDJSON
+// only: the plain output has one line per target, printed at its search).
+func (p *crawlPrinter) scrape(u *crawl.ScrapeUpdate) {
+	if !p.json {
+		return
+	}
+	var srcs []jsonCrawlSource
+	for _, o := range u.Observations {
+		srcs = append(srcs, jsonCrawlSource{Source: o.Source, Kind: o.Kind, Peers: optCount(o.Peers),
+			Seeders: optCount(o.Seeders), Leechers: optCount(o.Leechers), Completed: optCount(o.Completed),
+			Queries: o.Queries, Errors: o.Errors, LatencyMS: o.Latency.Milliseconds(), Error: o.Err})
+	}
+	p.emit(map[string]any{"type": "scrape", "round": u.Round, "info_hash": u.Target.Key, "name": u.Target.Name,
+		"estimate": u.Estimate.Low, "estimate_high": u.Estimate.High, "sources": srcs})
 }
 
 func (p *crawlPrinter) round(round int64, targets, peers, failed int, d time.Duration) {

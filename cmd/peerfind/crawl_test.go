@@ -98,8 +98,8 @@ func TestE2ECrawl(t *testing.T) {
 		}
 		events[e.Type]++
 	}
-	if events["target"] != 2*len(ts) || events["round"] != 2 || events["skipped"] != 2 {
-		t.Errorf("events %v, want %d target, 2 round, 2 skipped", events, 2*len(ts))
+	if events["target"] != 2*len(ts) || events["scrape"] != 2*len(ts) || events["round"] != 2 || events["skipped"] != 2 {
+		t.Errorf("events %v, want %d target and scrape, 2 round, 2 skipped", events, 2*len(ts))
 	}
 
 	st, err := store.Open(context.Background(), db)

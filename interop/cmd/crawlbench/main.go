@@ -201,12 +201,14 @@ func bench(ctx context.Context, o *options, maxN int, stderr io.Writer) ([]run, 
 					Errors  int
 				}
 			}
-			if json.Unmarshal(sc.Bytes(), &e) != nil || e.Type != "target" {
+			if json.Unmarshal(sc.Bytes(), &e) != nil || e.Type != "target" && e.Type != "scrape" {
 				continue
 			}
-			r.Peers += e.Peers
-			if e.Error != "" {
-				r.Failed++
+			if e.Type == "target" {
+				r.Peers += e.Peers
+				if e.Error != "" {
+					r.Failed++
+				}
 			}
 			for _, s := range e.Sources {
 				switch s.Kind {
