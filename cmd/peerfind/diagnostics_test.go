@@ -17,7 +17,9 @@ func TestOffline(t *testing.T) {
 	routeErr := fmt.Errorf("announce udp://1.2.3.4:1: %w", &net.OpError{Op: "write", Err: os.NewSyscallError("sendto", syscall.ENETUNREACH)})
 	routersErr := fmt.Errorf("%w to start from: no saved nodes, none of the 5 bootstrap routers resolved (x): is the network down?", dht.ErrNoNodes)
 	silentErr := fmt.Errorf("%w: none of the 3 nodes queried answered; no answer from 127.0.0.1:9", dht.ErrNoNodes)
-	src := func(err error) discovery.SourceSummary { return discovery.SourceSummary{Queries: 1, Errors: 1, Err: err} }
+	src := func(err error) discovery.SourceSummary {
+		return discovery.SourceSummary{Queries: 1, Errors: 1, Err: err}
+	}
 	tests := []struct {
 		srcs []discovery.SourceSummary
 		want string
