@@ -13,6 +13,7 @@ package crawl
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -161,9 +162,9 @@ type ScrapeUpdate struct {
 
 // Round searches every target once, at most Concurrency at a time, and
 // calls fn with each target's Result as soon as its search ends, its
-// Estimate merged from the announces; the Result's peers are dropped once
-// fn returns, so that memory follows the searches under way, not the
-// round. Once every search has ended, each tracker is scraped once for all
+// Estimate merged from the announces; the Round keeps no reference to the
+// peers, so that memory follows the searches under way (and whatever fn
+// keeps), not the round. Once every search has ended, each tracker is scraped once for all
 // of its swarms, and scraped (if not nil) is called with each target's
 // update. Both callbacks are called one call at a time, in no set order.
 // Targets not yet started when ctx is done are not reported; those under
@@ -189,11 +190,14 @@ func (c *Crawler) Round(ctx context.Context, round int64, targets []*Target, fn 
 			r := c.search(ctx, round, t)
 			r.found, r.outside = peerCounts(r.Peers)
 			r.Estimate = r.estimate()
+			// The scrape needs the observations, not the peers; r itself
+			// belongs to fn's caller from now on.
+			lite := *r
+			lite.Peers, lite.Observations = nil, slices.Clone(r.Observations)
 			mu.Lock()
 			defer mu.Unlock()
 			fn(r)
-			r.Peers = nil
-			kept = append(kept, r)
+			kept = append(kept, &lite)
 		})
 	}
 	wg.Wait()

@@ -280,18 +280,29 @@ func (s *Store) FinishRoundIfDone(ctx context.Context, round int64) error {
 // scrape observations replace those stored before for the same round and
 // target, and the target's estimate of the round is updated.
 func (s *Store) SaveScrape(ctx context.Context, u *crawl.ScrapeUpdate) error {
-	if err := s.saveScrape(ctx, u); err != nil {
-		return fmt.Errorf("store: round %d, target %v, scrape: %w", u.Round, u.Target.Key, err)
+	return s.SaveScrapes(ctx, []*crawl.ScrapeUpdate{u})
+}
+
+// SaveScrapes stores several scrape updates as SaveScrape does, in one
+// transaction.
+func (s *Store) SaveScrapes(ctx context.Context, us []*crawl.ScrapeUpdate) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer tx.Rollback()
+	for _, u := range us {
+		if err := s.saveScrape(ctx, tx, u); err != nil {
+			return fmt.Errorf("store: round %d, target %v, scrape: %w", u.Round, u.Target.Key, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) saveScrape(ctx context.Context, u *crawl.ScrapeUpdate) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+func (s *Store) saveScrape(ctx context.Context, tx *sql.Tx, u *crawl.ScrapeUpdate) error {
 	h := u.Target.Key.String()
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM observations WHERE round = ? AND info_hash = ? AND kind = 'scrape'`), u.Round, h); err != nil {
 		return err
@@ -303,7 +314,7 @@ func (s *Store) saveScrape(ctx context.Context, u *crawl.ScrapeUpdate) error {
 		u.Estimate.Low, u.Estimate.High, u.Round, h); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return nil
 }
 
 // insertObservations inserts observations of one target in one round;
@@ -332,18 +343,30 @@ func (s *Store) insertObservations(ctx context.Context, tx *sql.Tx, round int64,
 // sightings are rewritten, the peers table merged (first and last seen,
 // the sources ever named), so that a retry changes nothing.
 func (s *Store) SaveResult(ctx context.Context, r *crawl.Result) error {
-	if err := s.saveResult(ctx, r); err != nil {
-		return fmt.Errorf("store: round %d, target %v: %w", r.Round, r.Target.Key, err)
+	return s.SaveResults(ctx, []*crawl.Result{r})
+}
+
+// SaveResults stores several results as SaveResult does, in one
+// transaction: a crawl's writer batches what arrived while it wrote, since
+// one commit costs far more than a few rows.
+func (s *Store) SaveResults(ctx context.Context, rs []*crawl.Result) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer tx.Rollback()
+	for _, r := range rs {
+		if err := s.saveResult(ctx, tx, r); err != nil {
+			return fmt.Errorf("store: round %d, target %v: %w", r.Round, r.Target.Key, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) saveResult(ctx context.Context, r *crawl.Result) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+func (s *Store) saveResult(ctx context.Context, tx *sql.Tx, r *crawl.Result) error {
 	h := r.Target.Key.String()
 	start := ms(r.Start)
 	// The target row, in case the caller did not add it (a worker's job).
@@ -444,5 +467,5 @@ func (s *Store) saveResult(ctx context.Context, r *crawl.Result) error {
 		r.Round, h, start, r.Duration.Milliseconds(), string(r.Reason), len(r.Peers), newPeers, r.Estimate.Low, r.Estimate.High, errText); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return nil
 }

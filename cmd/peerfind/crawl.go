@@ -368,15 +368,13 @@ func crawlRound(ctx context.Context, c *cli, cr *crawl.Crawler, st *store.Store,
 		}
 		defer func() { out.w = c.stdout }()
 	}
-	var saveErr error
 	var peers, failed int
+	w := newResultWriter(context.WithoutCancel(ctx), st)
 	err := cr.Round(ctx, round, todo, func(r *crawl.Result) {
 		if r.Reason == discovery.StopCanceled {
 			return // an interrupted search is not a result: the resumed round redoes it
 		}
-		if err := st.SaveResult(context.WithoutCancel(ctx), r); err != nil && saveErr == nil {
-			saveErr = err
-		}
+		w.add(r)
 		peers += len(r.Peers)
 		if r.Err != nil {
 			failed++
@@ -386,11 +384,10 @@ func crawlRound(ctx context.Context, c *cli, cr *crawl.Crawler, st *store.Store,
 			bar.add(len(r.Peers))
 		}
 	}, func(u *crawl.ScrapeUpdate) {
-		if err := st.SaveScrape(context.WithoutCancel(ctx), u); err != nil && saveErr == nil {
-			saveErr = err
-		}
+		w.add(u)
 		out.scrape(u)
 	})
+	saveErr := w.close()
 	if bar != nil {
 		bar.stop()
 	}
@@ -403,6 +400,78 @@ func crawlRound(ctx context.Context, c *cli, cr *crawl.Crawler, st *store.Store,
 	out.round(round, len(todo), peers, failed, time.Since(start))
 	fmt.Fprintf(c.stderr, "peerfind: round %d: %s, %s found, %d failed, in %s\n", round, countNoun(len(todo), "target"), countNoun(peers, "peer"), failed, roundDur(time.Since(start)))
 	return nil
+}
+
+// resultWriter stores a round's results from one goroutine, so that the
+// searches never wait for the database: what arrives while it writes is
+// written next, in one transaction. The queue is bounded, so a database
+// slower than the searches holds them back rather than filling memory.
+type resultWriter struct {
+	ch   chan any // *crawl.Result or *crawl.ScrapeUpdate, in order
+	done chan error
+}
+
+const writerQueue = 256
+
+func newResultWriter(ctx context.Context, st *store.Store) *resultWriter {
+	w := &resultWriter{ch: make(chan any, writerQueue), done: make(chan error, 1)}
+	go func() {
+		var first error
+		keep := func(err error) {
+			if err != nil && first == nil {
+				first = err
+			}
+		}
+		var results []*crawl.Result
+		var scrapes []*crawl.ScrapeUpdate
+		flush := func() {
+			if len(results) > 0 {
+				keep(st.SaveResults(ctx, results))
+				results = results[:0]
+			}
+			if len(scrapes) > 0 {
+				keep(st.SaveScrapes(ctx, scrapes))
+				scrapes = scrapes[:0]
+			}
+		}
+		for v := range w.ch {
+			for more := true; more; {
+				// Results before scrapes: a scrape updates its result's row.
+				switch v := v.(type) {
+				case *crawl.Result:
+					if len(scrapes) > 0 {
+						flush()
+					}
+					results = append(results, v)
+				case *crawl.ScrapeUpdate:
+					if len(results) > 0 {
+						flush()
+					}
+					scrapes = append(scrapes, v)
+				}
+				select {
+				case v, more = <-w.ch: // more is false once closed
+				default:
+					more = false
+				}
+				if len(results)+len(scrapes) >= writerQueue {
+					flush()
+				}
+			}
+			flush()
+		}
+		w.done <- first
+	}()
+	return w
+}
+
+func (w *resultWriter) add(v any) { w.ch <- v }
+
+// close waits until everything added is written and returns the first
+// error.
+func (w *resultWriter) close() error {
+	close(w.ch)
+	return <-w.done
 }
 
 // crawlPrinter writes a crawl's results on standard output.
