@@ -95,16 +95,6 @@ type NodeAdder interface {
 	AddNode(addr netip.AddrPort)
 }
 
-// Clock is the time source of a search, injectable for tests: the tracker
-// package's, so that one clock drives the tracker intervals and the DHT
-// repeats.
-type Clock = tracker.Clock
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Defaults of Config.
 const (
 	DefaultTimeout     = 30 * time.Second
@@ -191,8 +181,6 @@ type Config struct {
 	// end to the trackers that accepted "started". If zero,
 	// tracker.DefaultStopTimeout; if negative, none is sent.
 	StopTimeout time.Duration
-	// Clock is the time source. If nil, the system clock.
-	Clock Clock
 	// Verify, if set, checks every peer found with a TCP handshake
 	// (package peerwire) and, with Verify.PEX, adds the peers they name
 	// (BEP 11). MaxPeers then counts the peers that answered. If nil, no
@@ -240,11 +228,4 @@ func (c *Config) dhtInterval() time.Duration {
 		return DefaultDHTInterval
 	}
 	return c.DHTInterval
-}
-
-func (c *Config) clock() Clock {
-	if c.Clock == nil {
-		return realClock{}
-	}
-	return c.Clock
 }

@@ -33,6 +33,7 @@ type fakeAnswer struct {
 type AnnounceRequestAt struct {
 	URL string
 	Req tracker.AnnounceRequest
+	At  time.Time // in a synctest bubble, fake time
 }
 
 func (f *fakeTrackers) Announce(ctx context.Context, url string, req tracker.AnnounceRequest) (*tracker.AnnounceResponse, error) {
@@ -43,7 +44,7 @@ func (f *fakeTrackers) Announce(ctx context.Context, url string, req tracker.Ann
 			n++
 		}
 	}
-	f.calls = append(f.calls, AnnounceRequestAt{url, req})
+	f.calls = append(f.calls, AnnounceRequestAt{url, req, time.Now()})
 	script := f.scripts[url]
 	f.mu.Unlock()
 	if req.Event == tracker.EventStopped {
@@ -81,6 +82,7 @@ type fakeDHT struct {
 	// that no node answered.
 	unanswered int
 	calls      map[metainfo.Hash]int
+	times      []time.Time // when each lookup started
 	added      []netip.AddrPort
 }
 
@@ -91,6 +93,7 @@ func (d *fakeDHT) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer, f
 	}
 	n := d.calls[h]
 	d.calls[h]++
+	d.times = append(d.times, time.Now())
 	script := d.lookups[h]
 	d.mu.Unlock()
 	if d.err != nil {
@@ -128,79 +131,16 @@ func (d *fakeDHT) lookupCount(h metainfo.Hash) int {
 	return d.calls[h]
 }
 
-// fakeClock is a Clock whose timers fire only when the test says so.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-	added  chan struct{}
-}
-
-type fakeTimer struct {
-	d  time.Duration
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), added: make(chan struct{}, 1)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	t := &fakeTimer{d: d, at: c.now.Add(d), ch: make(chan time.Time, 1)}
-	c.timers = append(c.timers, t)
-	c.mu.Unlock()
-	select {
-	case c.added <- struct{}{}:
-	default:
-	}
-	return t.ch
-}
-
-// waitTimer waits until some goroutine has asked for a timer of duration d,
-// and returns it. The wait is on an event (After being called), bounded by
-// a generous real-time limit only so that a bug fails the test instead of
-// hanging it.
-func (c *fakeClock) waitTimer(t *testing.T, d time.Duration) *fakeTimer {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		c.mu.Lock()
-		for _, tm := range c.timers {
-			if tm.d == d {
-				c.mu.Unlock()
-				return tm
-			}
-		}
-		ds := make([]time.Duration, 0, len(c.timers))
-		for _, tm := range c.timers {
-			ds = append(ds, tm.d)
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.added:
-		case <-deadline:
-			t.Fatalf("no timer of %v was set; pending timers: %v", d, ds)
+// announceTimes returns when url was announced to (stopped announces
+// left out), as offsets from start.
+func (f *fakeTrackers) announceTimes(url string, start time.Time) []time.Duration {
+	var out []time.Duration
+	for _, c := range f.requests() {
+		if c.URL == url && c.Req.Event != tracker.EventStopped {
+			out = append(out, c.At.Sub(start))
 		}
 	}
-}
-
-// fire advances the clock to the timer's deadline and fires it.
-func (c *fakeClock) fire(tm *fakeTimer) {
-	c.mu.Lock()
-	if tm.at.After(c.now) {
-		c.now = tm.at
-	}
-	c.timers = slices.DeleteFunc(c.timers, func(x *fakeTimer) bool { return x == tm })
-	c.mu.Unlock()
-	tm.ch <- tm.at
+	return out
 }
 
 // eventLog collects the events of a search for inspection.

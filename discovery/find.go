@@ -47,7 +47,6 @@ type report struct {
 // touches the peer table and the summaries; workers talk to it through ch.
 type search struct {
 	cfg    *Config
-	clock  Clock
 	start  time.Time
 	fn     func(Event)
 	ch     chan report
@@ -93,7 +92,6 @@ func find(ctx context.Context, target Target, cfg *Config, fn func(Event), info 
 	}
 	s := &search{
 		cfg:     cfg,
-		clock:   cfg.clock(),
 		fn:      fn,
 		ch:      make(chan report, 64),
 		follow:  cfg.Follow,
@@ -124,7 +122,6 @@ func find(ctx context.Context, target Target, cfg *Config, fn func(Event), info 
 			DefaultInterval: cfg.DefaultInterval,
 			RetryInterval:   cfg.RetryInterval,
 			StopTimeout:     cfg.StopTimeout,
-			Clock:           s.clock,
 		}
 		trackers = sess.Trackers()
 		for _, t := range trackers {
@@ -163,7 +160,7 @@ func find(ctx context.Context, target Target, cfg *Config, fn func(Event), info 
 		}
 	}
 
-	s.start = s.clock.Now()
+	s.start = time.Now()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -191,7 +188,7 @@ func find(ctx context.Context, target Target, cfg *Config, fn func(Event), info 
 
 	var timeout <-chan time.Time
 	if d := cfg.timeout(); d > 0 {
-		timeout = s.clock.After(d)
+		timeout = time.After(d)
 	}
 	// The magnet's peers are known before anything is asked.
 	if len(target.Peers) > 0 {
@@ -219,7 +216,7 @@ func find(ctx context.Context, target Target, cfg *Config, fn func(Event), info 
 			s.handle(r, sum)
 			s.handleCheck(r, sum, info)
 			if !s.follow && cfg.settle() > 0 && dhtPending == 0 && answered && pending > 0 {
-				settle = s.clock.After(cfg.settle())
+				settle = time.After(cfg.settle())
 			}
 		case <-settle:
 			// Peers still being checked are not silent sources: the
@@ -262,7 +259,7 @@ func find(ctx context.Context, target Target, cfg *Config, fn func(Event), info 
 	return sum, nil
 }
 
-func (s *search) since() time.Duration { return s.clock.Now().Sub(s.start) }
+func (s *search) since() time.Duration { return time.Now().Sub(s.start) }
 
 func (s *search) source(name string, kind SourceKind) *SourceSummary {
 	if ss := s.sources[name]; ss != nil {
@@ -447,7 +444,7 @@ func (s *search) dhtWorker(ctx context.Context, h metainfo.Hash) {
 			return
 		}
 		select {
-		case <-s.clock.After(wait):
+		case <-time.After(wait):
 		case <-ctx.Done():
 			return
 		}

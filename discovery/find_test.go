@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/peerfind/peerfind/metainfo"
@@ -194,7 +195,7 @@ func TestFindStopConditions(t *testing.T) {
 		{
 			name:       "timeout while a tracker hangs",
 			scripts:    map[string][]fakeAnswer{t1: {okResp("10.0.0.1:1")}, t2: {{}}},
-			cfg:        Config{Timeout: 7 * time.Second},
+			cfg:        Config{Timeout: 7 * time.Second, Settle: -1}, // waits for every source
 			fireTimer:  true,
 			wantReason: StopTimeout,
 			wantPeers:  1,
@@ -227,77 +228,73 @@ func TestFindStopConditions(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
+		// In a synctest bubble the timeout and settle timers fire on fake
+		// time as soon as every goroutine waits.
 		t.Run(tt.name, func(t *testing.T) {
-			tr := &fakeTrackers{scripts: tt.scripts}
-			clk := newFakeClock()
-			cfg := tt.cfg
-			cfg.Trackers = tr
-			cfg.Clock = clk
-			if tt.dht != nil {
-				cfg.DHT = tt.dht
-			}
-			var urls []string
-			for u := range tt.scripts {
-				urls = append(urls, u)
-			}
-			slices.Sort(urls)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			log := newEventLog()
-			done := make(chan *Summary, 1)
-			go func() {
-				sum, err := Find(ctx, Target{InfoHashes: []metainfo.Hash{h}, Trackers: [][]string{urls}}, &cfg, log.fn)
-				if err != nil {
-					t.Error(err)
+			synctest.Test(t, func(t *testing.T) {
+				tr := &fakeTrackers{scripts: tt.scripts}
+				cfg := tt.cfg
+				cfg.Trackers = tr
+				if tt.dht != nil {
+					cfg.DHT = tt.dht
 				}
-				done <- sum
-			}()
-			if tt.fireTimer || tt.cancel {
-				log.waitPeer(t, ap("10.0.0.1:1"))
-			}
-			if tt.fireSettle {
-				clk.fire(clk.waitTimer(t, tt.cfg.settle()))
-			}
-			if tt.fireTimer {
-				clk.fire(clk.waitTimer(t, tt.cfg.Timeout))
-			}
-			if tt.cancel {
-				cancel()
-			}
-			var sum *Summary
-			select {
-			case sum = <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Find did not return")
-			}
-			if sum == nil {
-				return
-			}
-			if sum.Reason != tt.wantReason {
-				t.Errorf("Reason = %q, want %q", sum.Reason, tt.wantReason)
-			}
-			if len(sum.Peers) != tt.wantPeers {
-				t.Errorf("%d peers, want %d", len(sum.Peers), tt.wantPeers)
-			}
-			for _, s := range sum.Sources {
-				if want, ok := tt.wantQs[s.Name]; ok && s.Queries != want {
-					t.Errorf("%s: %d queries, want %d", s.Name, s.Queries, want)
+				var urls []string
+				for u := range tt.scripts {
+					urls = append(urls, u)
 				}
-				if want, ok := tt.wantErrs[s.Name]; ok && s.Errors != want {
-					t.Errorf("%s: %d errors (%v), want %d", s.Name, s.Errors, s.Err, want)
+				slices.Sort(urls)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				log := newEventLog()
+				done := make(chan *Summary, 1)
+				start := time.Now()
+				go func() {
+					sum, err := Find(ctx, Target{InfoHashes: []metainfo.Hash{h}, Trackers: [][]string{urls}}, &cfg, log.fn)
+					if err != nil {
+						t.Error(err)
+					}
+					done <- sum
+				}()
+				if tt.cancel {
+					synctest.Wait() // every source has done what it can
+					cancel()
 				}
-			}
-			// Whatever ended the search, the trackers that answered are
-			// told we left.
-			stopped := false
-			for _, c := range tr.requests() {
-				if c.URL == t1 && c.Req.Event == tracker.EventStopped {
-					stopped = true
+				sum := <-done
+				if sum == nil {
+					return
 				}
-			}
-			if q, ok := tt.wantQs[t1]; !stopped && (!ok || q > 0) {
-				t.Errorf("no stopped announce to %s", t1)
-			}
+				switch took := time.Since(start); {
+				case tt.fireTimer && took != tt.cfg.Timeout:
+					t.Errorf("ended after %v, want the timeout %v", took, tt.cfg.Timeout)
+				case tt.fireSettle && took != tt.cfg.settle():
+					t.Errorf("ended after %v, want the settle time %v", took, tt.cfg.settle())
+				}
+				if sum.Reason != tt.wantReason {
+					t.Errorf("Reason = %q, want %q", sum.Reason, tt.wantReason)
+				}
+				if len(sum.Peers) != tt.wantPeers {
+					t.Errorf("%d peers, want %d", len(sum.Peers), tt.wantPeers)
+				}
+				for _, s := range sum.Sources {
+					if want, ok := tt.wantQs[s.Name]; ok && s.Queries != want {
+						t.Errorf("%s: %d queries, want %d", s.Name, s.Queries, want)
+					}
+					if want, ok := tt.wantErrs[s.Name]; ok && s.Errors != want {
+						t.Errorf("%s: %d errors (%v), want %d", s.Name, s.Errors, s.Err, want)
+					}
+				}
+				// Whatever ended the search, the trackers that answered are
+				// told we left.
+				stopped := false
+				for _, c := range tr.requests() {
+					if c.URL == t1 && c.Req.Event == tracker.EventStopped {
+						stopped = true
+					}
+				}
+				if q, ok := tt.wantQs[t1]; !stopped && (!ok || q > 0) {
+					t.Errorf("no stopped announce to %s", t1)
+				}
+			})
 		})
 	}
 }
@@ -319,32 +316,28 @@ func TestFindDHTLookups(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := &fakeDHT{lookups: map[metainfo.Hash][][]netip.AddrPort{h: tt.lookups}, unanswered: tt.unanswered}
-			clk := newFakeClock()
-			done := make(chan struct{})
-			var sum *Summary
-			var err error
-			go func() {
-				defer close(done)
-				sum, err = Find(context.Background(), Target{InfoHashes: []metainfo.Hash{h}}, &Config{DHT: d, DHTLookups: tt.max, Clock: clk, Timeout: -1}, nil)
-			}()
-			// The pauses before repeats double from dhtRetryAfter.
-			for i, pause := 0, dhtRetryAfter; i < min(tt.unanswered, tt.want-1); i, pause = i+1, pause*2 {
-				clk.fire(clk.waitTimer(t, pause))
-			}
-			<-done
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := d.lookupCount(h); n != tt.want {
-				t.Errorf("%d lookups, want %d", n, tt.want)
-			}
-			if len(sum.Peers) != tt.wantPeers {
-				t.Errorf("%d peers, want %d", len(sum.Peers), tt.wantPeers)
-			}
-			if sum.Reason != StopComplete {
-				t.Errorf("Reason %q", sum.Reason)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				d := &fakeDHT{lookups: map[metainfo.Hash][][]netip.AddrPort{h: tt.lookups}, unanswered: tt.unanswered}
+				sum, err := Find(context.Background(), Target{InfoHashes: []metainfo.Hash{h}}, &Config{DHT: d, DHTLookups: tt.max, Timeout: -1}, nil)
+				// The pauses before repeats double from dhtRetryAfter.
+				for i, pause := 1, dhtRetryAfter; i < len(d.times); i, pause = i+1, pause*2 {
+					if got := d.times[i].Sub(d.times[i-1]); got != pause {
+						t.Errorf("lookup %d started %v after the one before, want %v", i+1, got, pause)
+					}
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := d.lookupCount(h); n != tt.want {
+					t.Errorf("%d lookups, want %d", n, tt.want)
+				}
+				if len(sum.Peers) != tt.wantPeers {
+					t.Errorf("%d peers, want %d", len(sum.Peers), tt.wantPeers)
+				}
+				if sum.Reason != StopComplete {
+					t.Errorf("Reason %q", sum.Reason)
+				}
+			})
 		})
 	}
 }
@@ -471,40 +464,52 @@ func TestFindFollow(t *testing.T) {
 		peerList("10.0.0.4:4"),
 		peerList("10.0.0.4:4", "10.0.0.5:5"),
 	}}, block: true}
-	clk := newFakeClock()
 	cfg := &Config{
-		Trackers: tr, DHT: d, Follow: true, Timeout: -1, Clock: clk,
+		Trackers: tr, DHT: d, Follow: true, Timeout: -1,
 		DHTInterval: 90 * time.Second, RetryInterval: time.Minute, DefaultInterval: 45 * time.Minute,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// The search runs for an hour of fake time in a synctest bubble; the
+	// fakes record when each announce and lookup came.
+	var sum *Summary
 	log := newEventLog()
-	done := make(chan *Summary, 1)
-	go func() {
-		sum, err := Find(ctx, Target{InfoHashes: []metainfo.Hash{h}, Trackers: [][]string{{t1, t2, t3}}}, cfg, log.fn)
-		if err != nil {
-			t.Error(err)
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan *Summary, 1)
+		start := time.Now()
+		go func() {
+			sum, err := Find(ctx, Target{InfoHashes: []metainfo.Hash{h}, Trackers: [][]string{{t1, t2, t3}}}, cfg, log.fn)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- sum
+		}()
+		time.Sleep(time.Hour)
+		cancel()
+		sum = <-done
+		m := time.Minute
+		for _, c := range []struct {
+			url  string
+			want []time.Duration
+		}{
+			{t1, []time.Duration{0, 15 * m, 35 * m}}, // max(interval 10m, min interval 15m), then 20m
+			{t2, []time.Duration{0, 1 * m, 3 * m}},   // RetryInterval, then twice that
+			{t3, []time.Duration{0, 45 * m}},         // DefaultInterval
+		} {
+			got := tr.announceTimes(c.url, start)
+			if len(got) < len(c.want) || !slices.Equal(got[:len(c.want)], c.want) {
+				t.Errorf("%s announced at %v, want %v first", c.url, got, c.want)
+			}
 		}
-		done <- sum
-	}()
-
-	log.waitPeer(t, ap("10.0.0.1:1"))
-	log.waitPeer(t, ap("10.0.0.3:3"))
-	clk.fire(clk.waitTimer(t, 15*time.Minute)) // t1: max(interval 10m, min interval 15m)
-	log.waitPeer(t, ap("10.0.0.2:2"))
-	clk.waitTimer(t, 20*time.Minute) // t1's next interval
-	clk.waitTimer(t, 45*time.Minute) // t3: DefaultInterval
-
-	clk.fire(clk.waitTimer(t, time.Minute))   // t2 retry
-	clk.fire(clk.waitTimer(t, 2*time.Minute)) // t2 retry, backed off
-	log.waitPeer(t, ap("10.0.0.9:9"))
-
-	log.waitPeer(t, ap("10.0.0.4:4"))
-	clk.fire(clk.waitTimer(t, 90*time.Second)) // DHT repeat
-	log.waitPeer(t, ap("10.0.0.5:5"))
-
-	cancel()
-	sum := <-done
+		if len(d.times) < 2 || d.times[1].Sub(d.times[0]) != 90*time.Second {
+			t.Errorf("DHT lookups at %v, want a repeat after DHTInterval (90s)", d.times)
+		}
+	})
+	for _, p := range []string{"10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3", "10.0.0.4:4", "10.0.0.5:5", "10.0.0.9:9"} {
+		if !slices.ContainsFunc(log.peerEvents(), func(pe *PeerEvent) bool { return pe.Peer == ap(p) && pe.New }) {
+			t.Errorf("peer %s never reported", p)
+		}
+	}
 	if sum.Reason != StopCanceled {
 		t.Errorf("Reason %q", sum.Reason)
 	}
@@ -587,22 +592,26 @@ func TestFindFollowRetryIn(t *testing.T) {
 		t1: {{err: &tracker.Error{URL: t1, Op: "announce", Err: &tracker.FailureError{Reason: "busy", RetryIn: 7 * time.Minute}}}, okResp("10.0.0.1:1"), {}},
 		t2: {{err: &tracker.Error{URL: t2, Op: "announce", Err: &tracker.FailureError{Reason: "gone", RetryIn: -1}}}},
 	}}
-	clk := newFakeClock()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	log := newEventLog()
-	done := make(chan *Summary, 1)
-	go func() {
-		sum, err := Find(ctx, Target{InfoHashes: []metainfo.Hash{h}, Trackers: [][]string{{t1, t2}}}, &Config{Trackers: tr, Follow: true, Timeout: -1, Clock: clk}, log.fn)
-		if err != nil {
-			t.Error(err)
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan *Summary, 1)
+		start := time.Now()
+		go func() {
+			sum, err := Find(ctx, Target{InfoHashes: []metainfo.Hash{h}, Trackers: [][]string{{t1, t2}}}, &Config{Trackers: tr, Follow: true, Timeout: -1}, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- sum
+		}()
+		time.Sleep(10 * time.Minute)
+		cancel()
+		<-done
+		// BEP 31 "retry in", not RetryInterval.
+		if got := tr.announceTimes(t1, start); len(got) < 2 || got[1] != 7*time.Minute {
+			t.Errorf("%s announced at %v, want again after its retry in of 7m", t1, got)
 		}
-		done <- sum
-	}()
-	clk.fire(clk.waitTimer(t, 7*time.Minute)) // BEP 31 "retry in", not RetryInterval
-	log.waitPeer(t, ap("10.0.0.1:1"))
-	cancel()
-	<-done
+	})
 	n := 0
 	for _, c := range tr.requests() {
 		if c.URL == t2 {

@@ -19,18 +19,6 @@ type Announcer interface {
 	Announce(ctx context.Context, trackerURL string, req AnnounceRequest) (*AnnounceResponse, error)
 }
 
-// Clock is the time source of a Session's intervals, injectable for tests.
-type Clock interface {
-	Now() time.Time
-	// After returns a channel that receives once d has elapsed.
-	After(d time.Duration) <-chan time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Defaults of a Session's zero fields.
 const (
 	DefaultMaxConcurrent   = 128
@@ -90,8 +78,6 @@ type Session struct {
 	// StopTimeout bounds all of Stop's `stopped` announces together. If
 	// zero, DefaultStopTimeout; if negative, Stop sends none.
 	StopTimeout time.Duration
-	// Clock times the intervals. If nil, the system clock.
-	Clock Clock
 
 	initOnce sync.Once
 	tiers    [][]string // deduplicated
@@ -142,13 +128,6 @@ func (s *Session) init() {
 		s.sem = make(chan struct{}, n)
 		s.started = map[swarmKey]bool{}
 	})
-}
-
-func (s *Session) clock() Clock {
-	if s.Clock == nil {
-		return systemClock{}
-	}
-	return s.Clock
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -262,10 +241,9 @@ func (s *Session) announce(ctx context.Context, u string, tier int, h metainfo.H
 	}
 	actx, cancel := context.WithTimeout(ctx, orDefault(s.AnnounceTimeout, DefaultAnnounceTimeout))
 	defer cancel()
-	clk := s.clock()
-	t0 := clk.Now()
+	t0 := time.Now()
 	resp, err := s.Announcer.Announce(actx, u, req)
-	r := Result{URL: u, Tier: tier, InfoHash: h, Event: req.Event, Latency: clk.Now().Sub(t0)}
+	r := Result{URL: u, Tier: tier, InfoHash: h, Event: req.Event, Latency: time.Since(t0)}
 	if err == nil && resp == nil {
 		err = &Error{URL: u, Op: "announce", Err: ErrBadResponse}
 	}
@@ -315,7 +293,7 @@ func (s *Session) follow(ctx context.Context, u string, tier int, h metainfo.Has
 		r.Next = delay
 		deliver(r, err)
 		select {
-		case <-s.clock().After(delay):
+		case <-time.After(delay):
 		case <-ctx.Done():
 			return
 		}
@@ -364,7 +342,7 @@ func (s *Session) walk(ctx context.Context, h metainfo.Hash, deliver func(Result
 	tiers:
 		for ti := range s.tiers {
 			for _, u := range s.order.tier(ti) {
-				if hd, ok := held[u]; ok && (hd.never || s.clock().Now().Before(hd.until)) {
+				if hd, ok := held[u]; ok && (hd.never || time.Now().Before(hd.until)) {
 					continue
 				}
 				if !s.acquire(ctx) {
@@ -378,7 +356,7 @@ func (s *Session) walk(ctx context.Context, h metainfo.Hash, deliver func(Result
 				asked++
 				if err != nil {
 					if d, never := retryAfter(err, 0); never || d > 0 {
-						held[u] = hold{until: s.clock().Now().Add(d), never: never}
+						held[u] = hold{until: time.Now().Add(d), never: never}
 					}
 					deliver(r, err)
 					continue
@@ -406,7 +384,7 @@ func (s *Session) walk(ctx context.Context, h metainfo.Hash, deliver func(Result
 			retry = min(2*retry, def)
 		}
 		select {
-		case <-s.clock().After(delay):
+		case <-time.After(delay):
 		case <-ctx.Done():
 			return
 		}
