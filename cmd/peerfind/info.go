@@ -49,7 +49,7 @@ import (
 
 func newInfoCmd(c *cli) *cobra.Command {
 	var asJSON, fetch bool
-	var timeout time.Duration
+	ff := &peersFlags{}
 	cmd := &cobra.Command{
 		Use:   "info TARGET",
 		Short: "Show what a .torrent file, magnet link or info hash contains",
@@ -75,7 +75,8 @@ Exit status: 0 success, 1 unreadable or invalid input, 2 usage error; with
 			var v *infoView
 			var err error
 			if fetch {
-				v, err = fetchInfo(cmd, c, args[0], timeout)
+				ff.timeoutExplicit = true
+				v, err = fetchInfo(cmd, c, args[0], ff)
 			} else {
 				v, err = loadInfo(cmd.Context(), args[0], c.stdin)
 			}
@@ -93,7 +94,10 @@ Exit status: 0 success, 1 unreadable or invalid input, 2 usage error; with
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
 	cmd.Flags().BoolVar(&fetch, "fetch", false, "fetch a magnet link's metadata from the swarm first (trackers, DHT, peers)")
-	cmd.Flags().DurationVar(&timeout, "timeout", discovery.DefaultTimeout, "with --fetch: give up after this long")
+	cmd.Flags().DurationVar(&ff.search.timeout, "timeout", discovery.DefaultTimeout, "with --fetch: give up after this long")
+	cmd.Flags().BoolVar(&ff.search.noDHT, "no-dht", false, "with --fetch: do not use the DHT")
+	cmd.Flags().BoolVar(&ff.noTrackers, "no-trackers", false, "with --fetch: do not use the trackers")
+	cmd.Flags().BoolVar(&ff.noState, "no-state", false, "with --fetch: neither load nor save the DHT state")
 	return cmd
 }
 

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -182,9 +181,7 @@ func writeFileAtomic(w io.Writer, path string, data []byte) error {
 
 // fetchInfo is `info --fetch`: the metadata fetched with the defaults of
 // `metadata`, then described as `info` describes a .torrent.
-func fetchInfo(cmd *cobra.Command, c *cli, arg string, timeout time.Duration) (*infoView, error) {
-	f := &peersFlags{timeoutExplicit: true}
-	f.search.timeout = timeout
+func fetchInfo(cmd *cobra.Command, c *cli, arg string, f *peersFlags) (*infoView, error) {
 	f.search.port = discovery.DefaultPort
 	f.search.verify.maxConns = discovery.DefaultMaxConns
 	f.search.settle = discovery.DefaultSettle

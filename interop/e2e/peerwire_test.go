@@ -173,6 +173,19 @@ func TestMetadataLibtorrent(t *testing.T) {
 				t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
 			}
 			checkSameInfo(t, tor.Path, out)
+
+			r = runPeerfind(t, "info", "--fetch", "--json", magnet, "--no-dht", "--no-trackers", "--no-state", "--timeout", "30s")
+			var v struct {
+				Source     string `json:"source"`
+				InfoHash   string `json:"info_hash"`
+				InfoHashV2 string `json:"info_hash_v2"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != 0 {
+				t.Fatalf("info --fetch: exit %d, %v; stdout %q, stderr:\n%s", r.code, err, r.stdout, r.stderr)
+			}
+			if v.Source != "fetched" || v.InfoHash != tor.InfoHash || v.InfoHashV2 != tor.InfoHashV2 {
+				t.Errorf("info --fetch: %+v, want fetched, %s, %q", v, tor.InfoHash, tor.InfoHashV2)
+			}
 			if hybrid && !strings.Contains(magnet, "urn:btmh:") {
 				t.Errorf("libtorrent's hybrid magnet has no urn:btmh: %s", magnet)
 			}
