@@ -162,11 +162,12 @@ type ScrapeUpdate struct {
 
 // Round searches every target once, at most Concurrency at a time, and
 // calls fn with each target's Result as soon as its search ends, its
-// Estimate merged from the announces; the Round keeps no reference to the
+// Estimate merged from the announces; Round keeps no reference to the
 // peers, so that memory follows the searches under way (and whatever fn
-// keeps), not the round. Once every search has ended, each tracker is scraped once for all
-// of its swarms, and scraped (if not nil) is called with each target's
-// update. Both callbacks are called one call at a time, in no set order.
+// keeps), not the size of the round. Once every search has ended, each
+// tracker is scraped once for all of its swarms, and scraped (if not nil)
+// is called with each target's update. Both callbacks are called one call
+// at a time, in no set order.
 // Targets not yet started when ctx is done are not reported; those under
 // way are reported with Reason discovery.StopCanceled, and the scrape is
 // skipped. Round returns ctx's error, if any.

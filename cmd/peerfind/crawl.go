@@ -58,8 +58,8 @@ func addSearchFlags(cmd *cobra.Command, f *crawlFlags) {
 	fl.BoolVar(&o.allowDHTPrivate, "allow-dht-private", false, "use the DHT even for private torrents (BEP 27 says not to)")
 	fl.StringVar(&f.db, "db", "", "the database: a SQLite file `path` or a postgres:// URL (default: $XDG_DATA_HOME/peerfind/peerfind.db, else ~/.local/share/peerfind/peerfind.db)")
 	fl.IntVar(&f.concurrency, "concurrency", crawl.DefaultConcurrency, "targets searched at once")
-	fl.Float64Var(&f.dhtRate, "dht-rate", 200, "DHT queries per `second`, all targets together (negative: no cap)")
-	fl.Float64Var(&f.trackerRate, "tracker-rate", crawl.DefaultTrackerRate, "requests per `second` to one tracker (negative: no cap)")
+	fl.Float64Var(&f.dhtRate, "dht-rate", 200, "at most `N` DHT queries per second, all targets together (negative: no cap)")
+	fl.Float64Var(&f.trackerRate, "tracker-rate", crawl.DefaultTrackerRate, "at most `N` requests per second to any one tracker (negative: no cap)")
 	fl.BoolVar(&f.noScrape, "no-scrape", false, "do not scrape the trackers after each round")
 	fl.BoolVar(&o.json, "json", false, "print NDJSON events instead of one line per target")
 }

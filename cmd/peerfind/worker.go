@@ -51,7 +51,7 @@ and one tracker client.`,
 	fl := cmd.Flags()
 	fl.DurationVar(&f.every, "every", 0, "also start a round of every stored target this often (0: only work what is enqueued)")
 	fl.DurationVar(&rescueAfter, "rescue-after", time.Hour, "hand a job to another worker when it has been running this long (its worker is taken for dead)")
-	fl.StringVar(&id, "id", "", "this worker's name in the queue's records (default: host name and a time)")
+	fl.StringVar(&id, "id", "", "this worker's `name` in the queue's records (default: River's, from the host name and the time)")
 	return cmd
 }
 
