@@ -281,6 +281,16 @@ func (c *Crawler) search(ctx context.Context, round int64, t *Target) *Result {
 // scrape asks each tracker named by the results' targets once for all of
 // their swarms and adds a "scrape" observation per target and tracker.
 func (c *Crawler) scrape(ctx context.Context, results []*Result) {
+	// A tracker that answered no announce this round is not scraped: it is
+	// down, and asking it again would only wait for its timeout.
+	answered := map[string]bool{}
+	for _, r := range results {
+		for _, o := range r.Observations {
+			if o.Kind == "tracker" && o.Errors < o.Queries {
+				answered[o.Source] = true
+			}
+		}
+	}
 	byURL := map[string][]*Result{}
 	var urls []string
 	for _, r := range results {
@@ -289,6 +299,9 @@ func (c *Crawler) scrape(ctx context.Context, results []*Result) {
 		}
 		for _, tier := range tracker.DedupeTiers(r.Target.Search.Trackers) {
 			for _, u := range tier {
+				if !answered[u] {
+					continue
+				}
 				if byURL[u] == nil {
 					urls = append(urls, u)
 				}

@@ -376,7 +376,7 @@ func crawlRound(ctx context.Context, c *cli, cr *crawl.Crawler, st *store.Store,
 		}
 		w.add(r)
 		peers += len(r.Peers)
-		if r.Err != nil {
+		if searchFailed(r) {
 			failed++
 		}
 		out.target(r)
@@ -400,6 +400,20 @@ func crawlRound(ctx context.Context, c *cli, cr *crawl.Crawler, st *store.Store,
 	out.round(round, len(todo), peers, failed, time.Since(start))
 	fmt.Fprintf(c.stderr, "peerfind: round %d: %s, %s found, %d failed, in %s\n", round, countNoun(len(todo), "target"), countNoun(peers, "peer"), failed, roundDur(time.Since(start)))
 	return nil
+}
+
+// searchFailed reports whether a target's search failed: nothing to search
+// with, or every source asked failed every time.
+func searchFailed(r *crawl.Result) bool {
+	if r.Err != nil {
+		return true
+	}
+	for _, o := range r.Observations {
+		if o.Kind == "magnet" || o.Errors < o.Queries {
+			return false
+		}
+	}
+	return len(r.Observations) > 0
 }
 
 // resultWriter stores a round's results from one goroutine, so that the
@@ -517,6 +531,8 @@ func (p *crawlPrinter) target(r *crawl.Result) {
 		}
 		if r.Err != nil {
 			status = "error: " + r.Err.Error()
+		} else if searchFailed(r) {
+			status += ", every source failed"
 		}
 		fmt.Fprintf(p.w, "%d\t%s\t%s\t%s\n", r.Round, r.Target.Key, status, r.Target.Name)
 		return

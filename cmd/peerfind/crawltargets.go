@@ -71,7 +71,11 @@ func resolveTarget(spec, dir string) (*crawl.Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return crawl.NewTarget(tg.Target, tg.name, spec)
+	name := tg.name
+	if len(tg.InfoHashes) > 0 && name == tg.InfoHashes[0].String() {
+		name = "" // a bare hash has no name; the hash is shown anyway
+	}
+	return crawl.NewTarget(tg.Target, name, spec)
 }
 
 // crawlTargets turns the crawl's arguments into targets: "-" reads a targets
