@@ -44,9 +44,10 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt needed on:"; echo "$unformatted"; exit 1
 fi
 
-# The skips that are legitimate, one per line: test name (a regexp matching
-# the whole name, subtests included) | what its skip message says (a regexp)
-# | why. Anything else that skips fails the suite: tools are installed above
+# The skips that are legitimate, one per line, fields separated by " | " (a
+# bar between spaces; a bare "|" is regexp alternation): test name (a regexp
+# matching the whole name, subtests included) | what its skip message says (a
+# regexp) | why. Anything else that skips fails the suite: tools are installed above
 # and data lives in testdata/.
 allow='
 # Allocation counts mean nothing under -race (its sync.Pool drops items on
@@ -58,8 +59,7 @@ TestDictValueAllocs | allocation counts are not meaningful under -race | asserts
 # fails (interop/internal/thirdparty.RetryAfterCrash, docs/interop.md).
 TestLibtorrent|TestLibtorrentHarness|TestThirdPartySwarm/(v1|hybrid) | third-party crash before any contact with peerfind | a third-party process crashed before peerfind talked to it
 # The peer-wire tests (interop/peerwireinterop, interop/e2e/peerwire_test.go)
-# start libtorrent before peerfind dials it, under the same policy. (No "|"
-# in the name: it separates the fields.)
+# start libtorrent before peerfind dials it, under the same policy.
 Test(Verify)?(Metadata)?Libtorrent[SP]?[A-Za-z0-9/]* | third-party crash before any contact with peerfind | a third-party process crashed before peerfind talked to it
 '
 

@@ -12,7 +12,9 @@
 // a timeout), when a test skipped that the -allow list does not name, or
 // when no test passed at all.
 //
-// An -allow file has one entry per line, three fields separated by "|": a
+// An -allow file has one entry per line, three fields separated by " | "
+// (a bar between spaces, so that a bar inside a regular expression stays
+// alternation): a
 // regular expression matched against the whole test name (subtests
 // included, e.g. TestX/case), a regular expression the skip message must
 // contain a match of, and why that skip is legitimate. Blank lines and lines
@@ -272,7 +274,7 @@ func parseAllow(in io.Reader) ([]allowEntry, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		f := strings.SplitN(line, "|", 3)
+		f := strings.SplitN(line, " | ", 3)
 		for i := range f {
 			f[i] = strings.TrimSpace(f[i])
 		}

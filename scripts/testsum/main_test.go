@@ -67,6 +67,7 @@ func TestReport(t *testing.T) {
 		{"skip allowed", skipped("TestA/x", "no race here") + "\n" + `{"Action":"pass","Package":"p","Test":"TestB"}`, "# comment\nTestA/.* | race | runs elsewhere\n", true, "allowed      p TestA/x: runs elsewhere"},
 		{"other test", skipped("TestAB", "no race here"), "TestA | race | runs elsewhere\n", false, "NOT ALLOWED  p TestAB: a_test.go:1: no race here"},
 		{"other message", skipped("TestA", "tool missing"), "TestA | race | runs elsewhere\n", false, "NOT ALLOWED  p TestA: a_test.go:1: tool missing"},
+		{"alternation in the name", skipped("TestB/v1", "crash before contact") + "\n" + `{"Action":"pass","Package":"p","Test":"TestC"}`, "TestA|TestB/(v1|v2) | crash (before|without) contact | crashed first\n", true, "allowed      p TestB/v1: crashed first"},
 		{"started never ended", `{"Action":"run","Package":"p","Test":"TestA"}`, "", false, "tests: 0 passed, 1 failed"},
 		{"nothing ran", "", "", false, "no test passed"},
 		{"build failure", `{"Action":"build-fail","ImportPath":"p [p.test]"}`, "", false, "build failed: p [p.test]"},
