@@ -53,14 +53,6 @@ allow='
 # Allocation counts mean nothing under -race (its sync.Pool drops items on
 # purpose); the allocation step below runs this test without -race.
 TestDictValueAllocs | allocation counts are not meaningful under -race | asserts allocation counts, which the non-race step measures
-# python3-libtorrent 2.0.8 sometimes dies of SIGSEGV inside libstdc++. Before
-# it exchanged anything with peerfind, that crash says nothing about
-# peerfind; after contact the test runs it again once and a second crash
-# fails (interop/internal/thirdparty.RetryAfterCrash, docs/interop.md).
-TestLibtorrent|TestLibtorrentHarness|TestThirdPartySwarm/(v1|hybrid) | third-party crash before any contact with peerfind | a third-party process crashed before peerfind talked to it
-# The peer-wire tests (interop/peerwireinterop, interop/e2e/peerwire_test.go)
-# start libtorrent before peerfind dials it, under the same policy.
-Test(Verify)?(Metadata)?Libtorrent[SP]?[A-Za-z0-9/]* | third-party crash before any contact with peerfind | a third-party process crashed before peerfind talked to it
 '
 
 tmp=$(mktemp -d)

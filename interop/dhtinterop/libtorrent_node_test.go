@@ -284,7 +284,8 @@ func (n *ltNode) liveNodes(ctx context.Context) (map[netip.AddrPort]bool, error)
 // anacrolix alone: libtorrent joins an anacrolix network, a peer it announces
 // is found by an anacrolix lookup and a peer anacrolix announces is found by
 // libtorrent's. No peerfind node takes part, so a libtorrent crash is always
-// one before contact with peerfind (thirdparty.RetryAfterCrash): it skips.
+// one before contact with peerfind (thirdparty.RetryAfterCrash): a new
+// process is started, and only repeated crashes fail the test.
 func TestLibtorrentHarness(t *testing.T) {
 	requireLibtorrent(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)

@@ -10,7 +10,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -58,17 +57,11 @@ func verifyEvents(t *testing.T, stdout string) map[string]verifyEvent {
 	return out
 }
 
-// startLTClient starts libtorrent; a crash before peerfind ran skips.
+// startLTClient starts libtorrent (thirdparty.StartLTPeerTB: a crash while
+// starting starts a new one), stopped at the end of the test.
 func startLTClient(ctx context.Context, t *testing.T, cfg thirdparty.LTPeerConfig) *thirdparty.LTPeer {
 	t.Helper()
-	p, err := thirdparty.StartLTPeer(ctx, cfg)
-	var ce *thirdparty.CrashError
-	if errors.As(err, &ce) {
-		t.Skipf("third-party crash before any contact with peerfind: lt.py died (%s)", ce.Crash.Status)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := thirdparty.StartLTPeerTB(ctx, t, cfg)
 	t.Cleanup(p.Stop)
 	return p
 }

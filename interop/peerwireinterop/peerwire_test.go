@@ -3,7 +3,6 @@ package peerwireinterop
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -69,19 +68,11 @@ func itoa(n int) string {
 	return string(b)
 }
 
-// startLT starts a libtorrent client, failing the test if it cannot; a
-// crash while starting (before any contact with peerfind) skips, as the
-// crash policy of thirdparty.RetryAfterCrash says.
+// startLT starts a libtorrent client (thirdparty.StartLTPeerTB: a crash while
+// starting starts a new one) and dumps its events if the test fails.
 func startLT(ctx context.Context, t *testing.T, cfg thirdparty.LTPeerConfig) *thirdparty.LTPeer {
 	t.Helper()
-	p, err := thirdparty.StartLTPeer(ctx, cfg)
-	var ce *thirdparty.CrashError
-	if errors.As(err, &ce) {
-		t.Skipf("third-party crash before any contact with peerfind: lt.py died (%s)", ce.Crash.Status)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := thirdparty.StartLTPeerTB(ctx, t, cfg)
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {

@@ -30,27 +30,40 @@ type Outcome struct {
 	Contact bool
 }
 
-// RetryAfterCrash runs attempt (try 1) and applies the crash policy to its
-// outcome:
+// MaxStartCrashes is how many crashes before any contact with peerfind a
+// test tolerates, each followed by a new process, before it fails.
+const MaxStartCrashes = 3
+
+// RetryAfterCrash runs attempt (try 1, 2, …) and applies the crash policy
+// to each outcome. A test never skips for a crash:
 //   - no crash: done; the attempt has passed or failed the test itself;
-//   - a crash before any contact with peerfind says nothing about peerfind:
-//     the test skips with the reason (an allowed skip in scripts/test.sh);
+//   - a crash before any contact with peerfind (a known crash of
+//     python3-libtorrent's binding inside libstdc++) says nothing about
+//     peerfind: the attempt runs again with a new process, and the
+//     MaxStartCrashes-th such crash fails the test;
 //   - a crash after contact may have been caused by what peerfind sent: the
-//     attempt runs once more with a new process (try 2), and a second crash
-//     after contact fails the test with the crash trace.
+//     attempt runs once more with a new process, and a second crash after
+//     contact fails the test with the crash trace.
 func RetryAfterCrash(tb testing.TB, what string, attempt func(try int) Outcome) {
 	tb.Helper()
+	before, after := 0, 0
 	for try := 1; ; try++ {
 		o := attempt(try)
 		switch {
 		case o.Crash == nil:
 			return
 		case !o.Contact:
-			tb.Skipf("third-party crash before any contact with peerfind: %s died (%s), a known crash of python3-libtorrent's binding inside libstdc++; this run says nothing about peerfind", what, o.Crash.Status)
-		case try == 1:
-			tb.Logf("%s crashed after contact with peerfind; running it again once. Crash: %s", what, o.Crash)
+			before++
+			if before == MaxStartCrashes {
+				tb.Fatalf("%s crashed %d times before any contact with peerfind: %s", what, before, o.Crash)
+			}
+			tb.Logf("%s crashed before any contact with peerfind; starting it again. Crash: %s", what, o.Crash.Status)
 		default:
-			tb.Fatalf("%s crashed again after contact with peerfind (%d runs): %s", what, try, o.Crash)
+			after++
+			if after == 2 {
+				tb.Fatalf("%s crashed again after contact with peerfind (%d runs): %s", what, try, o.Crash)
+			}
+			tb.Logf("%s crashed after contact with peerfind; running it again once. Crash: %s", what, o.Crash)
 		}
 	}
 }

@@ -2,10 +2,12 @@ package thirdparty
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -87,6 +89,28 @@ func (p *LTPeer) Status(ctx context.Context) (LTEvent, error) {
 		return LTEvent{}, err
 	}
 	return p.Wait(ctx, mark, func(e LTEvent) bool { return e.Event == "status" })
+}
+
+// StartLTPeerTB is StartLTPeer for a test: a crash while starting, before
+// any contact with peerfind, starts a new process, under the policy of
+// RetryAfterCrash (the MaxStartCrashes-th crash fails the test); any other
+// error fails it at once. The caller must Stop the peer.
+func StartLTPeerTB(ctx context.Context, tb testing.TB, cfg LTPeerConfig) *LTPeer {
+	tb.Helper()
+	var p *LTPeer
+	RetryAfterCrash(tb, "python3-libtorrent (lt.py seed)", func(int) Outcome {
+		var err error
+		p, err = StartLTPeer(ctx, cfg)
+		var ce *CrashError
+		if errors.As(err, &ce) {
+			return Outcome{Crash: ce.Crash}
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return Outcome{}
+	})
+	return p
 }
 
 // CrashError is a third-party process that crashed while starting.

@@ -224,10 +224,11 @@ func TestRetryAfterCrash(t *testing.T) {
 		skipped, failed bool
 	}{
 		{"no crash", []Outcome{{}}, 1, false, false},
-		{"crash before contact", []Outcome{{Crash: crash}}, 1, true, false},
+		{"crash before contact, then fine", []Outcome{{Crash: crash}, {}}, 2, false, false},
+		{"crash before contact every time", []Outcome{{Crash: crash}, {Crash: crash}, {Crash: crash}}, MaxStartCrashes, false, true},
 		{"crash after contact, then fine", []Outcome{{Crash: crash, Contact: true}, {}}, 2, false, false},
 		{"crash after contact twice", []Outcome{{Crash: crash, Contact: true}, {Crash: crash, Contact: true}}, 2, false, true},
-		{"crash after contact, then before", []Outcome{{Crash: crash, Contact: true}, {Crash: crash}}, 2, true, false},
+		{"crash after contact, then before, then fine", []Outcome{{Crash: crash, Contact: true}, {Crash: crash}, {}}, 3, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
