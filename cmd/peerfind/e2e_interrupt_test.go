@@ -104,16 +104,7 @@ func TestE2EInterruptedIsNotFailed(t *testing.T) {
 		defer hs.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, peerfindBin, "peers", h.String(), "--no-dht", "--tracker", url, "--tracker", hs.URL+"/announce")
-		var errb bytes.Buffer
-		cmd.Stderr = &errb
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stdout, errb := startPeerfind(ctx, t, nil, "peers", h.String(), "--no-dht", "--tracker", url, "--tracker", hs.URL+"/announce")
 		sc := bufio.NewScanner(stdout)
 		if !sc.Scan() || sc.Text() != "192.0.2.9:6881" {
 			t.Fatalf("first line %q; stderr:\n%s", sc.Text(), errb.String())

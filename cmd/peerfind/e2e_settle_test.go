@@ -2,20 +2,17 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/peerfind/peerfind/discovery"
+	"github.com/peerfind/peerfind/internal/testutil"
 	"github.com/peerfind/peerfind/metainfo"
 	"github.com/peerfind/peerfind/swarmtest"
 	"github.com/peerfind/peerfind/tracker"
@@ -26,53 +23,25 @@ import (
 // announced to it, and returns its HTTP and UDP announce URLs.
 func startOpentracker(t *testing.T, h metainfo.Hash, peers []netip.AddrPort) (httpURL, udpURL string) {
 	t.Helper()
-	bin, err := exec.LookPath("opentracker")
-	if err != nil {
-		t.Fatal("opentracker not installed (scripts/test.sh installs it)")
-	}
-	// Run as root, opentracker drops to an unprivileged user before it
-	// reads the whitelist, so the file must be world-readable.
-	dir, err := os.MkdirTemp("", "peerfind-opentracker-")
+	bin, err := testutil.OpentrackerPath()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
+	ot, err := testutil.StartOpentracker(bin, t.TempDir(), freePort(t, "tcp4"), freePort(t, "udp4"), h.String())
+	if err != nil {
 		t.Fatal(err)
 	}
-	wl := filepath.Join(dir, "whitelist")
-	if err := os.WriteFile(wl, []byte(h.String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tcpPort, udpPort := freePort(t, "tcp4"), freePort(t, "udp4")
-	ot := exec.Command(bin, "-i", "127.0.0.1", "-p", fmt.Sprint(tcpPort), "-P", fmt.Sprint(udpPort), "-w", wl)
-	var otOut bytes.Buffer
-	ot.Stdout, ot.Stderr = &otOut, &otOut
-	if err := ot.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ot.Process.Kill()
-		ot.Wait()
-	})
-	httpURL = fmt.Sprintf("http://127.0.0.1:%d/announce", tcpPort)
-	udpURL = fmt.Sprintf("udp://127.0.0.1:%d", udpPort)
+	t.Cleanup(ot.Stop)
+	httpURL, udpURL = ot.HTTP, ot.UDP
 	tc := &tracker.Client{}
 	defer tc.Close()
 	for i, p := range peers {
 		req := tracker.AnnounceRequest{InfoHash: h, PeerID: [20]byte{'o', byte(i)}, Port: p.Port(), Left: 1, Event: tracker.EventStarted}
-		deadline := time.Now().Add(10 * time.Second)
-		for { // until opentracker is up
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_, err := tc.Announce(ctx, httpURL, req)
-			cancel()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("opentracker did not come up: %v\n%s", err, otOut.String())
-			}
-			time.Sleep(50 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := tc.Announce(ctx, httpURL, req)
+		cancel()
+		if err != nil {
+			t.Fatalf("announce to opentracker: %v\n%s", err, ot.Output())
 		}
 	}
 	return httpURL, udpURL
@@ -104,18 +73,8 @@ func TestE2ESettle(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, peerfindBin, args...)
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout, errb := startPeerfind(ctx, t, []string{"XDG_STATE_HOME=" + t.TempDir()}, args...)
 	var got []netip.AddrPort
 	var lastPeer, dhtDone time.Duration
 	sc := bufio.NewScanner(stdout)

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -288,6 +289,27 @@ func TestE2ENoPeers(t *testing.T) {
 	}
 }
 
+// startPeerfind starts the binary with args, its standard output piped and
+// its standard error kept; env is added to the environment. It ends with
+// ctx.
+func startPeerfind(ctx context.Context, t *testing.T, env []string, args ...string) (*exec.Cmd, io.ReadCloser, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, peerfindBin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	errb := new(bytes.Buffer)
+	cmd.Stderr = errb
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdout, errb
+}
+
 // deadUDP returns a loopback UDP address where nothing listens.
 func deadUDP(t *testing.T) string {
 	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -367,16 +389,7 @@ func TestE2EFollowInterrupt(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const port = 7777
-	cmd := exec.CommandContext(ctx, peerfindBin, append([]string{"peers", path, "--follow", "--state-dir", stateDir, "--port", fmt.Sprint(port)}, bootstrapArgs(sw)...)...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout, errb := startPeerfind(ctx, t, nil, append([]string{"peers", path, "--follow", "--state-dir", stateDir, "--port", fmt.Sprint(port)}, bootstrapArgs(sw)...)...)
 	// Read until every peer has been printed: the search is then in its
 	// follow phase, waiting for the next interval.
 	sc := bufio.NewScanner(stdout)
@@ -512,16 +525,7 @@ func TestE2EFollowNewPeer(t *testing.T) {
 	sw := startSwarm(t, swarmtest.Config{Nodes: -1, Peers: 8, TrackerInterval: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, peerfindBin, "peers", sw.InfoHash.String(), "--follow", "--no-dht", "--tracker", sw.HTTPTracker)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout, errb := startPeerfind(ctx, t, nil, "peers", sw.InfoHash.String(), "--follow", "--no-dht", "--tracker", sw.HTTPTracker)
 	defer cmd.Process.Kill()
 	sc := bufio.NewScanner(stdout)
 	var got []netip.AddrPort

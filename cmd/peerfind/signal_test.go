@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -42,17 +41,7 @@ func TestE2ESecondInterrupt(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, peerfindBin, "peers", h.String(), "--follow", "--no-dht", "--tracker", hs.URL+"/announce")
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout, errb := startPeerfind(ctx, t, []string{"XDG_STATE_HOME=" + t.TempDir()}, "peers", h.String(), "--follow", "--no-dht", "--tracker", hs.URL+"/announce")
 	sc := bufio.NewScanner(stdout)
 	if !sc.Scan() || sc.Text() != "192.0.2.7:6881" {
 		t.Fatalf("first stdout line %q, want the tracker's peer; stderr:\n%s", sc.Text(), errb.String())
@@ -70,7 +59,7 @@ func TestE2ESecondInterrupt(t *testing.T) {
 	}
 	for sc.Scan() {
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("exit after the second SIGINT: %v, want status 130; stderr:\n%s", err, errb.String())
