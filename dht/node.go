@@ -57,6 +57,9 @@ type Node struct {
 	// rtts are the last rttSamples round trips, a ring from rttNext.
 	rtts    []time.Duration
 	rttNext int
+	// soft is the softQuantile of rtts (sorted in rttSorted, reused).
+	soft      time.Duration
+	rttSorted []time.Duration
 
 	ipVote map[netip.Addr]int // external IPs reported in "ip" keys (BEP 42)
 

@@ -343,6 +343,12 @@ func (n *Node) sampleRTT(d time.Duration) {
 		n.rtts[n.rttNext] = d
 		n.rttNext = (n.rttNext + 1) % rttSamples
 	}
+	// The quantile is worked out here, once per sample, not on every turn
+	// of every lookup's loop.
+	rs := append(n.rttSorted[:0], n.rtts...)
+	slices.Sort(rs)
+	n.rttSorted = rs
+	n.soft = rs[min(int(float64(len(rs))*softQuantile), len(rs)-1)]
 }
 
 // rttSamples is how many recent round trips the soft timeout looks at.
@@ -360,14 +366,11 @@ const softQuantile = 0.5
 // [SoftTimeoutMin, SoftTimeoutMax]; before any sample, the maximum.
 func (n *Node) softTimeout() time.Duration {
 	n.mu.Lock()
-	if len(n.rtts) == 0 {
-		n.mu.Unlock()
+	q, sampled := n.soft, len(n.rtts) > 0
+	n.mu.Unlock()
+	if !sampled {
 		return n.softMax
 	}
-	rs := slices.Clone(n.rtts)
-	n.mu.Unlock()
-	slices.Sort(rs)
-	q := rs[min(int(float64(len(rs))*softQuantile), len(rs)-1)]
 	return min(max(q, n.softMin), n.softMax)
 }
 
