@@ -77,7 +77,7 @@ func startOpentracker(t *testing.T, hashes ...metainfo.Hash) *realTracker {
 	t.Helper()
 	bin, err := testutil.OpentrackerPath()
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	hexHashes := make([]string, len(hashes))
@@ -168,10 +168,10 @@ func startNodeTracker(t *testing.T, interval time.Duration) *realTracker {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not installed; install it with: apt-get install -y nodejs npm && (cd interop/node && npm install --ignore-scripts)")
+		t.Fatal("node not installed; install it with: apt-get install -y nodejs npm && (cd interop/node && npm install --ignore-scripts)")
 	}
 	if _, err := os.Stat(filepath.Join(nodeTrackerDir, "node_modules", "bittorrent-tracker", "server.js")); err != nil {
-		t.Skip("npm bittorrent-tracker not installed; install it with: (cd interop/node && npm install --ignore-scripts)")
+		t.Fatal("npm bittorrent-tracker not installed; install it with: (cd interop/node && npm install --ignore-scripts)")
 	}
 	stderr := &lockedBuffer{}
 	cmd := exec.Command(node, "tracker-server.mjs", fmt.Sprint(interval.Milliseconds()))

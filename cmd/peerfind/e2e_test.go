@@ -577,7 +577,7 @@ func freePort(t *testing.T, network string) int {
 func TestE2EOpentracker(t *testing.T) {
 	bin, err := exec.LookPath("opentracker")
 	if err != nil {
-		t.Skip("opentracker not installed (scripts/test.sh installs it)")
+		t.Fatal("opentracker not installed (scripts/test.sh installs it)")
 	}
 	const hash = "0123456789abcdef0123456789abcdef01234567"
 	// Run as root, opentracker drops to an unprivileged user before it
@@ -704,7 +704,7 @@ func TestE2EHybridAndMagnetPeers(t *testing.T) {
 func TestE2EStatusLine(t *testing.T) {
 	script, err := exec.LookPath("script")
 	if err != nil {
-		t.Skip("script(1) not installed")
+		t.Fatal("script(1) not installed")
 	}
 	sw := startSwarm(t, swarmtest.Config{Nodes: -1, Peers: 4})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

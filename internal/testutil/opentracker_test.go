@@ -42,7 +42,7 @@ func TestLockedBufferBounded(t *testing.T) {
 func TestOpentracker(t *testing.T) {
 	bin, err := OpentrackerPath()
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	const wl = "0123456789abcdef0123456789abcdef01234567"
 	tcp, udp, err := FreePorts()
