@@ -41,11 +41,12 @@ var allowedImports = map[string][]string{
 
 	// Protocols: tracker and dht never import each other.
 	"tracker": {"bencode", "metainfo", "internal/compact"},
-	"dht":     {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid", "dht/internal/routing", "dht/internal/krpc", "dht/internal/ratelimit"},
+	"dht":     {"bencode", "metainfo", "internal/compact", "dht/internal/nodeid", "dht/internal/routing", "dht/internal/krpc", "dht/internal/ratelimit", "dht/internal/bloom"},
 	// dht's building blocks; only dht imports them (see TestInternalStaysInside).
 	"dht/internal/nodeid":    {},
 	"dht/internal/routing":   {"dht/internal/nodeid"},
-	"dht/internal/krpc":      {"bencode", "internal/compact", "dht/internal/nodeid"},
+	"dht/internal/krpc":      {"bencode", "internal/compact", "dht/internal/nodeid", "dht/internal/bloom"},
+	"dht/internal/bloom":     {},
 	"dht/internal/ratelimit": {},
 	// One TCP peer: handshakes, ut_pex, ut_metadata. Never imports tracker
 	// or dht.

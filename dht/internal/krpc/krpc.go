@@ -1,6 +1,7 @@
 // Package krpc is the KRPC message codec of the Mainline DHT (BEP 5):
 // bencoded queries, responses and errors, with the extension keys of
-// BEP 32 ("want", "nodes6"), BEP 42 ("ip") and BEP 43 ("ro"). It is pure:
+// BEP 32 ("want", "nodes6"), BEP 33 ("scrape", "noseed", "seed", "BFsd",
+// "BFpe"), BEP 42 ("ip") and BEP 43 ("ro"). It is pure:
 // bytes in, values out, no sockets or clocks.
 package krpc
 
@@ -12,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/peerfind/peerfind/bencode"
+	"github.com/peerfind/peerfind/dht/internal/bloom"
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 )
@@ -54,7 +56,8 @@ type Msg struct {
 }
 
 // Args are the arguments of a query ("a"). Which keys are present depends on
-// the method (BEP 5); "want" is BEP 32.
+// the method (BEP 5); "want" is BEP 32; "scrape" and "noseed" (get_peers)
+// and "seed" (announce_peer) are BEP 33, each meaning yes when 1.
 type Args struct {
 	ID          string   `bencode:"id"`
 	Target      string   `bencode:"target,omitempty"`
@@ -63,15 +66,22 @@ type Args struct {
 	ImpliedPort int64    `bencode:"implied_port,omitempty"`
 	Token       string   `bencode:"token,omitempty"`
 	Want        []string `bencode:"want,omitempty"`
+	Scrape      int64    `bencode:"scrape,omitempty"`
+	NoSeed      int64    `bencode:"noseed,omitempty"`
+	Seed        int64    `bencode:"seed,omitempty"`
 }
 
-// Return holds the values of a response ("r"): "nodes6" is BEP 32.
+// Return holds the values of a response ("r"): "nodes6" is BEP 32; "BFsd"
+// and "BFpe" are BEP 33's Bloom filters of the seeds and of the other
+// peers, each bloom.Size bytes (Parse rejects any other length).
 type Return struct {
 	ID     string   `bencode:"id"`
 	Nodes  string   `bencode:"nodes,omitempty"`
 	Nodes6 string   `bencode:"nodes6,omitempty"`
 	Token  string   `bencode:"token,omitempty"`
 	Values []string `bencode:"values,omitempty"`
+	BFsd   string   `bencode:"BFsd,omitempty"`
+	BFpe   string   `bencode:"BFpe,omitempty"`
 }
 
 // Error is a KRPC error ("e"), a list of a code and a message. It is also
@@ -120,13 +130,19 @@ func (e *Error) UnmarshalBencode(b []byte) error {
 	return nil
 }
 
+// ErrBadFilter is the cause of a MsgError for a response whose BEP 33
+// Bloom filter ("BFsd" or "BFpe") is not bloom.Size bytes long: such a
+// filter cannot be merged, and a node that sends one is not trusted with
+// the rest of its reply either.
+var ErrBadFilter = errors.New("bloom filter is not 256 bytes")
+
 // MsgError reports a KRPC message that could not be used. T is the
 // transaction id when it could be read, so that a query can still be
 // answered with error 203.
 type MsgError struct {
 	T   string
 	Msg string
-	Err error // the bencode error, if decoding failed
+	Err error // the cause: the bencode error if decoding failed, or ErrBadFilter
 }
 
 // Error returns "krpc: what is wrong[: cause]".
@@ -182,6 +198,11 @@ func Parse(b []byte) (*Msg, error) {
 		if len(m.R.ID) != compact.IDLen {
 			return nil, &MsgError{T: m.T, Msg: fmt.Sprintf("response id of %d bytes", len(m.R.ID))}
 		}
+		for _, f := range []struct{ key, v string }{{"BFsd", m.R.BFsd}, {"BFpe", m.R.BFpe}} {
+			if f.v != "" && len(f.v) != bloom.Size {
+				return nil, &MsgError{T: m.T, Msg: fmt.Sprintf("response %s of %d bytes", f.key, len(f.v)), Err: ErrBadFilter}
+			}
+		}
 	case KindError:
 		if m.E == nil {
 			return nil, &MsgError{T: m.T, Msg: "error message without error"}
@@ -236,6 +257,9 @@ type Reply struct {
 	Token  string
 	IP     netip.AddrPort // our address as the remote saw it (BEP 42), if given
 	BadLen int            // entries skipped because of a bad length
+	// BFsd and BFpe are the BEP 33 Bloom filters of the responder's
+	// seeds and other peers, nil when not sent.
+	BFsd, BFpe *bloom.Filter
 }
 
 // DecodeReply extracts nodes, peers, token and "ip" from a response. Bad
@@ -264,6 +288,12 @@ func DecodeReply(m *Msg) Reply {
 			continue
 		}
 		r.Peers = append(r.Peers, netip.AddrPortFrom(p.Addr().Unmap(), p.Port()))
+	}
+	if f, ok := bloom.Parse([]byte(m.R.BFsd)); ok {
+		r.BFsd = &f
+	}
+	if f, ok := bloom.Parse([]byte(m.R.BFpe)); ok {
+		r.BFpe = &f
 	}
 	if m.IP != "" {
 		if ap, err := compact.ParsePeer([]byte(m.IP)); err == nil {

@@ -141,6 +141,9 @@ func FuzzKRPC(f *testing.F) {
 	for _, v := range krpcVectors {
 		f.Add(unhex(f, v.wire))
 	}
+	// BEP 33 replies: well-formed filters and a short one.
+	f.Add(bep33Response(strings.Repeat("\x0f", 256), strings.Repeat("\xf0", 256)))
+	f.Add(bep33Response("x", strings.Repeat("\xf0", 256)))
 	seeds, _ := filepath.Glob("testdata/krpc/*.bin")
 	for _, p := range seeds {
 		if b, err := os.ReadFile(p); err == nil {
