@@ -148,7 +148,7 @@ func TestAnnounceImpliedPort(t *testing.T) {
 	if _, err := a.Announce(ctx, ih, 1, true); err != nil {
 		t.Fatal(err)
 	}
-	got := b.store.get(ih, true, 10)
+	got := b.store.get(ih, true, 10, false)
 	if len(got) != 1 || got[0] != nodeAddr(t, a) {
 		t.Fatalf("stored %v, want the UDP source %v (implied_port)", got, nodeAddr(t, a))
 	}

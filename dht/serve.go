@@ -61,8 +61,14 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *krpc.Msg, size int) 
 		}
 		ih := metainfo.Hash([]byte(m.A.InfoHash))
 		r.Token = n.tokens.issue(from.Addr())
-		for _, p := range n.store.get(ih, from.Addr().Is4(), maxValuesReply) {
+		for _, p := range n.store.get(ih, from.Addr().Is4(), maxValuesReply, m.A.NoSeed == 1) {
 			r.Values = append(r.Values, string(compact.AppendPeer(nil, p)))
+		}
+		if m.A.Scrape == 1 {
+			// BEP 33: the filters only when we store peers of ih.
+			if sd, pe, ok := n.store.filters(ih); ok {
+				r.BFsd, r.BFpe = string(sd[:]), string(pe[:])
+			}
 		}
 		// Nodes too, even with values: a lookup that only meets nodes
 		// holding values could not go on (docs/interop.md: bittorrent-dht and
@@ -88,7 +94,7 @@ func (n *Node) handleQuery(s *sock, from netip.AddrPort, m *krpc.Msg, size int) 
 			}
 			port = uint16(m.A.Port)
 		}
-		if !n.store.add(metainfo.Hash([]byte(m.A.InfoHash)), netip.AddrPortFrom(from.Addr(), port)) {
+		if !n.store.add(metainfo.Hash([]byte(m.A.InfoHash)), netip.AddrPortFrom(from.Addr(), port), m.A.Seed == 1) {
 			n.sendError(s, from, m.T, krpc.ErrCodeServer, "announce_peer: peer store full")
 			return
 		}
@@ -147,7 +153,11 @@ func (n *Node) sendBounded(s *sock, to netip.AddrPort, reply *krpc.Msg, budget i
 
 // fitReply appends the encoding of reply to b, first trimming reply.R until
 // the encoding is at most budget bytes: "nodes6" goes first (the other
-// family, a bonus), then "nodes", then "values". Values come last because
+// family, a bonus), then "nodes", then "values" — but BEP 33's two filters
+// (over 512 bytes) go before the values when the reply cannot fit them
+// even without values, as to an unverified requester: a scrape must not
+// lift the amplification bound, and get_peers still gets its peers. BEP 33
+// itself says to return fewer values to make room. Values come last because
 // they are what a get_peers requester asks for, and a reply with values
 // needs no nodes (BEP 5: "values" if the node has peers, else "nodes");
 // nodes only let a lookup go on, which the requester's other candidates
@@ -175,6 +185,8 @@ func fitReply(b []byte, reply *krpc.Msg, budget int) []byte {
 		case len(r.Nodes) > 0:
 			keep := max(len(r.Nodes)/compact.NodeLen4-(over+compact.NodeLen4-1)/compact.NodeLen4, 0)
 			r.Nodes = r.Nodes[:keep*compact.NodeLen4]
+		case (r.BFsd != "" || r.BFpe != "") && !fitsWithoutValues(reply, budget):
+			r.BFsd, r.BFpe = "", ""
 		case len(r.Values) > 0:
 			// Drop from the end just enough encoded bytes ("6:" and 6
 			// for IPv4, "18:" and 18 for IPv6).
@@ -192,6 +204,16 @@ func fitReply(b []byte, reply *krpc.Msg, budget int) []byte {
 		}
 	}
 	return nil
+}
+
+// fitsWithoutValues reports whether reply, its values left out, encodes in
+// at most budget bytes.
+func fitsWithoutValues(reply *krpc.Msg, budget int) bool {
+	m, r := *reply, *reply.R
+	r.Values = nil
+	m.R = &r
+	b, err := krpc.Append(nil, &m)
+	return err == nil && len(b) <= budget
 }
 
 // sendError answers a query with a KRPC error; it is always small.

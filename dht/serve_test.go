@@ -177,7 +177,7 @@ func TestServeNoAmplification(t *testing.T) {
 	var h metainfo.Hash
 	copy(h[:], "iiiiiiiiiiiiiiiiiiii")
 	for i := range 200 {
-		n.store.add(h, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 1))
+		n.store.add(h, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 1), false)
 	}
 	for i := range 20 {
 		n.tables[0].Load().Seen(routing.NodeInfo{ID: nodeid.Random(newSeeded(uint64(90 + i))), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 5, 0, byte(i + 1)}), 1000)}, routing.SeenReply)

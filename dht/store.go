@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/bloom"
 	"github.com/peerfind/peerfind/metainfo"
 )
 
@@ -20,6 +21,13 @@ const (
 // store keeps the peers announced to us with announce_peer, bounded per info
 // hash and in total so an attacker cannot grow it without limit. Safe for
 // concurrent use.
+//
+// Each peer carries its BEP 33 seed flag. BEP 33 asks for one entry per IP;
+// entries are per address and port instead, so that peers sharing an IP
+// (behind one NAT, or a loopback swarm) all stay reachable, and the Bloom
+// filters, built from IPs, count such an IP once anyway. The default
+// per-hash cap (500) keeps a swarm far below the 6000 entries past which
+// BEP 33's filters saturate.
 type store struct {
 	ttl      time.Duration
 	perHash  int
@@ -28,8 +36,14 @@ type store struct {
 	now      func() time.Time
 
 	mu     sync.Mutex
-	swarms map[metainfo.Hash]map[netip.AddrPort]time.Time // peer → expiry
+	swarms map[metainfo.Hash]map[netip.AddrPort]entry
 	total  int
+}
+
+// entry is one stored peer.
+type entry struct {
+	exp  time.Time // when it expires unless announced again
+	seed bool      // announced with seed=1 (BEP 33)
 }
 
 func newStore(ttl time.Duration, perHash, maxHash, maxPeers int, now func() time.Time) *store {
@@ -46,14 +60,15 @@ func newStore(ttl time.Duration, perHash, maxHash, maxPeers int, now func() time
 		maxPeers = defaultStorePeers
 	}
 	return &store{ttl: ttl, perHash: perHash, maxHash: maxHash, maxPeers: maxPeers, now: now,
-		swarms: make(map[metainfo.Hash]map[netip.AddrPort]time.Time)}
+		swarms: make(map[metainfo.Hash]map[netip.AddrPort]entry)}
 }
 
-// add records peer for ih. It reports false when the store is full: a full
+// add records peer for ih, a seed if seed; a re-announce updates the flag.
+// It reports false when the store is full: a full
 // swarm replaces its entry closest to expiry, but a full store refuses new
 // swarms and peers rather than evicting live ones, so a flood of fake
 // announces cannot push out real ones faster than they expire.
-func (s *store) add(ih metainfo.Hash, peer netip.AddrPort) bool {
+func (s *store) add(ih metainfo.Hash, peer netip.AddrPort, seed bool) bool {
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 	now := s.now()
 	exp := now.Add(s.ttl)
@@ -67,19 +82,19 @@ func (s *store) add(ih metainfo.Hash, peer netip.AddrPort) bool {
 				return false
 			}
 		}
-		sw = make(map[netip.AddrPort]time.Time)
+		sw = make(map[netip.AddrPort]entry)
 		s.swarms[ih] = sw
 	}
 	if _, ok := sw[peer]; ok {
-		sw[peer] = exp
+		sw[peer] = entry{exp, seed}
 		return true
 	}
 	if len(sw) >= s.perHash {
 		var oldest netip.AddrPort
 		var oldestExp time.Time
 		for p, e := range sw {
-			if oldestExp.IsZero() || e.Before(oldestExp) {
-				oldest, oldestExp = p, e
+			if oldestExp.IsZero() || e.exp.Before(oldestExp) {
+				oldest, oldestExp = p, e.exp
 			}
 		}
 		delete(sw, oldest)
@@ -90,15 +105,16 @@ func (s *store) add(ih metainfo.Hash, peer netip.AddrPort) bool {
 			return false
 		}
 	}
-	sw[peer] = exp
+	sw[peer] = entry{exp, seed}
 	s.total++
 	return true
 }
 
 // get returns up to max live peers of ih of the family of v4 (BEP 32: a
-// get_peers over IPv6 returns IPv6 peers). Map iteration order picks a
-// varying subset when there are more.
-func (s *store) get(ih metainfo.Hash, v4 bool, max int) []netip.AddrPort {
+// get_peers over IPv6 returns IPv6 peers), leaving the seeds out if noSeed
+// (BEP 33 noseed=1). Map iteration order picks a varying subset when there
+// are more.
+func (s *store) get(ih metainfo.Hash, v4 bool, max int, noSeed bool) []netip.AddrPort {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -108,12 +124,12 @@ func (s *store) get(ih metainfo.Hash, v4 bool, max int) []netip.AddrPort {
 		if len(out) >= max {
 			break
 		}
-		if !e.After(now) {
+		if !e.exp.After(now) {
 			delete(sw, p)
 			s.total--
 			continue
 		}
-		if p.Addr().Is4() == v4 {
+		if p.Addr().Is4() == v4 && !(noSeed && e.seed) {
 			out = append(out, p)
 		}
 	}
@@ -121,6 +137,27 @@ func (s *store) get(ih metainfo.Hash, v4 bool, max int) []netip.AddrPort {
 		delete(s.swarms, ih)
 	}
 	return out
+}
+
+// filters returns the BEP 33 Bloom filters of the live peers of ih, both
+// families: the IPs of the seeds and of the other peers. ok is false when
+// nothing is stored for ih; BEP 33 then sends no filters.
+func (s *store) filters(ih metainfo.Hash) (seeds, peers bloom.Filter, ok bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, e := range s.swarms[ih] {
+		if !e.exp.After(now) {
+			continue // get and sweep remove it
+		}
+		ok = true
+		if e.seed {
+			seeds.Add(p.Addr())
+		} else {
+			peers.Add(p.Addr())
+		}
+	}
+	return seeds, peers, ok
 }
 
 // sweep drops expired peers.
@@ -133,7 +170,7 @@ func (s *store) sweep() {
 func (s *store) sweepLocked(now time.Time) {
 	for ih, sw := range s.swarms {
 		for p, e := range sw {
-			if !e.After(now) {
+			if !e.exp.After(now) {
 				delete(sw, p)
 				s.total--
 			}
