@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/peerfind/peerfind/dht/internal/bloom"
 	"github.com/peerfind/peerfind/dht/internal/nodeid"
 	"github.com/peerfind/peerfind/internal/compact"
 )
@@ -53,6 +54,9 @@ type candidate struct {
 	sent  time.Time
 	hop   int    // 1 for starting nodes, parent's hop+1 for the nodes it returned
 	token string // get_peers token, for announce_peer
+	// bfsd and bfpe are the BEP 33 filters of its get_peers answer to a
+	// scrape, nil if it sent none.
+	bfsd, bfpe *bloom.Filter
 	// needNodes marks a node that answered get_peers with values but no
 	// nodes: it is asked again with find_node, since the nodes it knows
 	// are the closest to the target (anacrolix/dht and bittorrent-dht leave
@@ -330,6 +334,9 @@ func (l *lookup) handle(addr netip.AddrPort, r *reply, now time.Time) (*candidat
 	c.state = candAnswered
 	if r.Token != "" {
 		c.token = r.Token
+	}
+	if r.BFsd != nil || r.BFpe != nil {
+		c.bfsd, c.bfpe = r.BFsd, r.BFpe
 	}
 	l.stats.Answered++
 	c.needNodes = false

@@ -36,6 +36,8 @@ type search struct {
 	// background marks a table refresh, whose queries yield to the
 	// caller's lookups (queryOpts.background).
 	background bool
+	// scrape adds scrape=1 to get_peers queries (BEP 33).
+	scrape bool
 }
 
 type outcome struct {
@@ -83,6 +85,9 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 					a.Target = string(s.target[:])
 				} else {
 					a.InfoHash = string(s.target[:])
+					if s.scrape {
+						a.Scrape = 1
+					}
 				}
 				o := queryOpts{background: s.background}
 				if seed {
@@ -249,12 +254,20 @@ func wantFor(v4 bool) []string {
 	return []string{"n6"}
 }
 
+// lookupOpts are the variants of lookupAll.
+type lookupOpts struct {
+	// followUp enables the find_node follow-up of get_peers answers that
+	// carry values but no nodes.
+	followUp bool
+	// scrape asks get_peers with scrape=1 (BEP 33).
+	scrape bool
+}
+
 // lookupAll runs one lookup per address family in parallel and merges the
 // statistics. A family with an empty table starts from the bootstrap seeds
-// (coldSeeds). followUp enables the find_node follow-up of get_peers
-// answers that carry values but no nodes. It returns ErrNoNodes if no family had a node to start from.
+// (coldSeeds). It returns ErrNoNodes if no family had a node to start from.
 // onReply may be called from several goroutines at once.
-func (n *Node) lookupAll(ctx context.Context, method string, target ID, followUp bool, onReply func(v4 bool, l *lookup, c *candidate, r *reply)) (LookupStats, []*lookup, error) {
+func (n *Node) lookupAll(ctx context.Context, method string, target ID, o lookupOpts, onReply func(v4 bool, l *lookup, c *candidate, r *reply)) (LookupStats, []*lookup, error) {
 	select {
 	case <-n.closing:
 		return LookupStats{}, nil, ErrClosed
@@ -300,9 +313,9 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, followUp
 		if len(l.cands) == 0 {
 			continue
 		}
-		l.wantNodes = followUp
+		l.wantNodes = o.followUp
 		lookups = append(lookups, l)
-		s := &search{n: n, method: method, target: target, want: wantFor(v4), routers: routers}
+		s := &search{n: n, method: method, target: target, want: wantFor(v4), routers: routers, scrape: o.scrape}
 		if onReply != nil {
 			s.onReply = func(c *candidate, r *reply) { onReply(v4, l, c, r) }
 		}
@@ -354,8 +367,15 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, followUp
 // wrapping ErrNoNodes when the routing table is empty or no node answered,
 // and ErrClosed after Close.
 func (n *Node) GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(PeerFound)) (LookupStats, error) {
+	st, _, err := n.getPeers(ctx, infoHash, false, fn)
+	return st, err
+}
+
+// getPeers runs GetPeers, with scrape=1 in its queries if scrape, and
+// returns the lookups for Scrape to read the filters from.
+func (n *Node) getPeers(ctx context.Context, infoHash metainfo.Hash, scrape bool, fn func(PeerFound)) (LookupStats, []*lookup, error) {
 	var fnMu sync.Mutex
-	st, _, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), false, func(_ bool, _ *lookup, c *candidate, r *reply) {
+	return n.lookupAll(ctx, methodGetPeers, ID(infoHash), lookupOpts{scrape: scrape}, func(_ bool, _ *lookup, c *candidate, r *reply) {
 		if fn == nil || len(r.Peers) == 0 {
 			return
 		}
@@ -365,13 +385,12 @@ func (n *Node) GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(Pee
 			fn(PeerFound{Peer: p, From: c.addr})
 		}
 	})
-	return st, err
 }
 
 // FindNode runs an iterative find_node lookup for target and returns the
 // closest nodes that answered, closest first, IPv4 then IPv6.
 func (n *Node) FindNode(ctx context.Context, target ID) ([]NodeInfo, LookupStats, error) {
-	st, ls, err := n.lookupAll(ctx, methodFindNode, target, false, nil)
+	st, ls, err := n.lookupAll(ctx, methodFindNode, target, lookupOpts{}, nil)
 	var out []NodeInfo
 	for _, l := range ls {
 		for _, nd := range l.closestNodes(routing.K) {
@@ -389,6 +408,17 @@ func (n *Node) FindNode(ctx context.Context, target ID) ([]NodeInfo, LookupStats
 // during the lookup; the error is nil if at least one announce was
 // accepted.
 func (n *Node) Announce(ctx context.Context, infoHash metainfo.Hash, port uint16, impliedPort bool) (LookupStats, error) {
+	return n.announce(ctx, infoHash, port, impliedPort, false)
+}
+
+// AnnounceSeed is Announce for a peer that seeds the torrent: the
+// announces carry seed=1 (BEP 33), so that nodes count it among the seeds
+// in their scrape filters.
+func (n *Node) AnnounceSeed(ctx context.Context, infoHash metainfo.Hash, port uint16, impliedPort bool) (LookupStats, error) {
+	return n.announce(ctx, infoHash, port, impliedPort, true)
+}
+
+func (n *Node) announce(ctx context.Context, infoHash metainfo.Hash, port uint16, impliedPort, seed bool) (LookupStats, error) {
 	if port == 0 {
 		if !impliedPort {
 			return LookupStats{}, errors.New("dht: announce of port 0")
@@ -401,7 +431,7 @@ func (n *Node) Announce(ctx context.Context, infoHash metainfo.Hash, port uint16
 	// at the true k closest is the point of an announce, while for
 	// GetPeers it cost about one query per lookup on a mixed
 	// anacrolix/peerfind network without finding more peers.
-	st, ls, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), true, nil)
+	st, ls, err := n.lookupAll(ctx, methodGetPeers, ID(infoHash), lookupOpts{followUp: true}, nil)
 	if len(ls) == 0 {
 		return st, err
 	}
@@ -424,6 +454,9 @@ func (n *Node) Announce(ctx context.Context, infoHash metainfo.Hash, port uint16
 				a := &krpc.Args{InfoHash: string(infoHash[:]), Port: int64(port), Token: token}
 				if impliedPort {
 					a.ImpliedPort = 1
+				}
+				if seed {
+					a.Seed = 1
 				}
 				_, err := n.query(ctx, addr, methodAnnouncePeer, a)
 				mu.Lock()
