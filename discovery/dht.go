@@ -30,6 +30,11 @@ func (s *DHTSource) GetPeers(ctx context.Context, h metainfo.Hash, fn func(peer,
 	return s.Node.GetPeers(ctx, h, func(p dht.PeerFound) { fn(p.Peer, p.From) })
 }
 
+// ScrapePeers implements PeerScraper with dht.Node.Scrape.
+func (s *DHTSource) ScrapePeers(ctx context.Context, h metainfo.Hash, fn func(peer, from netip.AddrPort)) (dht.ScrapeResult, dht.LookupStats, error) {
+	return s.Node.Scrape(ctx, h, func(p dht.PeerFound) { fn(p.Peer, p.From) })
+}
+
 // AddNode implements NodeAdder: the node becomes a starting node of the
 // lookups and, once it answers a ping, a routing-table entry.
 func (s *DHTSource) AddNode(a netip.AddrPort) {

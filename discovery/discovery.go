@@ -89,6 +89,13 @@ type PeerLookup interface {
 	GetPeers(ctx context.Context, infoHash metainfo.Hash, fn func(peer, from netip.AddrPort)) (dht.LookupStats, error)
 }
 
+// PeerScraper is implemented by PeerLookups that can estimate a swarm's
+// size during the same lookup (BEP 33 DHT scrape, see dht.Node.Scrape):
+// ScrapePeers is GetPeers plus the estimate. Config.DHTScrape uses it.
+type PeerScraper interface {
+	ScrapePeers(ctx context.Context, infoHash metainfo.Hash, fn func(peer, from netip.AddrPort)) (dht.ScrapeResult, dht.LookupStats, error)
+}
+
 // NodeAdder is implemented by PeerLookups that accept extra starting nodes;
 // the search passes them Target.Nodes (resolved) before the first lookup.
 type NodeAdder interface {
@@ -170,6 +177,11 @@ type Config struct {
 	// DHTInterval is the pause between DHT lookups with Follow. If zero,
 	// DefaultDHTInterval.
 	DHTInterval time.Duration
+	// DHTScrape makes every DHT lookup a BEP 33 scrape as well, if DHT
+	// implements PeerScraper: the queries carry scrape=1, which costs no
+	// extra query, and the DHT's SourceSummary gets the estimated seeds
+	// and leechers. If false, or DHT does not implement it, plain lookups.
+	DHTScrape bool
 	// DefaultInterval is the re-announce interval with Follow when a tracker
 	// gives none. If zero, tracker.DefaultInterval.
 	DefaultInterval time.Duration

@@ -53,6 +53,9 @@ type DHTEvent struct {
 	// Next is the pause before this swarm's next lookup; 0 if there is
 	// none (the last lookup of a search without Follow).
 	Next time.Duration
+	// Scrape is the lookup's BEP 33 estimate with Config.DHTScrape, nil
+	// without; Scrape.Filters is 0 when no node sent filters.
+	Scrape *dht.ScrapeResult
 }
 
 // Elapsed implements Event.
@@ -144,7 +147,9 @@ type SourceSummary struct {
 	// FirstPeer is the time from the search start to the first peer this
 	// source named; meaningless when Peers is 0.
 	FirstPeer time.Duration
-	// Seeders and Leechers are a tracker's last counts, -1 if unknown.
+	// Seeders and Leechers are a tracker's last counts, or for the DHT
+	// (Config.DHTScrape) the last BEP 33 estimate that some node sent
+	// filters for; -1 if unknown.
 	Seeders, Leechers int
 	// DHT is the sum of the DHT lookups' statistics.
 	DHT dht.LookupStats

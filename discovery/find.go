@@ -352,6 +352,9 @@ func (s *search) handle(r report, sum *Summary) {
 			src.Errors++
 			src.Err = ev.Err
 		}
+		if sc := ev.Scrape; sc != nil && sc.Filters > 0 {
+			src.Seeders, src.Leechers = sc.Seeds, sc.Peers
+		}
 		addStats(&src.DHT, ev.Stats)
 		s.fn(ev)
 	}
@@ -401,7 +404,7 @@ func (s *search) dhtWorker(ctx context.Context, h metainfo.Hash) {
 	pause := dhtRetryAfter
 	for i := 1; ; i++ {
 		newPeers := 0
-		stats, err := s.cfg.DHT.GetPeers(ctx, h, func(p, _ netip.AddrPort) {
+		onPeer := func(p, _ netip.AddrPort) {
 			p = normalize(p)
 			if !p.IsValid() {
 				return
@@ -416,7 +419,19 @@ func (s *search) dhtWorker(ctx context.Context, h metainfo.Hash) {
 			if fresh {
 				s.send(ctx, report{source: SourceDHT, swarm: h, peers: []netip.AddrPort{p}})
 			}
-		})
+		}
+		var (
+			stats  dht.LookupStats
+			err    error
+			scrape *dht.ScrapeResult
+		)
+		if ps, ok := s.cfg.DHT.(PeerScraper); ok && s.cfg.DHTScrape {
+			var res dht.ScrapeResult
+			res, stats, err = ps.ScrapePeers(ctx, h, onPeer)
+			scrape = &res
+		} else {
+			stats, err = s.cfg.DHT.GetPeers(ctx, h, onPeer)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -436,7 +451,7 @@ func (s *search) dhtWorker(ctx context.Context, h metainfo.Hash) {
 		default:
 			pause = dhtRetryAfter
 		}
-		ev := &DHTEvent{Swarm: h, Lookup: i, Stats: stats, NewPeers: n, Err: err}
+		ev := &DHTEvent{Swarm: h, Lookup: i, Stats: stats, NewPeers: n, Err: err, Scrape: scrape}
 		if !final {
 			ev.Next = wait
 		}
