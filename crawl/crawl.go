@@ -112,7 +112,8 @@ type Observation struct {
 	// Unique is the number of peers this source named first in the round.
 	Unique int
 	// Seeders, Leechers and Completed are a tracker's counts, -1 where
-	// unknown. An announce gives the first two, a scrape all three.
+	// unknown. An announce gives the first two, a scrape all three; the
+	// DHT gives the first two as its BEP 33 estimate (Search.DHTScrape).
 	Seeders, Leechers, Completed int
 	// Queries and Errors count the announces or lookups made and failed.
 	Queries, Errors int
@@ -126,10 +127,12 @@ type Observation struct {
 // Estimate is the size of a swarm merged from every source.
 type Estimate struct {
 	// Low is the largest count any one source vouches for: the distinct
-	// peers found, or a tracker's seeders + leechers. It is the estimate.
+	// peers found, or a tracker's or the DHT's (BEP 33) seeders +
+	// leechers. It is the estimate.
 	Low int
 	// High assumes the sources overlap nowhere: every tracker's
-	// seeders + leechers added to the peers found outside the trackers.
+	// seeders + leechers, and the DHT's, added to the peers found outside
+	// the trackers.
 	High int
 }
 
@@ -272,6 +275,8 @@ func (c *Crawler) search(ctx context.Context, round int64, t *Target) *Result {
 			if s.Peers > 0 {
 				o.Latency = s.FirstPeer
 			}
+			// BEP 33 estimate with Search.DHTScrape, else -1.
+			o.Seeders, o.Leechers = s.Seeders, s.Leechers
 		}
 		r.Observations = append(r.Observations, o)
 	}
@@ -377,7 +382,8 @@ func peerCounts(peers []discovery.PeerInfo) (found, outside int) {
 // estimate merges the sources' counts into one estimate with its range.
 func (r *Result) estimate() Estimate {
 	e := Estimate{Low: r.found}
-	// The best count per tracker, from its announce or its scrape.
+	// The best count per tracker, from its announce or its scrape, and
+	// the DHT's BEP 33 estimate under "dht".
 	best := map[string]int{}
 	for _, o := range r.Observations {
 		if o.Seeders < 0 || o.Leechers < 0 {

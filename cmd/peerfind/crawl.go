@@ -225,6 +225,7 @@ func newCrawler(c *cli, f *crawlFlags) (*crawl.Crawler, *crawlSources, error) {
 			AllowDHTPrivate: o.allowDHTPrivate,
 			Port:            o.port,
 			TrackerPolicy:   o.trackerPolicy,
+			DHTScrape:       true, // BEP 33 estimates ride on the lookups for free
 		},
 		Concurrency: f.concurrency,
 		TrackerRate: f.trackerRate,
