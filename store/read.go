@@ -161,7 +161,7 @@ type PeerRow struct {
 // target and address. An error from fn stops it.
 func (s *Store) Peers(ctx context.Context, since time.Time, fn func(PeerRow) error) error {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.info_hash, COALESCE(t.name, ''), p.address, p.first_seen_ms, p.last_seen_ms, p.first_round, p.last_round,
-		COALESCE(g.n, 0), p.via_tracker, p.via_dht, p.via_magnet
+		COALESCE(g.n, 0) + p.rounds_pruned, p.via_tracker, p.via_dht, p.via_magnet
 		FROM peers p LEFT JOIN targets t ON t.info_hash = p.info_hash
 		LEFT JOIN (SELECT info_hash, address, COUNT(*) AS n FROM sightings GROUP BY info_hash, address) g ON g.info_hash = p.info_hash AND g.address = p.address
 		WHERE p.last_seen_ms >= ? ORDER BY p.info_hash, p.address`), ms(since))

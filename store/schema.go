@@ -75,4 +75,7 @@ var migrations = []string{
 		via_magnet    INTEGER NOT NULL,      -- 1 if ever named by a magnet link
 		PRIMARY KEY (info_hash, address)
 	);`,
+	// 2: retention. PruneSightings deletes old sightings; the rounds a
+	// peer was seen in are then its sightings left plus rounds_pruned.
+	`ALTER TABLE peers ADD COLUMN rounds_pruned INTEGER NOT NULL DEFAULT 0`,
 }
