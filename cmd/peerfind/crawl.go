@@ -38,6 +38,8 @@ type crawlFlags struct {
 	trackerRate float64
 	noScrape    bool
 	enqueue     bool
+
+	keepSightings time.Duration // prune after each round (prune.go)
 }
 
 func addSearchFlags(cmd *cobra.Command, f *crawlFlags) {
@@ -62,6 +64,7 @@ func addSearchFlags(cmd *cobra.Command, f *crawlFlags) {
 	fl.Float64Var(&f.trackerRate, "tracker-rate", crawl.DefaultTrackerRate, "at most `N` requests per second to any one tracker (negative: no cap)")
 	fl.BoolVar(&f.noScrape, "no-scrape", false, "do not scrape the trackers after each round")
 	fl.BoolVar(&o.json, "json", false, "print NDJSON events instead of one line per target")
+	fl.Var(ageFlag{&f.keepSightings}, "keep-sightings", "after each round, delete the per-peer sightings older than this (720h, 30d; 0: keep all)")
 }
 
 func newCrawlCmd(c *cli) *cobra.Command {
@@ -138,6 +141,8 @@ func checkCrawlFlags(f *crawlFlags) error {
 		return usageError("--every must not be negative")
 	case f.noTrackers && o.noDHT:
 		return usageError("nothing to search with: --no-trackers and --no-dht")
+	case f.enqueue && f.keepSightings > 0:
+		return usageError("--keep-sightings prunes after a round searched here; with --enqueue, give it to the workers")
 	}
 	if o.timeout == 0 {
 		o.timeout = -1
@@ -338,6 +343,7 @@ func runCrawl(ctx context.Context, c *cli, args []string, f *crawlFlags) error {
 			return withStatus(exitError, err)
 		}
 		src.saveState(c.stderr)
+		newSightingPruner(ctx, c, st, f.keepSightings, out).afterRound()
 		if rounds != 0 && n+1 >= rounds {
 			break
 		}

@@ -170,7 +170,7 @@ peers, 130/143 a search interrupted by SIGINT/SIGTERM before any peer was found.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &statusError{status: exitUsage, err: plainFlagError(err)}
 	})
-	for _, newCmd := range []func(*cli) *cobra.Command{newInfoCmd, newScrapeCmd, newPeersCmd, newMetadataCmd, newDemoCmd, newCrawlCmd, newHistoryCmd, newExportCmd, newWorkerCmd, newVersionCmd} {
+	for _, newCmd := range []func(*cli) *cobra.Command{newInfoCmd, newScrapeCmd, newPeersCmd, newMetadataCmd, newDemoCmd, newCrawlCmd, newHistoryCmd, newExportCmd, newPruneCmd, newWorkerCmd, newVersionCmd} {
 		root.AddCommand(newCmd(c))
 	}
 	err := root.ExecuteContext(ctx)

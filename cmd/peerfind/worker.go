@@ -90,6 +90,8 @@ func runWorker(ctx context.Context, c *cli, f *crawlFlags, rescueAfter time.Dura
 	}
 	defer src.close(c.stderr)
 	out := &crawlPrinter{w: c.stdout, json: f.search.json}
+	pr := newSightingPruner(ctx, c, st, f.keepSightings, out)
+	defer pr.wait()
 	err = queue.Run(ctx, pool, queue.Config{
 		Crawler:     cr,
 		Store:       st,
@@ -99,7 +101,7 @@ func runWorker(ctx context.Context, c *cli, f *crawlFlags, rescueAfter time.Dura
 		Every:       f.every,
 		ID:          id,
 		Logger:      slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		OnResult:    out.target,
+		OnResult:    pr.onResult(out.target),
 	})
 	if err != nil {
 		return withStatus(exitError, err)
