@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerfind/peerfind/internal/testutil"
 	"github.com/peerfind/peerfind/store"
 )
 
@@ -216,4 +217,58 @@ func TestE2ECrawlKeepSightings(t *testing.T) {
 			t.Errorf("a peer of both rounds exported as %v", rec)
 		}
 	}
+}
+
+// TestE2EWorkerKeepSightings works two enqueued rounds with a worker
+// pruning as it goes (--keep-sightings 1ms) on a real PostgreSQL server:
+// whatever it pruned, every sighting is either still stored or counted in
+// its peer's pruned rounds, and every peer is counted in both rounds.
+func TestE2EWorkerKeepSightings(t *testing.T) {
+	pg, err := testutil.StartPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Stop() })
+	dsn, err := pg.CreateDB("keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const targets, peers = 10, 8
+	sw, ts := manySwarms(t, targets, 0)
+	args := []string{"crawl", "--enqueue", "--rounds", "2"}
+	for _, tt := range ts {
+		args = append(args, tt.InfoHash.String())
+	}
+	search := []string{"--db", dsn, "--no-dht", "--tracker", sw.HTTPTracker, "--tracker", sw.UDPTracker, "--tracker-rate", "-1", "--timeout", "3s"}
+	if r := runPF(t, nil, append(args, search...)...); r.code != 0 {
+		t.Fatalf("crawl --enqueue: exit %d: %s", r.code, r.stderr)
+	}
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w, out := startWorker(t, "keeper", append([]string{"--keep-sightings", "1ms"}, search...)...)
+	waitCount(t, st, 2, `SELECT COUNT(*) FROM rounds WHERE finished_ms IS NOT NULL`)
+	w.Process.Signal(os.Interrupt)
+	if err := w.Wait(); err != nil {
+		t.Errorf("worker after SIGINT: %v\n%s", err, out.String())
+	}
+	left := count1(t, st, `SELECT COUNT(*) FROM sightings`)
+	pruned := count1(t, st, `SELECT COALESCE(SUM(rounds_pruned), 0) FROM peers`)
+	if left+pruned != 2*targets*peers {
+		t.Errorf("%d sightings left and %d pruned, want %d in all", left, pruned, 2*targets*peers)
+	}
+	n := 0
+	err = st.Peers(context.Background(), time.Time{}, func(p store.PeerRow) error {
+		n++
+		if p.Rounds != 2 {
+			t.Errorf("peer %s of %s: %d rounds, want 2", p.Address, p.InfoHash, p.Rounds)
+		}
+		return nil
+	})
+	if err != nil || n != targets*peers {
+		t.Errorf("%d peers, %v; want %d", n, err, targets*peers)
+	}
+	t.Logf("%d of %d sightings pruned by the worker", pruned, 2*targets*peers)
 }
