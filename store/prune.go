@@ -28,6 +28,11 @@ type PruneStats struct {
 // counts its pruned sightings). Pruning twice deletes nothing the second
 // time.
 //
+// A result stored again for a round after its sightings were pruned (a
+// worker's job retried once the round is older than the cutoff) counts
+// that round twice in its peers' rounds seen: keep sightings longer than
+// a job may be retried.
+//
 // If ctx ends between batches, the batches done stay done and their
 // counts are returned with the error. Several prunes may run at once (two
 // workers): each sighting is deleted and counted by one of them.
