@@ -242,19 +242,20 @@ func (w *world) closest(x int32, t *ID, dst []int32) []int32 {
 func (w *world) buildTargets(r *rand.Rand) {
 	c := w.cfg
 	used := map[netip.AddrPort]bool{}
-	live := make([]int32, 0, len(w.nodes))
+	live := 0
 	for i := range w.nodes {
 		if !w.nodes[i].dead {
-			live = append(live, int32(i))
+			live++
 		}
 	}
+	var near []int32
 	for range c.Targets {
 		var tg target
 		for j := range tg.hash {
 			tg.hash[j] = byte(r.Uint32())
 		}
-		slices.SortFunc(live, func(a, b int32) int { return w.cmpDist(&tg.hash, a, b) })
-		holders := live[:min(c.Holders, len(live))]
+		near = w.closestLive(&tg.hash, min(c.Holders, live), near)
+		holders := near
 		tg.held = map[int32][]netip.AddrPort{}
 		for range c.PeersPerTarget {
 			p := publicPeer(r, used)
@@ -275,6 +276,45 @@ func (w *world) buildTargets(r *rand.Rand) {
 		w.byHash[tg.hash] = len(w.targets)
 		w.targets = append(w.targets, tg)
 	}
+}
+
+// closestLive returns the k live nodes closest to t, closest first (k at
+// most the number of live nodes). Every node whose id shares a longer
+// prefix with t is closer than every node sharing a shorter one, so the k
+// closest live nodes lie in the longest prefix of t that k live nodes
+// share: only that range is sorted, which lets a network hold peers for
+// tens of thousands of targets without sorting every node for each.
+func (w *world) closestLive(t *ID, k int, dst []int32) []int32 {
+	liveIn := func(bits int) int {
+		lo, hi := w.prefixRange(t, bits)
+		n := 0
+		for _, v := range w.sorted[lo:hi] {
+			if !w.nodes[v].dead {
+				n++
+			}
+		}
+		return n
+	}
+	// The live count falls as the prefix grows: find the longest prefix
+	// with k live nodes (0 bits, the whole network, has them all).
+	lo, hi := 0, 160
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if liveIn(mid) >= k {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	a, b := w.prefixRange(t, lo)
+	dst = dst[:0]
+	for _, v := range w.sorted[a:b] {
+		if !w.nodes[v].dead {
+			dst = append(dst, v)
+		}
+	}
+	slices.SortFunc(dst, func(x, y int32) int { return w.cmpDist(t, x, y) })
+	return dst[:k]
 }
 
 // publicPeer draws a peer address that looks like a public IPv4 host (no

@@ -168,3 +168,32 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestClosestLive checks the prefix search for the holders against sorting
+// every live node by distance, for many targets and several k.
+func TestClosestLive(t *testing.T) {
+	c := small(700)
+	c.Targets = 0
+	w := newWorld(c)
+	var live []int32
+	for i := range w.nodes {
+		if !w.nodes[i].dead {
+			live = append(live, int32(i))
+		}
+	}
+	r := c.rng(99)
+	var got []int32
+	for range 200 {
+		var h ID
+		for j := range h {
+			h[j] = byte(r.Uint32())
+		}
+		slices.SortFunc(live, func(a, b int32) int { return w.cmpDist(&h, a, b) })
+		for _, k := range []int{1, 8, 50, len(live)} {
+			got = w.closestLive(&h, k, got)
+			if !slices.Equal(got, live[:k]) {
+				t.Fatalf("target %x, k %d: closestLive = %v, want %v", h, k, got, live[:k])
+			}
+		}
+	}
+}
