@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,13 +14,13 @@ import (
 
 	"github.com/peerfind/peerfind/internal/testutil"
 	"github.com/peerfind/peerfind/store"
-	"github.com/peerfind/peerfind/swarmtest"
 )
 
-// benchWorkers times one round of n targets worked by k `peerfind worker`
-// processes sharing a PostgreSQL job queue, for each k in counts: the time
-// from the enqueue to the round's end.
-func benchWorkers(ctx context.Context, o *options, bin, dir string, sw *swarmtest.Swarm, torrents []*swarmtest.Torrent, common []string, stderr io.Writer) ([]run, error) {
+// workers times one round of n targets worked by k `peerfind worker`
+// processes sharing a PostgreSQL job queue, for each k in -workers: the
+// time from the enqueue to the round's end.
+func (b *bencher) workers(ctx context.Context) ([]run, error) {
+	o, tb := b.o, b.tb
 	pg, err := testutil.StartPostgres()
 	if err != nil {
 		return nil, err
@@ -31,12 +30,12 @@ func benchWorkers(ctx context.Context, o *options, bin, dir string, sw *swarmtes
 	if err != nil {
 		return nil, err
 	}
-	n := min(o.workerTargets, len(torrents))
+	n := o.workerTargets
 	var list bytes.Buffer
-	for _, t := range torrents[:n] {
-		fmt.Fprintln(&list, t.InfoHash)
+	for _, h := range tb.hashes[:n] {
+		fmt.Fprintln(&list, h)
 	}
-	file := filepath.Join(dir, "worker-targets.txt")
+	file := filepath.Join(b.dir, "worker-targets.txt")
 	if err := os.WriteFile(file, list.Bytes(), 0o644); err != nil {
 		return nil, err
 	}
@@ -47,23 +46,33 @@ func benchWorkers(ctx context.Context, o *options, bin, dir string, sw *swarmtes
 	defer st.Close()
 	var runs []run
 	for _, k := range o.workers {
-		fmt.Fprintf(stderr, "crawlbench: %d targets, %d workers\n", n, k)
-		args := append([]string{"crawl", file, "--enqueue", "--db", dsn}, common...)
-		if _, err := runProc(ctx, bin, dir, time.Minute, args...); err != nil {
+		fmt.Fprintf(b.stderr, "crawlbench: %d targets, %d workers\n", n, k)
+		state, err := b.state()
+		if err != nil {
+			return nil, err
+		}
+		args := append([]string{"crawl", file, "--enqueue", "--db", dsn}, tb.common...)
+		if _, err := b.proc(ctx, state, time.Minute, args...); err != nil {
 			return nil, err
 		}
 		var round int64
 		if err := st.DB().QueryRowContext(ctx, `SELECT MAX(round) FROM rounds`).Scan(&round); err != nil {
 			return nil, err
 		}
+		q0, tr0 := tb.dhtQueries(), b.trackerReqs()
 		t0 := time.Now()
 		var procs []*exec.Cmd
 		peaks := make([]chan int64, k)
 		dones := make([]chan struct{}, k)
 		for i := range k {
-			cmd := exec.CommandContext(ctx, bin, append([]string{"worker", "--db", dsn, "--id", "w" + strconv.Itoa(i), "--tracker-rate", "-1", "--dht-rate", "-1",
-				"--concurrency", strconv.Itoa(o.concurrency)}, common...)...)
-			cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "wstate"+strconv.Itoa(i)))
+			// Each worker is its own machine: its own copy of the warm state.
+			ws, err := b.state()
+			if err != nil {
+				return nil, err
+			}
+			cmd := exec.CommandContext(ctx, b.bin, append([]string{"worker", "--db", dsn, "--id", "w" + strconv.Itoa(i), "--tracker-rate", fmt.Sprint(o.trackerRate),
+				"--dht-rate", fmt.Sprint(o.dhtRate), "--concurrency", strconv.Itoa(o.concurrency)}, tb.common...)...)
+			cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+ws)
 			if err := cmd.Start(); err != nil {
 				return nil, err
 			}
@@ -73,7 +82,11 @@ func benchWorkers(ctx context.Context, o *options, bin, dir string, sw *swarmtes
 		}
 		waitErr := waitRound(ctx, st.DB(), round, time.Duration(n)*o.timeout/time.Duration(o.concurrency)+5*time.Minute)
 		secs := time.Since(t0).Seconds()
-		r := run{Mode: fmt.Sprintf("%d worker(s)", k), Targets: n, Seconds: secs, TargetsPerSec: float64(n) / secs}
+		r := run{Mode: fmt.Sprintf("%d worker(s)", k), Setting: fmt.Sprintf("--concurrency %d", o.concurrency), Targets: n, Seconds: secs, TargetsPerSec: float64(n) / secs}
+		r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(n)
+		if tb.trackerReqs != nil {
+			r.TrackerReqs = float64(b.trackerReqs()-tr0) / float64(n)
+		}
 		for i, cmd := range procs {
 			cmd.Process.Signal(os.Interrupt)
 			cmd.Wait()
@@ -84,10 +97,35 @@ func benchWorkers(ctx context.Context, o *options, bin, dir string, sw *swarmtes
 		if waitErr != nil {
 			return nil, waitErr
 		}
-		if err := st.DB().QueryRowContext(ctx, `SELECT COALESCE(SUM(peers), 0) FROM round_targets WHERE round = $1`, round).Scan(&r.Peers); err != nil {
+		rows, err := st.DB().QueryContext(ctx, `SELECT info_hash, peers, duration_ms, error FROM round_targets WHERE round = $1`, round)
+		if err != nil {
+			return nil, err
+		}
+		var durs []float64
+		found, held := 0, 0
+		for rows.Next() {
+			var h, e string
+			var peers int
+			var ms float64
+			if err := rows.Scan(&h, &peers, &ms, &e); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			r.Peers += peers
+			found += min(peers, tb.held[h])
+			held += tb.held[h]
+			durs = append(durs, ms)
+			if e != "" {
+				r.Failed++
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return nil, err
 		}
 		r.PeersPerSec = float64(r.Peers) / secs
+		r.Found = float64(found) / float64(max(held, 1))
+		r.P50MS, r.P90MS = quantile(durs, 0.5), quantile(durs, 0.9)
 		runs = append(runs, r)
 	}
 	return runs, nil
