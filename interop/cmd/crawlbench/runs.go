@@ -123,11 +123,7 @@ func (b *bencher) crawl(ctx context.Context, n int, setting string) (run, error)
 	r.PeersPerSec = float64(r.Peers) / r.Seconds
 	r.Found = float64(found) / float64(max(held, 1))
 	r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(n)
-	sum := 0.0
-	for _, d := range durs {
-		sum += d
-	}
-	r.Busy = sum / 1000 / r.Seconds
+	r.Busy = busy(durs, r.Seconds)
 	r.P50MS, r.P90MS = quantile(durs, 0.5), quantile(durs, 0.9)
 	if tb.trackerReqs != nil {
 		r.TrackerReqs = float64(b.trackerReqs()-t0) / float64(n)
@@ -217,6 +213,7 @@ func (b *bencher) baseline(ctx context.Context, k, parallel int) (run, error) {
 	r.PeersPerSec = float64(r.Peers) / r.Seconds
 	r.Found = float64(found) / float64(max(held, 1))
 	r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(k)
+	r.Busy = busy(durs, r.Seconds)
 	r.P50MS, r.P90MS = quantile(durs, 0.5), quantile(durs, 0.9)
 	if tb.trackerReqs != nil {
 		r.TrackerReqs = float64(b.trackerReqs()-t0) / float64(k)
@@ -224,6 +221,16 @@ func (b *bencher) baseline(ctx context.Context, k, parallel int) (run, error) {
 		r.TrackerReqs = float64(reqs) / float64(k)
 	}
 	return r, nil
+}
+
+// busy returns the mean number of searches under way: the sum of durs
+// (ms) over secs.
+func busy(durs []float64, secs float64) float64 {
+	sum := 0.0
+	for _, d := range durs {
+		sum += d
+	}
+	return sum / 1000 / secs
 }
 
 // quantile returns the q-quantile of v (nearest rank); v is sorted.

@@ -125,6 +125,7 @@ func (b *bencher) workers(ctx context.Context) ([]run, error) {
 		}
 		r.PeersPerSec = float64(r.Peers) / secs
 		r.Found = float64(found) / float64(max(held, 1))
+		r.Busy = busy(durs, secs)
 		r.P50MS, r.P90MS = quantile(durs, 0.5), quantile(durs, 0.9)
 		runs = append(runs, r)
 	}
