@@ -64,7 +64,7 @@ func (b *bencher) crawl(ctx context.Context, n int, setting string) (run, error)
 		return run{}, err
 	}
 	fmt.Fprintf(b.stderr, "crawlbench: crawl of %d targets, %s\n", n, setting)
-	q0, t0 := tb.dhtQueries(), b.trackerReqs()
+	q0, t0, c0 := tb.dhtQueries(), b.trackerReqs(), b.httpConns()
 	p, err := b.proc(ctx, state, time.Duration(n)*o.timeout/time.Duration(conc)+5*time.Minute, args...)
 	if err != nil {
 		return run{}, err
@@ -121,6 +121,7 @@ func (b *bencher) crawl(ctx context.Context, n int, setting string) (run, error)
 	}
 	r.TargetsPerSec = float64(n) / r.Seconds
 	r.PeersPerSec = float64(r.Peers) / r.Seconds
+	r.HTTPConns = float64(b.httpConns()-c0) / float64(n)
 	r.Found = float64(found) / float64(max(held, 1))
 	r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(n)
 	r.Busy = busy(durs, r.Seconds)
@@ -141,6 +142,13 @@ func (b *bencher) crawl(ctx context.Context, n int, setting string) (run, error)
 	return r, nil
 }
 
+func (b *bencher) httpConns() int64 {
+	if b.tb.httpConns == nil {
+		return 0
+	}
+	return b.tb.httpConns()
+}
+
 func (b *bencher) trackerReqs() int64 {
 	if b.tb.trackerReqs == nil {
 		return 0
@@ -157,7 +165,7 @@ func (b *bencher) baseline(ctx context.Context, k, parallel int) (run, error) {
 	if err != nil {
 		return run{}, err
 	}
-	q0, t0 := tb.dhtQueries(), b.trackerReqs()
+	q0, t0, c0 := tb.dhtQueries(), b.trackerReqs(), b.httpConns()
 	r := run{Mode: "peers", Setting: fmt.Sprintf("%d at a time", parallel), Targets: k}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -211,6 +219,7 @@ func (b *bencher) baseline(ctx context.Context, k, parallel int) (run, error) {
 	r.Seconds = time.Since(start).Seconds()
 	r.TargetsPerSec = float64(k) / r.Seconds
 	r.PeersPerSec = float64(r.Peers) / r.Seconds
+	r.HTTPConns = float64(b.httpConns()-c0) / float64(k)
 	r.Found = float64(found) / float64(max(held, 1))
 	r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(k)
 	r.Busy = busy(durs, r.Seconds)

@@ -27,7 +27,10 @@ type testbed struct {
 	// trackerReqs returns the tracker requests received so far; nil when
 	// they are not counted (then inferred from the output).
 	trackerReqs func() int64
-	close       func()
+	// httpConns returns the TCP connections the HTTP tracker accepted so
+	// far; nil when not counted.
+	httpConns func() int64
+	close     func()
 }
 
 // emulatedBed starts a dhtemu network holding the peers of n targets and
@@ -64,6 +67,7 @@ func emulatedBed(o *options, n int, stderr io.Writer) (*testbed, error) {
 			return q
 		},
 		trackerReqs: tr.Requests,
+		httpConns:   tr.Conns,
 		close: func() {
 			tr.Close()
 			nw.Close()

@@ -64,6 +64,7 @@ type slowTrackers struct {
 	cancel   context.CancelFunc
 	served   sync.WaitGroup
 	httpReqs atomic.Int64
+	conns    atomic.Int64 // TCP connections accepted by the HTTP tracker
 }
 
 func startSlowTrackers(lat *latency) (*slowTrackers, error) {
@@ -97,7 +98,7 @@ func startSlowTrackers(lat *latency) (*slowTrackers, error) {
 	t.served.Add(2)
 	go func() {
 		defer t.served.Done()
-		t.httpSrv.Serve(&handshakeListener{Listener: ln, lat: lat})
+		t.httpSrv.Serve(&handshakeListener{Listener: ln, lat: lat, n: &t.conns})
 	}()
 	go func() {
 		defer t.served.Done()
@@ -109,6 +110,9 @@ func startSlowTrackers(lat *latency) (*slowTrackers, error) {
 // Requests returns the HTTP requests and UDP packets (connects, announces,
 // scrapes, lost ones included) received so far.
 func (t *slowTrackers) Requests() int64 { return t.httpReqs.Load() + t.udp.reads.Load() }
+
+// Conns returns the TCP connections the HTTP tracker accepted so far.
+func (t *slowTrackers) Conns() int64 { return t.conns.Load() }
 
 func (t *slowTrackers) Close() {
 	t.cancel()
@@ -126,6 +130,7 @@ func (t *slowTrackers) Close() {
 type handshakeListener struct {
 	net.Listener
 	lat *latency
+	n   *atomic.Int64 // connections accepted
 }
 
 func (l *handshakeListener) Accept() (net.Conn, error) {
@@ -133,6 +138,7 @@ func (l *handshakeListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.n.Add(1)
 	return &handshakeConn{Conn: c, wait: l.lat.rtt()}, nil
 }
 

@@ -55,6 +55,9 @@ func TestSlowTrackers(t *testing.T) {
 			t.Errorf("after announcing to %s: %d requests counted, want %d", tc.url, got, tc.requests)
 		}
 	}
+	if got := tr.Conns(); got != 1 {
+		t.Errorf("%d HTTP connections, want 1 kept alive", got)
+	}
 }
 
 // TestLatency: the drawn round trips stay within their bounds, and a loss
