@@ -64,7 +64,7 @@ func TestE2ETimeoutZero(t *testing.T) {
 	if r.code != exitOK || len(parsePeers(t, r.stdout)) == 0 {
 		t.Errorf("peers --timeout 0: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	r = runPF(t, nil, "scrape", sw.InfoHash.String(), "--tracker", sw.HTTPTracker, "--timeout", "0")
+	r = runPF(t, nil, "scrape", sw.InfoHash.String(), "--no-dht", "--tracker", sw.HTTPTracker, "--timeout", "0")
 	if r.code != exitOK || !strings.Contains(r.stdout, sw.HTTPTracker) {
 		t.Errorf("scrape --timeout 0: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
 	}

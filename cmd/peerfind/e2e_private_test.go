@@ -23,7 +23,7 @@ func TestE2EPrivateWithoutTrackers(t *testing.T) {
 // out 14 s of retransmissions for "timed out".
 func TestE2EScrapeRefused(t *testing.T) {
 	u := "udp://" + deadUDP(t) + "/announce"
-	r := runPF(t, nil, "scrape", strings.Repeat("ab", 20), "--tracker", u, "--timeout", "30s")
+	r := runPF(t, nil, "scrape", strings.Repeat("ab", 20), "--no-dht", "--tracker", u, "--timeout", "30s")
 	if r.code != exitError || !strings.Contains(r.stdout, "error: connection refused (nothing listens there)") {
 		t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}

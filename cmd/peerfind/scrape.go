@@ -1,15 +1,19 @@
 package main
 
-// `peerfind scrape TARGET`: ask every tracker of a torrent how big its swarm
-// is. Standard output carries the table (or with --json one NDJSON object
-// per tracker and swarm):
+// `peerfind scrape TARGET`: ask every tracker of a torrent, and the DHT (BEP
+// 33), how big its swarm is. Standard output carries the table (or with
+// --json one NDJSON object per tracker and swarm, then one per swarm for
+// the DHT):
 //
 //	{"type":"scrape","url":"udp://tracker.example:1337/announce","tier":0,
 //	 "swarm":"<40 hex>","seeders":12,"leechers":3,"completed":140,
 //	 "latency_ms":41.2,"error":"…"}
+//	{"type":"scrape","source":"dht","swarm":"<40 hex>","seeders":10,
+//	 "leechers":4,"nodes":8,"queried":24,"answered":20,"latency_ms":850.1}
 //
 // "seeders", "leechers" and "completed" are null when the tracker did not
-// report the swarm; "error" is present when the tracker failed.
+// report the swarm (for the DHT: when no node sent filters; its counts are
+// estimates); "error" is present when the source failed.
 
 import (
 	"context"
@@ -29,14 +33,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/metainfo"
 	"github.com/peerfind/peerfind/tracker"
 )
 
 type scrapeOpts struct {
-	trackers []string
-	json     bool
-	timeout  time.Duration
+	trackers  []string
+	json      bool
+	timeout   time.Duration
+	noDHT     bool
+	bootstrap []string
 }
 
 func newScrapeCmd(c *cli) *cobra.Command {
@@ -46,17 +53,21 @@ func newScrapeCmd(c *cli) *cobra.Command {
 		Short: "Ask each tracker of a torrent for its seeders, leechers and completed downloads",
 		Long: `Scrape asks every tracker of TARGET (BEP 48 over HTTP, BEP 15 over UDP) for the
 number of seeders, leechers and completed downloads of the swarm, and prints one
-line per tracker: the counts, or why the tracker could not tell.
+line per tracker: the counts, or why the tracker could not tell. It also scrapes
+the DHT (BEP 33): a get_peers lookup whose closest nodes send Bloom filters of
+the seeds and peers they store, merged into estimates (the "dht" row, with the
+number of nodes that sent filters). A bare info hash needs no tracker.
 
 TARGET is a .torrent file, an http(s):// URL of one (downloaded), "-" for a
 .torrent on standard input, a magnet link, or a bare info hash (40 hex digits
 or 32 base32 characters for v1, 64 hex digits for v2). --tracker adds trackers
 to those the target names (a bare hash names none).
 
-Exit status: 0 if at least one tracker answered, 1 if none did, 2 usage error.`,
+Exit status: 0 if at least one source answered, 1 if none did, 2 usage error.`,
 		Example: `  peerfind scrape ubuntu.torrent
   peerfind scrape 'magnet:?xt=urn:btih:…' --json
-  peerfind scrape 0123456789abcdef0123456789abcdef01234567 --tracker udp://tracker.example:1337/announce`,
+  peerfind scrape 0123456789abcdef0123456789abcdef01234567
+  peerfind scrape 0123456789abcdef0123456789abcdef01234567 --no-dht --tracker udp://tracker.example:1337/announce`,
 		Args: oneTarget,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScrape(cmd.Context(), c, args[0], o)
@@ -65,8 +76,52 @@ Exit status: 0 if at least one tracker answered, 1 if none did, 2 usage error.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&o.trackers, "tracker", nil, "add a tracker `URL` (repeatable)")
 	f.BoolVar(&o.json, "json", false, "print one JSON object per tracker and swarm (NDJSON)")
-	f.DurationVar(&o.timeout, "timeout", 15*time.Second, "give up on trackers that have not answered after this long; 0: no limit but each tracker's own")
+	f.DurationVar(&o.timeout, "timeout", 15*time.Second, "give up on sources that have not answered after this long; 0: no limit but each tracker's own")
+	f.BoolVar(&o.noDHT, "no-dht", false, "do not scrape the DHT")
+	f.StringArrayVar(&o.bootstrap, "bootstrap", nil, "bootstrap the DHT from `host:port` instead of the public routers (repeatable)")
 	return cmd
+}
+
+// dhtScrapeRow is the DHT's estimate of one swarm (BEP 33).
+type dhtScrapeRow struct {
+	Type      string        `json:"type"`
+	Source    string        `json:"source"`
+	Swarm     metainfo.Hash `json:"swarm"`
+	Seeders   *int          `json:"seeders"`
+	Leechers  *int          `json:"leechers"`
+	Nodes     int           `json:"nodes"` // nodes whose filters were merged
+	Queried   int           `json:"queried"`
+	Answered  int           `json:"answered"`
+	LatencyMS float64       `json:"latency_ms"`
+	Error     string        `json:"error,omitempty"`
+	ok        bool
+}
+
+// scrapeDHT scrapes every swarm of hashes through node, at once.
+func scrapeDHT(ctx context.Context, node *dht.Node, hashes []metainfo.Hash) []dhtScrapeRow {
+	rows := make([]dhtScrapeRow, len(hashes))
+	var wg sync.WaitGroup
+	for i, h := range hashes {
+		wg.Go(func() {
+			start := time.Now()
+			res, st, err := node.Scrape(ctx, h, nil)
+			r := dhtScrapeRow{Type: "scrape", Source: "dht", Swarm: h, Nodes: res.Filters, Queried: st.Queried, Answered: st.Answered,
+				LatencyMS: math.Round(float64(time.Since(start))/float64(time.Microsecond)) / 1000}
+			if res.Filters > 0 {
+				r.Seeders, r.Leechers = &res.Seeds, &res.Peers
+			}
+			switch {
+			case err != nil && res.Filters == 0:
+				r.Error = plainError(err)
+			default:
+				// A lookup cut short by --timeout still counts if filters came.
+				r.ok = true
+			}
+			rows[i] = r
+		})
+	}
+	wg.Wait()
+	return rows
 }
 
 // scrapeRow is the answer of one tracker about one swarm.
@@ -89,6 +144,11 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 	}
 	for _, u := range o.trackers {
 		if err := checkTrackerFlag(u); err != nil {
+			return err
+		}
+	}
+	for _, b := range o.bootstrap {
+		if err := checkHostPortFlag("bootstrap", b); err != nil {
 			return err
 		}
 	}
@@ -117,8 +177,25 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 			}
 		}
 	}
-	if len(jobs) == 0 {
-		return usageError("the target names no trackers: add some with --tracker URL")
+	useDHT := !o.noDHT && tgt.DHTAllowed(false) // BEP 27: a private torrent's swarm is its trackers'
+	if len(jobs) == 0 && !useDHT {
+		if o.noDHT {
+			return usageError("the target names no trackers and --no-dht leaves nothing to ask: add trackers with --tracker URL")
+		}
+		return usageError("the target names no trackers and is private (BEP 27: no DHT): add some with --tracker URL")
+	}
+	var node *dht.Node
+	if useDHT {
+		// A cold node (no saved state): from --bootstrap, else the routers.
+		node, err = newDHTNode(c.stderr, &searchOptions{bootstrap: o.bootstrap})
+		var se *statusError
+		switch {
+		case errors.As(err, &se):
+			return err
+		case err != nil:
+			return withStatus(exitError, err)
+		}
+		defer node.Close()
 	}
 
 	client := &tracker.Client{}
@@ -132,7 +209,11 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 		defer cancel()
 	}
 	rows := make([][]scrapeRow, len(jobs))
+	var dhtRows []dhtScrapeRow
 	var wg sync.WaitGroup
+	if node != nil {
+		wg.Go(func() { dhtRows = scrapeDHT(ctx, node, tgt.InfoHashes) })
+	}
 	sem := make(chan struct{}, 64) // bound the open sockets of a huge list
 	for i, j := range jobs {
 		wg.Go(func() {
@@ -163,6 +244,9 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 			answered = answered || r.ok
 		}
 	}
+	for _, r := range dhtRows {
+		answered = answered || r.ok
+	}
 	if o.json {
 		enc := json.NewEncoder(c.stdout)
 		for _, rs := range rows {
@@ -172,10 +256,18 @@ func runScrape(ctx context.Context, c *cli, arg string, o scrapeOpts) error {
 				}
 			}
 		}
-	} else if err := writeScrapeTable(c.stdout, rows, len(tgt.InfoHashes) > 1); err != nil {
+		for _, r := range dhtRows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+	} else if err := writeScrapeTable(c.stdout, rows, dhtRows, len(tgt.InfoHashes) > 1); err != nil {
 		return err
 	}
 	if !answered {
+		if node != nil {
+			return withStatus(exitError, errors.New("no source answered the scrape: no tracker, and no DHT node"))
+		}
 		return withStatus(exitError, errors.New("no tracker answered the scrape"))
 	}
 	return nil
@@ -188,9 +280,9 @@ func scrapeCount(n int) *int {
 	return &n
 }
 
-func writeScrapeTable(w io.Writer, rows [][]scrapeRow, showSwarm bool) error {
+func writeScrapeTable(w io.Writer, rows [][]scrapeRow, dhtRows []dhtScrapeRow, showSwarm bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	head := "TRACKER\t"
+	head := "SOURCE\t"
 	if showSwarm {
 		head += "SWARM\t"
 	}
@@ -211,6 +303,21 @@ func writeScrapeTable(w io.Writer, rows [][]scrapeRow, showSwarm bool) error {
 			}
 			fmt.Fprintln(tw, line)
 		}
+	}
+	for _, r := range dhtRows {
+		line := "dht\t"
+		if showSwarm {
+			line += r.Swarm.String()[:12] + "\t"
+		}
+		switch {
+		case r.Error != "":
+			line += "error: " + r.Error
+		case r.Seeders == nil:
+			line += fmt.Sprintf("no node holds this swarm (%d nodes queried, %d answered, none sent filters)", r.Queried, r.Answered)
+		default:
+			line += fmt.Sprintf("%s\t%s\t-\testimated (BEP 33) from %s", scrapeNum(r.Seeders), scrapeNum(r.Leechers), plural(r.Nodes, "node"))
+		}
+		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
 }

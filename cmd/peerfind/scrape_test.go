@@ -61,12 +61,12 @@ func TestScrapeMagnet(t *testing.T) {
 	h := metainfo.Hash{1, 2, 3}
 	httpURL, udpURL, dead := scrapeTrackers(t, h)
 	mag := fmt.Sprintf("magnet:?xt=urn:btih:%s&tr=%s&tr=%s", h, httpURL, udpURL)
-	code, out, errOut := runScrapeCmd(t, "", "scrape", mag, "--tracker", dead, "--timeout", "5s")
+	code, out, errOut := runScrapeCmd(t, "", "scrape", mag, "--no-dht", "--tracker", dead, "--timeout", "5s")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "TRACKER") {
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "SOURCE") {
 		t.Fatalf("output:\n%s", out)
 	}
 	for i, u := range []string{httpURL, udpURL} {
@@ -82,7 +82,7 @@ func TestScrapeMagnet(t *testing.T) {
 func TestScrapeJSON(t *testing.T) {
 	h := metainfo.Hash{4, 5, 6}
 	httpURL, udpURL, dead := scrapeTrackers(t, h)
-	code, out, errOut := runScrapeCmd(t, "", "scrape", h.String(), "--json",
+	code, out, errOut := runScrapeCmd(t, "", "scrape", h.String(), "--json", "--no-dht",
 		"--tracker", udpURL, "--tracker", dead, "--tracker", "http://127.0.0.1:1/no-scrape-here", "--tracker", httpURL)
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
@@ -129,7 +129,7 @@ func TestScrapeTorrentStdin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runScrapeCmd(t, string(torrent), "scrape", "-")
+	code, out, errOut := runScrapeCmd(t, string(torrent), "scrape", "-", "--no-dht")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
@@ -147,8 +147,9 @@ func TestScrapeExitCodes(t *testing.T) {
 		code int
 		err  string
 	}{
-		{"no tracker answers", []string{"scrape", h.String(), "--tracker", dead}, exitError, "no tracker answered"},
-		{"no trackers", []string{"scrape", h.String()}, exitUsage, "no trackers"},
+		{"no tracker answers", []string{"scrape", h.String(), "--no-dht", "--tracker", dead}, exitError, "no tracker answered"},
+		{"no trackers and no DHT", []string{"scrape", h.String(), "--no-dht"}, exitUsage, "no trackers and --no-dht"},
+		{"bad bootstrap", []string{"scrape", h.String(), "--bootstrap", "nohostport"}, exitUsage, "--bootstrap"},
 		{"no target", []string{"scrape"}, exitUsage, "exactly one TARGET"},
 		{"bad target", []string{"scrape", "not-a-file-or-hash"}, exitError, "no such file"},
 		{"bad flag", []string{"scrape", h.String(), "--bogus"}, exitUsage, "unknown flag"},

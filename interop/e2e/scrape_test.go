@@ -17,7 +17,7 @@ func testScrape(t *testing.T, s *swarm) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := runPeerfind(t, "scrape", s.tor.Path, "--json", "--tracker", s.ot.UDP, "--timeout", "10s")
+	r := runPeerfind(t, "scrape", s.tor.Path, "--json", "--no-dht", "--tracker", s.ot.UDP, "--timeout", "10s")
 	if r.code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
 	}
