@@ -15,9 +15,8 @@ import (
 type ScrapeResult struct {
 	// Seeds and Peers are the estimated numbers of distinct IP addresses
 	// of seeds and of the other peers (leechers), -1 when no node sent
-	// filters. The error of an estimate grows with the size: about ±1 up
-	// to 10, a few percent at 1000, and a filter saturates near 8000
-	// (BEP 33), beyond which it stays at MaxScrapeEstimate.
+	// filters. The error grows with the size, and a filter saturates near
+	// 8000 entries (BEP 33): a full one gives MaxScrapeEstimate.
 	Seeds, Peers int
 	// Filters is the number of nodes whose filters were merged: those
 	// among the k closest answering nodes of each address family that
