@@ -150,8 +150,10 @@ type Result struct {
 	// Err is set when the target could not be searched at all (no source,
 	// no hash); the other fields are then mostly empty.
 	Err error
-
-	found, outside int // distinct peers, and those no tracker named
+	// Found is the number of distinct peers found, and Untracked how many
+	// of them no tracker named: what Scrape needs of the peers to merge
+	// the estimate anew, when Peers is no longer at hand.
+	Found, Untracked int
 }
 
 // ScrapeUpdate is what a round's scrape added for one target: an
@@ -192,7 +194,6 @@ func (c *Crawler) Round(ctx context.Context, round int64, targets []*Target, fn 
 		wg.Go(func() {
 			defer func() { <-sem }()
 			r := c.search(ctx, round, t)
-			r.found, r.outside = peerCounts(r.Peers)
 			r.Estimate = r.estimate()
 			// The scrape needs the observations, not the peers; r itself
 			// belongs to fn's caller from now on.
@@ -208,33 +209,45 @@ func (c *Crawler) Round(ctx context.Context, round int64, targets []*Target, fn 
 	if c.cfg.Scraper == nil || ctx.Err() != nil {
 		return ctx.Err()
 	}
-	c.scrape(ctx, kept)
-	if scraped == nil {
-		return ctx.Err()
-	}
-	for _, r := range kept {
-		u := &ScrapeUpdate{Round: round, Target: r.Target, Estimate: r.estimate()}
-		for _, o := range r.Observations {
-			if o.Kind == "scrape" {
-				u.Observations = append(u.Observations, o)
-			}
-		}
-		if len(u.Observations) > 0 {
+	for _, u := range c.Scrape(ctx, kept) {
+		if scraped != nil {
 			scraped(u)
 		}
 	}
 	return ctx.Err()
 }
 
-// Target searches one target and scrapes its trackers for it alone: the
-// unit of work of a job queue, where the targets of a round are spread over
-// workers and cannot share scrapes.
+// Scrape scrapes, once per tracker, the swarms of a round's results whose
+// searches have ended — the end of a round, whether its searches ran in
+// this process (Round) or were spread over workers, whose results come
+// back from the database without their peers — and returns an update per
+// target that any tracker reported on. Only trackers that answered an
+// announce in the round are asked. It adds the scrape observations to the
+// results themselves.
+func (c *Crawler) Scrape(ctx context.Context, results []*Result) []*ScrapeUpdate {
+	if c.cfg.Scraper == nil {
+		return nil
+	}
+	c.scrape(ctx, results)
+	var us []*ScrapeUpdate
+	for _, r := range results {
+		u := &ScrapeUpdate{Round: r.Round, Target: r.Target, Estimate: r.estimate()}
+		for _, o := range r.Observations {
+			if o.Kind == "scrape" {
+				u.Observations = append(u.Observations, o)
+			}
+		}
+		if len(u.Observations) > 0 {
+			us = append(us, u)
+		}
+	}
+	return us
+}
+
+// Target searches one target, without the scrape: the unit of work of a
+// job queue, whose round ends with one Scrape of all its results.
 func (c *Crawler) Target(ctx context.Context, round int64, t *Target) *Result {
 	r := c.search(ctx, round, t)
-	r.found, r.outside = peerCounts(r.Peers)
-	if c.cfg.Scraper != nil && ctx.Err() == nil {
-		c.scrape(ctx, []*Result{r})
-	}
 	r.Estimate = r.estimate()
 	return r
 }
@@ -257,6 +270,7 @@ func (c *Crawler) search(ctx context.Context, round int64, t *Target) *Result {
 		return r
 	}
 	r.Duration, r.Reason, r.Peers = sum.Duration, sum.Reason, sum.Peers
+	r.Found, r.Untracked = peerCounts(r.Peers)
 	for _, s := range sum.Sources {
 		o := Observation{
 			Source: s.Name, Kind: s.Kind.String(),
@@ -381,7 +395,7 @@ func peerCounts(peers []discovery.PeerInfo) (found, outside int) {
 
 // estimate merges the sources' counts into one estimate with its range.
 func (r *Result) estimate() Estimate {
-	e := Estimate{Low: r.found}
+	e := Estimate{Low: r.Found}
 	// The best count per tracker, from its announce or its scrape, and
 	// the DHT's BEP 33 estimate under "dht".
 	best := map[string]int{}
@@ -400,7 +414,7 @@ func (r *Result) estimate() Estimate {
 		e.Low = max(e.Low, n)
 		trackerSum += n
 	}
-	e.High = max(r.outside+trackerSum, e.Low)
+	e.High = max(r.Untracked+trackerSum, e.Low)
 	return e
 }
 

@@ -49,7 +49,7 @@ func TestEstimate(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &Result{Observations: tt.obs}
-			r.found, r.outside = peerCounts(tt.peers)
+			r.Found, r.Untracked = peerCounts(tt.peers)
 			if got := r.estimate(); got != tt.want {
 				t.Errorf("estimate = %+v, want %+v", got, tt.want)
 			}

@@ -78,4 +78,8 @@ var migrations = []string{
 	// 2: retention. PruneSightings deletes old sightings; the rounds a
 	// peer was seen in are then its sightings left plus rounds_pruned.
 	`ALTER TABLE peers ADD COLUMN rounds_pruned INTEGER NOT NULL DEFAULT 0`,
+	// 3: the peers no tracker named, so that a round's end-of-round scrape
+	// can merge the estimate anew from the stored rows (crawl.Result's
+	// Untracked), wherever the round's searches ran.
+	`ALTER TABLE round_targets ADD COLUMN untracked INTEGER NOT NULL DEFAULT 0;`,
 }

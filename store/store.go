@@ -459,12 +459,12 @@ func (s *Store) saveResult(ctx context.Context, tx *sql.Tx, r *crawl.Result) err
 	if r.Err != nil {
 		errText = r.Err.Error()
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO round_targets (round, info_hash, started_ms, duration_ms, reason, peers, new_peers, estimate, estimate_high, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO round_targets (round, info_hash, started_ms, duration_ms, reason, peers, new_peers, estimate, estimate_high, error, untracked)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (round, info_hash) DO UPDATE SET started_ms = excluded.started_ms, duration_ms = excluded.duration_ms,
 			reason = excluded.reason, peers = excluded.peers, new_peers = excluded.new_peers, estimate = excluded.estimate,
-			estimate_high = excluded.estimate_high, error = excluded.error`),
-		r.Round, h, start, r.Duration.Milliseconds(), string(r.Reason), len(r.Peers), newPeers, r.Estimate.Low, r.Estimate.High, errText); err != nil {
+			estimate_high = excluded.estimate_high, error = excluded.error, untracked = excluded.untracked`),
+		r.Round, h, start, r.Duration.Milliseconds(), string(r.Reason), len(r.Peers), newPeers, r.Estimate.Low, r.Estimate.High, errText, r.Untracked); err != nil {
 		return err
 	}
 	return nil

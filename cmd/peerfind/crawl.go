@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/peerfind/peerfind/crawl"
 	"github.com/peerfind/peerfind/dht"
 	"github.com/peerfind/peerfind/discovery"
+	"github.com/peerfind/peerfind/queue"
 	"github.com/peerfind/peerfind/store"
 	"github.com/peerfind/peerfind/tracker"
 )
@@ -92,10 +94,11 @@ Results go to --db: a SQLite file (the default, under the user's data
 directory) or a PostgreSQL URL. Read them back with 'peerfind history' and
 'peerfind export', or with SQL (README.md gives the schema).
 
-With --enqueue and a PostgreSQL --db, each round's targets become jobs on a
-durable queue (River) for 'peerfind worker' processes on any number of
-machines; the crawl only records the round and exits (with --every it
-enqueues a round at each interval until stopped).
+Each round's targets are jobs on a durable queue (River) in the database,
+which this process works itself. With --enqueue it only puts them there,
+for 'peerfind worker' processes (on any number of machines, with a
+PostgreSQL --db), and exits (with --every it enqueues a round at each
+interval until stopped).
 
 Standard output gets one line per target (round, info hash, peers found,
 swarm estimate from the announces, name), or with --json NDJSON events:
@@ -119,7 +122,7 @@ estimate merged anew, "round" at each round's end, "skipped" per bad line.`,
 	fl := cmd.Flags()
 	fl.DurationVar(&f.every, "every", 0, "start a round this often, until stopped (0: rounds back to back)")
 	fl.IntVar(&f.rounds, "rounds", 0, "run `N` rounds (default: 1, or no limit with --every)")
-	fl.BoolVar(&f.enqueue, "enqueue", false, "with a postgres:// --db: put each target of each round on the job queue for 'peerfind worker' instead of searching here")
+	fl.BoolVar(&f.enqueue, "enqueue", false, "put each target of each round on the job queue for 'peerfind worker' instead of searching here")
 	return cmd
 }
 
@@ -290,16 +293,18 @@ func runCrawl(ctx context.Context, c *cli, args []string, f *crawlFlags) error {
 		return withStatus(exitError, errors.New("no targets to crawl"))
 	}
 	applyTrackerFlags(targets, f)
-	if f.enqueue && !store.IsPostgres(f.db) {
-		return usageError("--enqueue needs a PostgreSQL --db (postgres://...), which the workers share")
-	}
 	st, err := openStore(ctx, f.db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	q, err := queue.Open(ctx, st, f.db)
+	if err != nil {
+		return withStatus(exitError, err)
+	}
+	defer q.Close()
 	if f.enqueue {
-		return runEnqueue(ctx, c, st, targets, f, rounds)
+		return runEnqueue(ctx, c, q, targets, f, rounds)
 	}
 	if err := st.AddTargets(ctx, targets); err != nil {
 		return withStatus(exitError, err)
@@ -312,35 +317,39 @@ func runCrawl(ctx context.Context, c *cli, args []string, f *crawlFlags) error {
 
 	for n := 0; rounds == 0 || n < rounds; n++ {
 		start := time.Now()
-		todo := targets
-		round, done, err := st.OpenRound(ctx)
+		var round int64
+		todo := len(targets)
+		open, done, err := st.OpenRound(ctx)
 		switch {
 		case err == nil && n == 0:
-			todo = nil
+			// The jobs of the targets not done go on the queue again;
+			// those a killed crawl left running are handed back by River's
+			// rescuer once they have run longer than a job may.
+			round = open.Round
+			var rest []*crawl.Target
 			for _, t := range targets {
 				if !done[t.Key] {
-					todo = append(todo, t)
+					rest = append(rest, t)
 				}
 			}
-			fmt.Fprintf(c.stderr, "peerfind: resuming round %d: %d of %d targets done\n", round.Round, len(done), len(done)+len(todo))
-		case err == nil || errors.Is(err, store.ErrNotFound):
-			id, err := st.StartRound(ctx, len(targets))
-			if err != nil {
+			todo = len(rest)
+			fmt.Fprintf(c.stderr, "peerfind: resuming round %d: %d of %d targets done\n", round, len(done), len(done)+len(rest))
+			if err := q.Insert(ctx, round, rest); err != nil {
 				return withStatus(exitError, err)
 			}
-			round = &store.Round{Round: id, Started: start, Targets: len(targets)}
+		case err == nil || errors.Is(err, store.ErrNotFound):
+			if round, err = q.Enqueue(ctx, targets); err != nil {
+				return withStatus(exitError, err)
+			}
 		default:
 			return withStatus(exitError, err)
 		}
-		if err := crawlRound(ctx, c, cr, st, round.Round, todo, out); err != nil {
+		if err := crawlRound(ctx, c, q, cr, f, round, todo, out); err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintf(c.stderr, "peerfind: interrupted: round %d is unfinished; run the same crawl again to resume it\n", round.Round)
+				fmt.Fprintf(c.stderr, "peerfind: interrupted: round %d is unfinished; run the same crawl again to resume it\n", round)
 				return nil
 			}
 			return err
-		}
-		if err := st.FinishRound(ctx, round.Round); err != nil {
-			return withStatus(exitError, err)
 		}
 		src.saveState(c.stderr)
 		newSightingPruner(ctx, c, st, f.keepSightings, out).afterRound()
@@ -363,49 +372,72 @@ func runCrawl(ctx context.Context, c *cli, args []string, f *crawlFlags) error {
 	return nil
 }
 
-// crawlRound runs one round over todo, storing each result, with a progress
-// bar on a terminal.
-func crawlRound(ctx context.Context, c *cli, cr *crawl.Crawler, st *store.Store, round int64, todo []*crawl.Target, out *crawlPrinter) error {
+// crawlRound works the queue in this process until round has ended (every
+// target searched and stored, the trackers scraped), with a progress bar
+// of its todo targets on a terminal. Jobs of other rounds on the queue
+// are worked too, if any.
+func crawlRound(ctx context.Context, c *cli, q *queue.Queue, cr *crawl.Crawler, f *crawlFlags, round int64, todo int, out *crawlPrinter) error {
 	start := time.Now()
 	var bar *crawlBar
 	if isTerminal(c.stderr) {
-		bar = newCrawlBar(c.stderr, round, len(todo))
+		bar = newCrawlBar(c.stderr, round, todo)
 		if isTerminal(c.stdout) {
-			out.w = bar.p
+			out.setWriter(bar.p)
 		}
-		defer func() { out.w = c.stdout }()
+		defer out.setWriter(c.stdout)
 	}
-	var peers, failed int
-	w := newResultWriter(context.WithoutCancel(ctx), st)
-	err := cr.Round(ctx, round, todo, func(r *crawl.Result) {
-		if r.Reason == discovery.StopCanceled {
-			return // an interrupted search is not a result: the resumed round redoes it
-		}
-		w.add(r)
-		peers += len(r.Peers)
-		if searchFailed(r) {
-			failed++
-		}
-		out.target(r)
-		if bar != nil {
-			bar.add(len(r.Peers))
-		}
-	}, func(u *crawl.ScrapeUpdate) {
-		w.add(u)
-		out.scrape(u)
+	var (
+		mu            sync.Mutex
+		peers, failed int
+		ended         bool
+	)
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	jt := jobTimeout(f.search.timeout)
+	err := q.Run(rctx, queue.Config{
+		Crawler:     cr,
+		Concurrency: f.concurrency,
+		JobTimeout:  jt,
+		RescueAfter: jt,
+		Logger:      slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		OnResult: func(r *crawl.Result) {
+			out.target(r)
+			if r.Round != round {
+				return
+			}
+			mu.Lock()
+			peers += len(r.Peers)
+			if searchFailed(r) {
+				failed++
+			}
+			mu.Unlock()
+			if bar != nil {
+				bar.add(len(r.Peers))
+			}
+		},
+		OnScrape: out.scrape,
+		OnRoundEnd: func(r int64) {
+			if r == round {
+				mu.Lock()
+				ended = true
+				mu.Unlock()
+				stop()
+			}
+		},
 	})
-	saveErr := w.close()
 	if bar != nil {
 		bar.stop()
 	}
-	if saveErr != nil {
-		return withStatus(exitError, saveErr)
-	}
 	if err != nil {
-		return err
+		return withStatus(exitError, err)
 	}
-	out.round(round, len(todo), peers, failed, time.Since(start))
-	fmt.Fprintf(c.stderr, "peerfind: round %d: %s, %s found, %d failed, in %s\n", round, countNoun(len(todo), "target"), countNoun(peers, "peer"), failed, roundDur(time.Since(start)))
+	mu.Lock()
+	defer mu.Unlock()
+	if !ended {
+		return ctx.Err()
+	}
+	out.round(round, todo, peers, failed, time.Since(start))
+	fmt.Fprintf(c.stderr, "peerfind: round %d: %s, %s found, %d failed, in %s\n", round, countNoun(todo, "target"), countNoun(peers, "peer"), failed, roundDur(time.Since(start)))
 	return nil
 }
 
@@ -423,83 +455,17 @@ func searchFailed(r *crawl.Result) bool {
 	return len(r.Observations) > 0
 }
 
-// resultWriter stores a round's results from one goroutine, so that the
-// searches never wait for the database: what arrives while it writes is
-// written next, in one transaction. The queue is bounded, so a database
-// slower than the searches holds them back rather than filling memory.
-type resultWriter struct {
-	ch   chan any // *crawl.Result or *crawl.ScrapeUpdate, in order
-	done chan error
-}
-
-const writerQueue = 256
-
-func newResultWriter(ctx context.Context, st *store.Store) *resultWriter {
-	w := &resultWriter{ch: make(chan any, writerQueue), done: make(chan error, 1)}
-	go func() {
-		var first error
-		keep := func(err error) {
-			if err != nil && first == nil {
-				first = err
-			}
-		}
-		var results []*crawl.Result
-		var scrapes []*crawl.ScrapeUpdate
-		flush := func() {
-			if len(results) > 0 {
-				keep(st.SaveResults(ctx, results))
-				results = results[:0]
-			}
-			if len(scrapes) > 0 {
-				keep(st.SaveScrapes(ctx, scrapes))
-				scrapes = scrapes[:0]
-			}
-		}
-		for v := range w.ch {
-			for more := true; more; {
-				// Results before scrapes: a scrape updates its result's row.
-				switch v := v.(type) {
-				case *crawl.Result:
-					if len(scrapes) > 0 {
-						flush()
-					}
-					results = append(results, v)
-				case *crawl.ScrapeUpdate:
-					if len(results) > 0 {
-						flush()
-					}
-					scrapes = append(scrapes, v)
-				}
-				select {
-				case v, more = <-w.ch: // more is false once closed
-				default:
-					more = false
-				}
-				if len(results)+len(scrapes) >= writerQueue {
-					flush()
-				}
-			}
-			flush()
-		}
-		w.done <- first
-	}()
-	return w
-}
-
-func (w *resultWriter) add(v any) { w.ch <- v }
-
-// close waits until everything added is written and returns the first
-// error.
-func (w *resultWriter) close() error {
-	close(w.ch)
-	return <-w.done
-}
-
 // crawlPrinter writes a crawl's results on standard output.
 type crawlPrinter struct {
 	mu   sync.Mutex
 	w    io.Writer
 	json bool
+}
+
+func (p *crawlPrinter) setWriter(w io.Writer) {
+	p.mu.Lock()
+	p.w = w
+	p.mu.Unlock()
 }
 
 func (p *crawlPrinter) emit(v any) {

@@ -7,12 +7,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/peerfind/peerfind/crawl"
 	"github.com/peerfind/peerfind/store"
 )
 
@@ -165,18 +163,14 @@ type sightingPruner struct {
 	keep   time.Duration
 	stderr io.Writer
 	out    *crawlPrinter
-	wg     sync.WaitGroup
-
-	mu      sync.Mutex
-	last    int64 // the highest round a worker's result came from
-	running bool  // a worker's prune is under way
 }
 
 func newSightingPruner(ctx context.Context, c *cli, st *store.Store, keep time.Duration, out *crawlPrinter) *sightingPruner {
 	return &sightingPruner{ctx: ctx, st: st, keep: keep, stderr: c.stderr, out: out}
 }
 
-// afterRound prunes now: a crawl calls it when it has finished a round.
+// afterRound prunes now: a crawl or a worker calls it when a round has
+// ended (the round-end job).
 func (p *sightingPruner) afterRound() {
 	if p.keep <= 0 {
 		return
@@ -193,39 +187,3 @@ func (p *sightingPruner) afterRound() {
 		fmt.Fprintf(p.stderr, "peerfind: warning: %v\n", err)
 	}
 }
-
-// onResult wraps a worker's OnResult: no job knows when its round ends
-// (the rounds of several workers overlap), so the first result of a round
-// newer than any before starts a prune, in the background so that the job
-// is not held up, and one at a time.
-func (p *sightingPruner) onResult(next func(*crawl.Result)) func(*crawl.Result) {
-	if p.keep <= 0 {
-		return next
-	}
-	return func(r *crawl.Result) {
-		next(r)
-		p.mu.Lock()
-		start := r.Round > p.last && !p.running
-		if r.Round > p.last {
-			p.last = r.Round
-		}
-		if start {
-			p.running = true
-			p.wg.Add(1)
-		}
-		p.mu.Unlock()
-		if !start {
-			return
-		}
-		go func() {
-			defer p.wg.Done()
-			p.afterRound()
-			p.mu.Lock()
-			p.running = false
-			p.mu.Unlock()
-		}()
-	}
-}
-
-// wait waits for a worker's prune under way.
-func (p *sightingPruner) wait() { p.wg.Wait() }

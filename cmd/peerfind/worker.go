@@ -10,7 +10,6 @@ import (
 
 	"github.com/peerfind/peerfind/crawl"
 	"github.com/peerfind/peerfind/queue"
-	"github.com/peerfind/peerfind/store"
 )
 
 func newWorkerCmd(c *cli) *cobra.Command {
@@ -18,16 +17,19 @@ func newWorkerCmd(c *cli) *cobra.Command {
 	var rescueAfter time.Duration
 	var id string
 	cmd := &cobra.Command{
-		Use:   "worker --db postgres://...",
-		Short: "Work the crawl jobs queued in PostgreSQL",
+		Use:   "worker [--db postgres://...]",
+		Short: "Work the crawl jobs queued in the database",
 		Long: `Take crawl jobs -- one target of one round each, put on the queue by
-'peerfind crawl --enqueue' -- from the PostgreSQL database --db and store
-their results there. Any number of workers, on any number of machines, can
-share one database: each job is held under a lease, done once (jobs are
-unique per round and target), retried with backoff when it fails (5
-attempts), and handed to another worker when its worker dies (after
---rescue-after). Ctrl-C stops the worker cleanly: the jobs under way are
-cancelled and go back to the queue for the others.
+'peerfind crawl --enqueue' -- from the database --db (River's job queue
+lives beside the results) and store their results there. Any number of
+workers, on any number of machines, can share one PostgreSQL database (a
+SQLite file serves the workers of one machine): each job is held under a
+lease, done once (jobs are unique per round and target), retried with
+backoff when it fails (5 attempts), and handed to another worker when its
+worker dies (after --rescue-after). When a round's last target is stored,
+one worker scrapes every tracker once for all of the round's swarms and
+marks the round finished. Ctrl-C stops the worker cleanly: the jobs under
+way are cancelled and go back to the queue for the others.
 
 With --every, the workers also start a round of every stored target at
 that interval (one of them, the leader, enqueues it).
@@ -67,9 +69,6 @@ func runWorker(ctx context.Context, c *cli, f *crawlFlags, rescueAfter time.Dura
 	if err := checkCrawlFlags(f); err != nil {
 		return err
 	}
-	if !store.IsPostgres(f.db) {
-		return usageError("worker needs a PostgreSQL --db (postgres://...): the job queue lives there")
-	}
 	jt := jobTimeout(f.search.timeout)
 	if rescueAfter < jt {
 		return usageError("--rescue-after %s is shorter than a job may take (--timeout + 15s = %s)", rescueAfter, jt)
@@ -79,11 +78,11 @@ func runWorker(ctx context.Context, c *cli, f *crawlFlags, rescueAfter time.Dura
 		return err
 	}
 	defer st.Close()
-	pool, err := queue.Open(ctx, f.db)
+	q, err := queue.Open(ctx, st, f.db)
 	if err != nil {
 		return withStatus(exitError, err)
 	}
-	defer pool.Close()
+	defer q.Close()
 	cr, src, err := newCrawler(c, f)
 	if err != nil {
 		return err
@@ -91,17 +90,20 @@ func runWorker(ctx context.Context, c *cli, f *crawlFlags, rescueAfter time.Dura
 	defer src.close(c.stderr)
 	out := &crawlPrinter{w: c.stdout, json: f.search.json}
 	pr := newSightingPruner(ctx, c, st, f.keepSightings, out)
-	defer pr.wait()
-	err = queue.Run(ctx, pool, queue.Config{
+	err = q.Run(ctx, queue.Config{
 		Crawler:     cr,
-		Store:       st,
 		Concurrency: f.concurrency,
 		JobTimeout:  jt,
 		RescueAfter: rescueAfter,
 		Every:       f.every,
 		ID:          id,
 		Logger:      slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		OnResult:    pr.onResult(out.target),
+		OnResult:    out.target,
+		OnScrape:    out.scrape,
+		OnRoundEnd: func(round int64) {
+			fmt.Fprintf(c.stderr, "peerfind: round %d finished\n", round)
+			pr.afterRound()
+		},
 	})
 	if err != nil {
 		return withStatus(exitError, err)
@@ -111,15 +113,10 @@ func runWorker(ctx context.Context, c *cli, f *crawlFlags, rescueAfter time.Dura
 }
 
 // runEnqueue puts rounds of targets on the job queue.
-func runEnqueue(ctx context.Context, c *cli, st *store.Store, targets []*crawl.Target, f *crawlFlags, rounds int) error {
-	pool, err := queue.Open(ctx, f.db)
-	if err != nil {
-		return withStatus(exitError, err)
-	}
-	defer pool.Close()
+func runEnqueue(ctx context.Context, c *cli, q *queue.Queue, targets []*crawl.Target, f *crawlFlags, rounds int) error {
 	for n := 0; rounds == 0 || n < rounds; n++ {
 		start := time.Now()
-		round, err := queue.Enqueue(ctx, pool, st, targets)
+		round, err := q.Enqueue(ctx, targets)
 		if err != nil {
 			return withStatus(exitError, err)
 		}
