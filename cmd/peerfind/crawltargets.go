@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,28 +32,59 @@ func (b badLine) Error() string {
 
 // readTargets reads a targets file: one TARGET per line (an info hash, a
 // magnet link or a .torrent path, relative to the file's directory), blank
-// lines and lines starting with # ignored. A line that names no target is
-// passed to bad and skipped; only a read error fails the whole file.
+// lines and lines starting with # ignored. A line that names no target, or
+// is longer than maxTargetLine, is passed to bad and skipped; only a read
+// error fails the whole file.
 func readTargets(r io.Reader, name, dir string, bad func(badLine)) ([]*crawl.Target, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), maxTargetLine)
+	br := bufio.NewReaderSize(r, 4096)
 	var out []*crawl.Target
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+	for n := 1; ; n++ {
+		raw, long, err := readLine(br, maxTargetLine)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return out, fmt.Errorf("%s:%d: %w", name, n, err)
+		}
+		if errors.Is(err, io.EOF) && len(raw) == 0 && !long {
+			return out, nil
+		}
+		line := strings.TrimSpace(string(raw))
+		switch {
+		case long:
+			bad(badLine{file: name, line: n, err: fmt.Errorf("line longer than %d KiB", maxTargetLine>>10)})
+		case line == "" || strings.HasPrefix(line, "#"):
+		default:
+			if t, terr := resolveTarget(line, dir); terr != nil {
+				bad(badLine{file: name, line: n, err: terr})
+			} else {
+				out = append(out, t)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+	}
+}
+
+// readLine returns the next line without its end, or reports it long (and
+// consumes it) when it exceeds limit bytes: a huge or endless line costs
+// no more than limit bytes of memory.
+func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !long {
+			if len(line)+len(chunk) > limit+1 { // +1: the newline
+				long, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		t, err := resolveTarget(line, dir)
-		if err != nil {
-			bad(badLine{file: name, line: n, err: err})
-			continue
+		if err == nil && !long {
+			line = line[:len(line)-1]
 		}
-		out = append(out, t)
+		return line, long, err
 	}
-	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("%s: %w", name, err)
-	}
-	return out, nil
 }
 
 // resolveTarget resolves one TARGET of a crawl; a relative .torrent path is
