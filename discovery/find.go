@@ -232,6 +232,11 @@ func find(ctx context.Context, target Target, cfg *Config, fn func(Event), info 
 	}
 	if sum.Reason == "" {
 		sum.Reason = StopComplete
+		if ctx.Err() != nil {
+			// The sources ended because ctx did, and their last
+			// reports won the race with ctx.Done above.
+			sum.Reason = StopCanceled
+		}
 	}
 	sum.Duration = s.since()
 	cancel()
