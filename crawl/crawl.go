@@ -38,7 +38,8 @@ type Target struct {
 
 // NewTarget returns the target of t, keyed by its first swarm key.
 func NewTarget(t discovery.Target, name, spec string) (*Target, error) {
-	if len(t.InfoHashes) == 0 {
+	if len(t.InfoHashes) == 0 || t.InfoHashes[0].IsZero() {
+		// The zero hash names no swarm: discovery.Find drops it.
 		return nil, discovery.ErrNoHash
 	}
 	return &Target{Key: t.InfoHashes[0], Name: name, Spec: spec, Search: t}, nil
