@@ -84,7 +84,7 @@ type run struct {
 	CPUSeconds    float64 `json:"cpu_s"`
 	DHTQueries    float64 `json:"dht_queries_per_target"`
 	TrackerReqs   float64 `json:"tracker_requests_per_target"`
-	HTTPConns     float64 `json:"http_tracker_connections_per_target"`
+	HTTPConns     float64 `json:"http_tracker_connections_per_target"` // -1: not counted
 	// Busy is the mean number of searches under way over the run: the
 	// sum of the per-target search times over the wall time.
 	Busy   float64 `json:"searches_under_way"`
@@ -186,8 +186,12 @@ func report(w io.Writer, runs []run) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\tsetting\ttargets\tseconds\ttargets/s\tpeers/s\tfound\tmax RSS MB\tCPU ms/target\tDHT queries/target\ttracker requests/target\tHTTP conns/target\tsearch ms p50\tp90\tunder way\tfailed\t")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%.0f\t%.1f%%\t%.0f\t%.1f\t%.1f\t%.1f\t%.2f\t%.0f\t%.0f\t%.1f\t%d\t\n", r.Mode, r.Setting, r.Targets, r.Seconds,
-			r.TargetsPerSec, r.PeersPerSec, 100*r.Found, r.MaxRSSMB, 1000*r.CPUSeconds/float64(r.Targets), r.DHTQueries, r.TrackerReqs, r.HTTPConns, r.P50MS, r.P90MS, r.Busy, r.Failed)
+		conns := "" // not counted on the loopback swarm
+		if r.HTTPConns >= 0 {
+			conns = fmt.Sprintf("%.2f", r.HTTPConns)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%.0f\t%.1f%%\t%.0f\t%.1f\t%.1f\t%.1f\t%s\t%.0f\t%.0f\t%.1f\t%d\t\n", r.Mode, r.Setting, r.Targets, r.Seconds,
+			r.TargetsPerSec, r.PeersPerSec, 100*r.Found, r.MaxRSSMB, 1000*r.CPUSeconds/float64(r.Targets), r.DHTQueries, r.TrackerReqs, conns, r.P50MS, r.P90MS, r.Busy, r.Failed)
 	}
 	tw.Flush()
 	for _, c := range runs {
@@ -224,7 +228,10 @@ func bench(ctx context.Context, o *options, stderr io.Writer) (string, []run, er
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", nil, fmt.Errorf("building peerfind: %v\n%s", err, out)
 	}
-	maxN := max(o.workerTargets, o.baseline)
+	maxN := o.baseline
+	if len(o.workers) > 0 {
+		maxN = max(maxN, o.workerTargets)
+	}
 	for _, n := range o.sizes {
 		maxN = max(maxN, n)
 	}

@@ -121,7 +121,7 @@ func (b *bencher) crawl(ctx context.Context, n int, setting string) (run, error)
 	}
 	r.TargetsPerSec = float64(n) / r.Seconds
 	r.PeersPerSec = float64(r.Peers) / r.Seconds
-	r.HTTPConns = float64(b.httpConns()-c0) / float64(n)
+	r.HTTPConns = b.connsPerTarget(c0, n)
 	r.Found = float64(found) / float64(max(held, 1))
 	r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(n)
 	r.Busy = busy(durs, r.Seconds)
@@ -147,6 +147,15 @@ func (b *bencher) httpConns() int64 {
 		return 0
 	}
 	return b.tb.httpConns()
+}
+
+// connsPerTarget returns the HTTP connections per target since c0, or -1 when
+// the testbed does not count them.
+func (b *bencher) connsPerTarget(c0 int64, n int) float64 {
+	if b.tb.httpConns == nil {
+		return -1
+	}
+	return float64(b.httpConns()-c0) / float64(n)
 }
 
 func (b *bencher) trackerReqs() int64 {
@@ -219,7 +228,7 @@ func (b *bencher) baseline(ctx context.Context, k, parallel int) (run, error) {
 	r.Seconds = time.Since(start).Seconds()
 	r.TargetsPerSec = float64(k) / r.Seconds
 	r.PeersPerSec = float64(r.Peers) / r.Seconds
-	r.HTTPConns = float64(b.httpConns()-c0) / float64(k)
+	r.HTTPConns = b.connsPerTarget(c0, k)
 	r.Found = float64(found) / float64(max(held, 1))
 	r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(k)
 	r.Busy = busy(durs, r.Seconds)

@@ -84,7 +84,7 @@ func (b *bencher) workers(ctx context.Context) ([]run, error) {
 		secs := time.Since(t0).Seconds()
 		r := run{Mode: fmt.Sprintf("%d worker(s)", k), Setting: fmt.Sprintf("--concurrency %d", o.concurrency), Targets: n, Seconds: secs, TargetsPerSec: float64(n) / secs}
 		r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(n)
-		r.HTTPConns = float64(b.httpConns()-c0) / float64(n)
+		r.HTTPConns = b.connsPerTarget(c0, n)
 		if tb.trackerReqs != nil {
 			r.TrackerReqs = float64(b.trackerReqs()-tr0) / float64(n)
 		}
