@@ -67,6 +67,9 @@ func FuzzServe(f *testing.F) {
 	from := netip.MustParseAddrPort("127.0.0.2:1000")
 	tok := n.tokens.issue(from.Addr())
 	f.Add([]byte("d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti1e5:token8:" + tok + "e1:q13:announce_peer1:t2:aa1:y1:qe"))
+	// BEP 33: a seed's announce, then a scrape with noseed of that swarm.
+	f.Add([]byte("d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti1e4:seedi1e5:token8:" + tok + "e1:q13:announce_peer1:t2:aa1:y1:qe"))
+	f.Add([]byte("d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234566:noseedi1e6:scrapei1ee1:q9:get_peers1:t2:aa1:y1:qe"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n.handlePacket(s, from, b)
 		if p, _ := n.store.len(); p > 100 {
