@@ -121,6 +121,8 @@ type Config struct {
 	MaxPending int
 	// PeerTTL, MaxPeersPerHash, MaxStoredHashes and MaxStoredPeers bound
 	// the store of announced peers. If zero: 30 min, 500, 5000, 50000.
+	// MaxPeersPerHash is at most 6000, BEP 33's limit, past which the
+	// scrape filters of a swarm saturate.
 	PeerTTL                                          time.Duration
 	MaxPeersPerHash, MaxStoredHashes, MaxStoredPeers int
 	// Version is the "v" key of our messages (BEP 5: 2-byte client id plus

@@ -64,6 +64,14 @@ func TestStoreSeeds(t *testing.T) {
 	}
 }
 
+func TestStorePerHashCap(t *testing.T) {
+	for _, tt := range []struct{ asked, want int }{{0, defaultPeersPerHash}, {10, 10}, {6000, 6000}, {100000, maxPeersPerHash}} {
+		if s := newStore(0, tt.asked, 0, 0, time.Now); s.perHash != tt.want {
+			t.Errorf("MaxPeersPerHash %d: cap %d, want %d", tt.asked, s.perHash, tt.want)
+		}
+	}
+}
+
 // TestServeScrape announces a seed and a leecher from two addresses, then
 // asks get_peers with scrape=1 and noseed=1 (BEP 33).
 func TestServeScrape(t *testing.T) {

@@ -16,6 +16,9 @@ const (
 	defaultPeersPerHash = 500
 	defaultStoreHashes  = 5000
 	defaultStorePeers   = 50000
+	// maxPeersPerHash is BEP 33's bound on a swarm's stored peers: its
+	// 2048-bit filters saturate as a set nears 8000 entries.
+	maxPeersPerHash = 6000
 )
 
 // store keeps the peers announced to us with announce_peer, bounded per info
@@ -25,9 +28,9 @@ const (
 // Each peer carries its BEP 33 seed flag. BEP 33 asks for one entry per IP;
 // entries are per address and port instead, so that peers sharing an IP
 // (behind one NAT, or a loopback swarm) all stay reachable, and the Bloom
-// filters, built from IPs, count such an IP once anyway. The default
-// per-hash cap (500) keeps a swarm far below the 6000 entries past which
-// BEP 33's filters saturate.
+// filters, built from IPs, count such an IP once anyway. The per-hash cap
+// (500 by default, never above maxPeersPerHash) keeps a swarm's filters
+// from saturating.
 type store struct {
 	ttl      time.Duration
 	perHash  int
@@ -53,6 +56,7 @@ func newStore(ttl time.Duration, perHash, maxHash, maxPeers int, now func() time
 	if perHash <= 0 {
 		perHash = defaultPeersPerHash
 	}
+	perHash = min(perHash, maxPeersPerHash)
 	if maxHash <= 0 {
 		maxHash = defaultStoreHashes
 	}
