@@ -55,8 +55,10 @@ type candidate struct {
 	hop   int    // 1 for starting nodes, parent's hop+1 for the nodes it returned
 	token string // get_peers token, for announce_peer
 	// bfsd and bfpe are the BEP 33 filters of its get_peers answer to a
-	// scrape, nil if it sent none.
+	// scrape, nil if it sent none; values are the peers of that answer,
+	// kept (keepValues) for a node that sent values but no filters.
 	bfsd, bfpe *bloom.Filter
+	values     []netip.AddrPort
 	// needNodes marks a node that answered get_peers with values but no
 	// nodes: it is asked again with find_node, since the nodes it knows
 	// are the closest to the target (anacrolix/dht and bittorrent-dht leave
@@ -104,6 +106,8 @@ type lookup struct {
 	// wantNodes enables the find_node follow-up of get_peers answers that
 	// carry values and no nodes.
 	wantNodes bool
+	// keepValues keeps each candidate's values for a scrape (mergeFilters).
+	keepValues bool
 	// trackSent makes queries start queued: their soft timeout runs from
 	// sentAt rather than from next. The Node's search sets it; a driver
 	// that sends at once need not.
@@ -151,6 +155,8 @@ func (l *lookup) insert(id ID, addr netip.AddrPort, hop int, bounded bool) bool 
 		// a dropped node stays in seen so it is not re-added.
 		for j := len(l.cands) - 1; j >= 0; j-- {
 			if s := l.cands[j].state; s != candActive && s != candSlow {
+				c := l.cands[j]
+				c.bfsd, c.bfpe, c.values = nil, nil, nil // it stays in seen
 				l.cands = slices.Delete(l.cands, j, j+1)
 				break
 			}
@@ -338,6 +344,12 @@ func (l *lookup) handle(addr netip.AddrPort, r *reply, now time.Time) (*candidat
 	if r.BFsd != nil || r.BFpe != nil {
 		c.bfsd, c.bfpe = r.BFsd, r.BFpe
 	}
+	if l.keepValues && len(r.Peers) > 0 {
+		c.values = r.Peers
+	}
+	if c.values != nil || c.bfsd != nil || c.bfpe != nil {
+		l.pruneScrape()
+	}
 	l.stats.Answered++
 	c.needNodes = false
 	if l.wantNodes && len(r.Peers) > 0 && len(r.Nodes) == 0 && c.asked == 1 && l.frontier(c) {
@@ -369,6 +381,22 @@ func (l *lookup) handle(addr netip.AddrPort, r *reply, now time.Time) (*candidat
 		}
 	}
 	return c, added
+}
+
+// pruneScrape frees the filters and values of answered candidates beyond
+// the k closest: only those k count in a scrape (mergeFilters), and closer
+// answers never make a farther node count again, so what a lookup keeps
+// stays bounded by k answers, not by every node that answered.
+func (l *lookup) pruneScrape() {
+	answered := 0
+	for _, c := range l.cands {
+		if c.state != candAnswered {
+			continue
+		}
+		if answered++; answered > l.k {
+			c.bfsd, c.bfpe, c.values = nil, nil, nil
+		}
+	}
 }
 
 // frontier reports whether no candidate closer than c has answered: then

@@ -65,25 +65,56 @@ func TestScrapeNetwork(t *testing.T) {
 		t.Fatalf("the scrape lookup found %d peers, want the %d announced", len(found), seeds+leechers)
 	}
 
+	// A read-only node is a stranger to every node: they send it their
+	// values but no filters (fitReply), which BEP 33's legacy rule counts
+	// as leechers, seeds unknown.
+	cfg := testConfig(3301)
+	cfg.ReadOnly = true
+	cfg.BootstrapNodes = []netip.AddrPort{nodeAddr(t, nodes[0])}
+	stranger := newTestNode(t, "127.0.0.33", cfg)
+	res, _, err = stranger.Scrape(ctx, ih, nil)
+	if err != nil || res.Filters != 0 || res.Legacy < 1 || res.Seeds != -1 || !near(res.Peers, seeds+leechers) {
+		t.Fatalf("a stranger's scrape: %+v, %v; want values only, about %d leechers", res, err, seeds+leechers)
+	}
+
 	// A swarm nobody announced: no node stores it, so no filters.
 	res, _, err = scraper.Scrape(ctx, metainfo.Hash{1, 2, 3}, nil)
-	if err != nil || res.Filters != 0 || res.Seeds != -1 || res.Peers != -1 {
+	if err != nil || res.Filters != 0 || res.Legacy != 0 || res.Seeds != -1 || res.Peers != -1 {
 		t.Fatalf("scrape of an empty swarm: %+v, %v", res, err)
 	}
 }
 
 // TestMergeFilters checks which answers count: the filters of the k
-// closest answering nodes of each family, OR-ed, and nothing beyond them.
+// closest answering nodes of each family, OR-ed, nothing beyond them, and
+// the values of those that sent no filters as leechers unless a seed
+// filter holds them (BEP 33, legacy responses).
 func TestMergeFilters(t *testing.T) {
 	target := ID{0x80}
+	ip := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}) }
 	filterOf := func(from, to int) *bloom.Filter {
 		var f bloom.Filter
 		for i := from; i < to; i++ {
-			f.Add(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
+			f.Add(ip(i))
 		}
 		return &f
 	}
-	mk := func(n int, withFilters func(i int) bool) *lookup {
+	valuesOf := func(from, to int) []netip.AddrPort {
+		var out []netip.AddrPort
+		for i := from; i < to; i++ {
+			out = append(out, netip.AddrPortFrom(ip(i), 1))
+		}
+		return out
+	}
+	const (
+		none = iota
+		filters
+		values
+	)
+	// mk builds a lookup of n answered nodes, closest first; kind(i) says
+	// what node i sent. Node i's filters hold seeds 1000+5i … 1000+5i+9 and
+	// peers 5i … 5i+9 (overlapping sets); its values, peers 2000+5i … 2000+5i+9
+	// and, for even i, the seeds of node 0's filter.
+	mk := func(n int, kind func(i int) int) *lookup {
 		l := newLookup(target, ID{}, routing.K, 3, time.Time{})
 		for i := range n {
 			id := target
@@ -91,28 +122,39 @@ func TestMergeFilters(t *testing.T) {
 			id[18] ^= byte(i)
 			l.add(id, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)}), 1000), 1)
 		}
-		for _, c := range l.cands {
-			c.state = candAnswered
-		}
 		for i, c := range l.cands {
-			if withFilters(i) {
-				// Overlapping sets: node i stores peers i*5 … i*5+9.
+			c.state = candAnswered
+			switch kind(i) {
+			case filters:
 				c.bfsd, c.bfpe = filterOf(1000+i*5, 1000+i*5+10), filterOf(i*5, i*5+10)
+			case values:
+				c.values = valuesOf(2000+i*5, 2000+i*5+10)
+				if i%2 == 0 {
+					c.values = append(c.values, valuesOf(1000, 1010)...)
+				}
 			}
 		}
 		return l
 	}
+	all := func(k int) func(int) int { return func(int) int { return k } }
 	tests := []struct {
-		name        string
-		ls          []*lookup
-		filters     int
-		seeds, peer int
+		name            string
+		ls              []*lookup
+		filters, legacy int
+		seeds, peers    int
 	}{
-		{"none", []*lookup{mk(12, func(int) bool { return false })}, 0, -1, -1},
-		{"k closest of more", []*lookup{mk(12, func(int) bool { return true })}, routing.K, 45, 45},
-		{"some of the closest", []*lookup{mk(12, func(i int) bool { return i%2 == 0 })}, routing.K / 2, 40, 40},
-		{"beyond k does not count", []*lookup{mk(12, func(i int) bool { return i >= routing.K })}, 0, -1, -1},
-		{"two families", []*lookup{mk(3, func(int) bool { return true }), mk(2, func(int) bool { return true })}, 5, 20, 20},
+		{"none", []*lookup{mk(12, all(none))}, 0, 0, -1, -1},
+		{"k closest of more", []*lookup{mk(12, all(filters))}, routing.K, 0, 45, 45},
+		{"some of the closest", []*lookup{mk(12, func(i int) int { return []int{filters, none}[i%2] })}, routing.K / 2, 0, 40, 40},
+		{"beyond k does not count", []*lookup{mk(12, func(i int) int { return []int{none, filters}[min(i/routing.K, 1)] })}, 0, 0, -1, -1},
+		{"two families", []*lookup{mk(3, all(filters)), mk(2, all(filters))}, 5, 0, 20, 20},
+		// Node 0's filter: seeds 1000–1009, peers 0–9. Nodes 1, 2 send
+		// values: 2005–2019 (overlapping) plus, from node 2, the seeds
+		// 1000–1009, which node 0 vouches for: not leechers.
+		{"legacy values are leechers, but not known seeds", []*lookup{mk(3, func(i int) int { return []int{filters, values, values}[i] })}, 1, 2, 10, 10 + 15},
+		// Without a seed filter, values only: the seeds are unknown, and
+		// node 0's and 2's extra 1000–1009 count as leechers.
+		{"legacy only", []*lookup{mk(3, all(values))}, 0, 3, -1, 20 + 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,9 +162,34 @@ func TestMergeFilters(t *testing.T) {
 				t.Fatal("shortlist not closest first")
 			}
 			res := mergeFilters(tt.ls)
-			if res.Filters != tt.filters || !near(res.Seeds, tt.seeds) || !near(res.Peers, tt.peer) || (tt.seeds < 0) != (res.Seeds < 0) {
-				t.Fatalf("got %+v, want %d filters, about %d seeds and %d peers", res, tt.filters, tt.seeds, tt.peer)
+			if res.Filters != tt.filters || res.Legacy != tt.legacy || !near(res.Seeds, tt.seeds) || !near(res.Peers, tt.peers) ||
+				(tt.seeds < 0) != (res.Seeds < 0) || (tt.peers < 0) != (res.Peers < 0) {
+				t.Fatalf("got %+v, want %d filters, %d legacy, about %d seeds and %d peers", res, tt.filters, tt.legacy, tt.seeds, tt.peers)
 			}
 		})
+	}
+}
+
+// TestPruneScrape checks that a lookup keeps filters and values of its k
+// closest answered nodes only.
+func TestPruneScrape(t *testing.T) {
+	l := newLookup(ID{}, ID{0xff}, 2, 3, time.Time{})
+	l.keepValues = true
+	var f bloom.Filter
+	for i := range 4 {
+		l.add(ID{byte(i + 1)}, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)}), 1), 1)
+	}
+	// Answers arrive farthest first, each with filters and values.
+	for i := 3; i >= 0; i-- {
+		c := l.cands[i]
+		c.state = candActive
+		l.active++
+		l.handle(c.addr, &reply{ID: c.id, BFsd: &f, BFpe: &f, Peers: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:1")}}, time.Time{})
+	}
+	for i, c := range l.cands {
+		kept := c.bfsd != nil && c.bfpe != nil && c.values != nil
+		if kept != (i < 2) {
+			t.Errorf("candidate %d: filters and values kept %v", i, kept)
+		}
 	}
 }

@@ -314,6 +314,7 @@ func (n *Node) lookupAll(ctx context.Context, method string, target ID, o lookup
 			continue
 		}
 		l.wantNodes = o.followUp
+		l.keepValues = o.scrape
 		lookups = append(lookups, l)
 		s := &search{n: n, method: method, target: target, want: wantFor(v4), routers: routers, scrape: o.scrape}
 		if onReply != nil {

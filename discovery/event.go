@@ -54,7 +54,7 @@ type DHTEvent struct {
 	// none (the last lookup of a search without Follow).
 	Next time.Duration
 	// Scrape is the lookup's BEP 33 estimate with Config.DHTScrape, nil
-	// without; Scrape.Filters is 0 when no node sent filters.
+	// without.
 	Scrape *dht.ScrapeResult
 }
 
@@ -149,7 +149,7 @@ type SourceSummary struct {
 	FirstPeer time.Duration
 	// Seeders and Leechers are a tracker's last counts, or for the DHT
 	// (Config.DHTScrape) the last BEP 33 estimate that some node sent
-	// filters for; -1 if unknown.
+	// filters or values for; -1 if unknown.
 	Seeders, Leechers int
 	// DHT is the sum of the DHT lookups' statistics.
 	DHT dht.LookupStats

@@ -357,7 +357,7 @@ func (s *search) handle(r report, sum *Summary) {
 			src.Errors++
 			src.Err = ev.Err
 		}
-		if sc := ev.Scrape; sc != nil && sc.Filters > 0 {
+		if sc := ev.Scrape; sc != nil && (sc.Filters > 0 || sc.Legacy > 0) {
 			src.Seeders, src.Leechers = sc.Seeds, sc.Peers
 		}
 		addStats(&src.DHT, ev.Stats)

@@ -42,6 +42,7 @@ func TestFindDHTScrape(t *testing.T) {
 		{"on", true, dht.ScrapeResult{Seeds: 5, Peers: 7, Filters: 3}, 1, 5, 7, true},
 		{"on, no node sent filters", true, dht.ScrapeResult{Seeds: -1, Peers: -1}, 1, -1, -1, true},
 		{"on, an empty swarm", true, dht.ScrapeResult{Seeds: 0, Peers: 0, Filters: 2}, 1, 0, 0, true},
+		{"on, values without filters", true, dht.ScrapeResult{Seeds: -1, Peers: 20, Legacy: 3}, 1, -1, 20, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

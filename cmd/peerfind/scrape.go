@@ -9,11 +9,14 @@ package main
 //	 "swarm":"<40 hex>","seeders":12,"leechers":3,"completed":140,
 //	 "latency_ms":41.2,"error":"…"}
 //	{"type":"scrape","source":"dht","swarm":"<40 hex>","seeders":10,
-//	 "leechers":4,"nodes":8,"queried":24,"answered":20,"latency_ms":850.1}
+//	 "leechers":4,"nodes":8,"legacy":0,"queried":24,"answered":20,
+//	 "latency_ms":850.1}
 //
 // "seeders", "leechers" and "completed" are null when the tracker did not
-// report the swarm (for the DHT: when no node sent filters; its counts are
-// estimates); "error" is present when the source failed.
+// report the swarm; the DHT's counts are estimates, "seeders" null when no
+// node sent filters ("nodes"), "leechers" null when none sent filters or
+// peers ("legacy": nodes that sent peers without filters). "error" is
+// present when the source failed.
 
 import (
 	"context"
@@ -89,7 +92,8 @@ type dhtScrapeRow struct {
 	Swarm     metainfo.Hash `json:"swarm"`
 	Seeders   *int          `json:"seeders"`
 	Leechers  *int          `json:"leechers"`
-	Nodes     int           `json:"nodes"` // nodes whose filters were merged
+	Nodes     int           `json:"nodes"`  // nodes whose filters were merged
+	Legacy    int           `json:"legacy"` // nodes that sent values but no filters
 	Queried   int           `json:"queried"`
 	Answered  int           `json:"answered"`
 	LatencyMS float64       `json:"latency_ms"`
@@ -105,13 +109,12 @@ func scrapeDHT(ctx context.Context, node *dht.Node, hashes []metainfo.Hash) []dh
 		wg.Go(func() {
 			start := time.Now()
 			res, st, err := node.Scrape(ctx, h, nil)
-			r := dhtScrapeRow{Type: "scrape", Source: "dht", Swarm: h, Nodes: res.Filters, Queried: st.Queried, Answered: st.Answered,
+			r := dhtScrapeRow{Type: "scrape", Source: "dht", Swarm: h, Nodes: res.Filters, Legacy: res.Legacy,
+				Queried: st.Queried, Answered: st.Answered,
 				LatencyMS: math.Round(float64(time.Since(start))/float64(time.Microsecond)) / 1000}
-			if res.Filters > 0 {
-				r.Seeders, r.Leechers = &res.Seeds, &res.Peers
-			}
+			r.Seeders, r.Leechers = scrapeCount(res.Seeds), scrapeCount(res.Peers)
 			switch {
-			case err != nil && res.Filters == 0:
+			case err != nil && r.Leechers == nil:
 				r.Error = plainError(err)
 			default:
 				// A lookup cut short by --timeout still counts if filters came.
@@ -312,14 +315,27 @@ func writeScrapeTable(w io.Writer, rows [][]scrapeRow, dhtRows []dhtScrapeRow, s
 		switch {
 		case r.Error != "":
 			line += "error: " + r.Error
-		case r.Seeders == nil:
-			line += fmt.Sprintf("no node holds this swarm (%d nodes queried, %d answered, none sent filters)", r.Queried, r.Answered)
+		case r.Leechers == nil:
+			line += fmt.Sprintf("no node holds this swarm (%d nodes queried, %d answered, none sent filters or peers)", r.Queried, r.Answered)
 		default:
-			line += fmt.Sprintf("%s\t%s\t-\testimated (BEP 33) from %s", scrapeNum(r.Seeders), scrapeNum(r.Leechers), plural(r.Nodes, "node"))
+			line += fmt.Sprintf("%s\t%s\t-\t%s", scrapeNum(r.Seeders), scrapeNum(r.Leechers), dhtEstimateText(r))
 		}
 		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
+}
+
+// dhtEstimateText says what a DHT estimate rests on: the filters of how
+// many nodes, and the peers of how many more that sent no filters (BEP 33
+// counts those as leechers).
+func dhtEstimateText(r dhtScrapeRow) string {
+	switch {
+	case r.Legacy == 0:
+		return "estimated (BEP 33) from " + plural(r.Nodes, "node")
+	case r.Nodes == 0:
+		return "estimated from the peers of " + plural(r.Legacy, "node") + " (no filters: seeders unknown, all counted as leechers)"
+	}
+	return fmt.Sprintf("estimated (BEP 33) from %s, and the peers of %d more without filters as leechers", plural(r.Nodes, "node"), r.Legacy)
 }
 
 func scrapeNum(p *int) string {

@@ -32,11 +32,21 @@ type Filter [Size]byte
 // IPv6 address counting as IPv4, 16 for IPv6), two 11-bit indices from the
 // first four bytes of the hash, little-endian, as BEP 33's pseudocode.
 func (f *Filter) Add(ip netip.Addr) {
-	h := sha1.Sum(ip.Unmap().AsSlice())
-	i1 := (uint(h[0]) | uint(h[1])<<8) % m
-	i2 := (uint(h[2]) | uint(h[3])<<8) % m
+	i1, i2 := indices(ip)
 	f[i1/8] |= 1 << (i1 % 8)
 	f[i2/8] |= 1 << (i2 % 8)
+}
+
+// indices returns the two bits of ip.
+func indices(ip netip.Addr) (uint, uint) {
+	h := sha1.Sum(ip.Unmap().AsSlice())
+	return (uint(h[0]) | uint(h[1])<<8) % m, (uint(h[2]) | uint(h[3])<<8) % m
+}
+
+// Has reports whether ip may be in f: false means it is not.
+func (f *Filter) Has(ip netip.Addr) bool {
+	i1, i2 := indices(ip)
+	return f[i1/8]&(1<<(i1%8)) != 0 && f[i2/8]&(1<<(i2%8)) != 0
 }
 
 // Union adds the members of o to f (BEP 33: the union of sets is the OR of

@@ -97,6 +97,13 @@ func TestFullAndUnion(t *testing.T) {
 	if a != all {
 		t.Fatal("union differs from the filter of both addresses")
 	}
+	if !all.Has(netip.MustParseAddr("192.0.2.1")) || !all.Has(netip.MustParseAddr("::ffff:192.0.2.2")) || full.Has(netip.Addr{}) != true {
+		t.Fatal("Has misses a member")
+	}
+	var empty Filter
+	if empty.Has(netip.MustParseAddr("192.0.2.1")) {
+		t.Fatal("the empty filter has a member")
+	}
 	if _, ok := Parse(make([]byte, Size-1)); ok {
 		t.Fatal("a 255-byte filter parsed")
 	}
