@@ -16,9 +16,9 @@ import (
 type ScrapeResult struct {
 	// Seeds and Peers are the estimated numbers of distinct IP addresses
 	// of seeds and of the other peers (leechers), -1 when unknown: Seeds
-	// when no node sent filters, Peers when none sent filters or values. The error grows with the size, and a filter
-	// saturates near 8000 entries (BEP 33): a full one gives
-	// MaxScrapeEstimate.
+	// when no node sent filters, Peers when none sent filters or values.
+	// The error grows with the size, and a filter saturates near 8000
+	// entries (BEP 33): a full one gives MaxScrapeEstimate.
 	Seeds, Peers int
 	// Filters is the number of nodes whose filters were merged: those
 	// among the k closest answering nodes of each address family that
@@ -32,8 +32,9 @@ type ScrapeResult struct {
 }
 
 // MaxScrapeEstimate is the largest estimate a BEP 33 filter can give, that
-// of a filter with every bit set: a swarm at least that large.
-var MaxScrapeEstimate = int(math.Round(bloom.Max))
+// of a filter with every bit set, ln(1/2048) / (2·ln(1−1/2048)) rounded: a
+// swarm at least that large.
+const MaxScrapeEstimate = 7806
 
 // Scrape runs a get_peers lookup for infoHash as GetPeers does, with
 // scrape=1 in every query, and merges the BEP 33 filters of the k closest

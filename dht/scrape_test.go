@@ -170,6 +170,16 @@ func TestMergeFilters(t *testing.T) {
 	}
 }
 
+func TestMaxScrapeEstimate(t *testing.T) {
+	var full bloom.Filter
+	for i := range full {
+		full[i] = 0xff
+	}
+	if got := mergeFilters([]*lookup{{cands: []*candidate{{state: candAnswered, bfsd: &full, bfpe: &full}}}}); got.Seeds != MaxScrapeEstimate || got.Peers != MaxScrapeEstimate {
+		t.Fatalf("full filters give %+v, want MaxScrapeEstimate %d", got, MaxScrapeEstimate)
+	}
+}
+
 // TestPruneScrape checks that a lookup keeps filters and values of its k
 // closest answered nodes only.
 func TestPruneScrape(t *testing.T) {

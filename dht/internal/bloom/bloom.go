@@ -20,11 +20,6 @@ const (
 	k = 2
 )
 
-// Max is the largest estimate a filter can give: a full filter, counted as
-// one zero bit (BEP 33 clamps c). BEP 33 notes the estimate breaks down near
-// this size (about 8000 entries), which is why servers keep sets below 6000.
-var Max = estimate(1)
-
 // Filter is a BEP 33 Bloom filter. The zero value is the empty set.
 type Filter [Size]byte
 
@@ -68,7 +63,9 @@ func (f *Filter) Zeros() int {
 
 // Estimate returns the estimated number of distinct addresses in f, BEP 33's
 // formula ln(c/m) / (k·ln(1−1/m)) with c the zero bits; a full filter
-// (c = 0) counts as c = 1 and gives Max rather than infinity.
+// (c = 0) counts as c = 1 rather than giving infinity: about 7806, the
+// most a filter can say. BEP 33 notes the estimate breaks down near that
+// size, which is why servers keep sets below 6000.
 func (f *Filter) Estimate() float64 {
 	return estimate(max(f.Zeros(), 1))
 }
@@ -78,7 +75,7 @@ func estimate(c int) float64 {
 }
 
 // Full reports whether every bit is set: the estimate then only says "at
-// least Max".
+// least the estimate of a full filter".
 func (f *Filter) Full() bool { return f.Zeros() == 0 }
 
 // Parse returns the filter held by b, which must be Size bytes long.

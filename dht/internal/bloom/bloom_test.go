@@ -83,8 +83,8 @@ func TestFullAndUnion(t *testing.T) {
 	for i := range full {
 		full[i] = 0xff
 	}
-	if !full.Full() || math.IsInf(full.Estimate(), 0) || full.Estimate() != Max || Max < 7000 || Max > 8500 {
-		t.Fatalf("full filter: estimate %v, Max %v", full.Estimate(), Max)
+	if est := full.Estimate(); !full.Full() || math.Round(est) != 7806 {
+		t.Fatalf("full filter: estimate %v, want ln(1/2048)/(2 ln(1-1/2048)) = 7805.7", est)
 	}
 	// A mapped IPv4 address is the IPv4 address; the union of two halves
 	// is the filter of the whole.
