@@ -42,6 +42,7 @@ type options struct {
 	// model knobs; negative means the preset's value
 	loss, dead, valuesOnly, medianMS, sigma float64
 	perBucket, peers                        int
+	holderShare                             float64
 }
 
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -63,6 +64,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.sigma, "rtt-sigma", -1, "sigma of ln RTT (default 0.98: p90 about 280 ms)")
 	fs.IntVar(&o.perBucket, "per-bucket", -1, "table entries per bucket (default: dense 16, sparse 1)")
 	fs.IntVar(&o.peers, "peers", -1, "peers per target (default 30)")
+	fs.Float64Var(&o.holderShare, "holder-share", -1, "chance that each of the 8 holders stores a given peer (default 0.75; 0.125: most peers on one holder, so a missed holder loses them)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -104,6 +106,7 @@ func (o options) config(setting string) dhtemu.Config {
 	set(&c.Dead, o.dead)
 	set(&c.ValuesOnly, o.valuesOnly)
 	set(&c.RTTSigma, o.sigma)
+	set(&c.HolderShare, o.holderShare)
 	if o.medianMS >= 0 {
 		c.MedianRTT = time.Duration(o.medianMS * float64(time.Millisecond))
 		c.MaxRTT = max(c.MaxRTT, c.MedianRTT)
