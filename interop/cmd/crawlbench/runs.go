@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -64,7 +65,7 @@ func (b *bencher) crawl(ctx context.Context, n int, setting string) (run, error)
 		return run{}, err
 	}
 	fmt.Fprintf(b.stderr, "crawlbench: crawl of %d targets, %s\n", n, setting)
-	q0, t0, c0 := tb.dhtQueries(), b.trackerReqs(), b.httpConns()
+	q0, t0, c0, cpu0 := tb.dhtQueries(), b.trackerReqs(), b.httpConns(), selfCPU()
 	p, err := b.proc(ctx, state, time.Duration(n)*o.timeout/time.Duration(conc)+5*time.Minute, args...)
 	if err != nil {
 		return run{}, err
@@ -122,6 +123,7 @@ func (b *bencher) crawl(ctx context.Context, n int, setting string) (run, error)
 	r.TargetsPerSec = float64(n) / r.Seconds
 	r.PeersPerSec = float64(r.Peers) / r.Seconds
 	r.HTTPConns = b.connsPerTarget(c0, n)
+	r.NetCPUSeconds = (selfCPU() - cpu0).Seconds()
 	r.Found = float64(found) / float64(max(held, 1))
 	r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(n)
 	r.Busy = busy(durs, r.Seconds)
@@ -174,7 +176,7 @@ func (b *bencher) baseline(ctx context.Context, k, parallel int) (run, error) {
 	if err != nil {
 		return run{}, err
 	}
-	q0, t0, c0 := tb.dhtQueries(), b.trackerReqs(), b.httpConns()
+	q0, t0, c0, cpu0 := tb.dhtQueries(), b.trackerReqs(), b.httpConns(), selfCPU()
 	r := run{Mode: "peers", Setting: fmt.Sprintf("%d at a time", parallel), Targets: k}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -229,6 +231,7 @@ func (b *bencher) baseline(ctx context.Context, k, parallel int) (run, error) {
 	r.TargetsPerSec = float64(k) / r.Seconds
 	r.PeersPerSec = float64(r.Peers) / r.Seconds
 	r.HTTPConns = b.connsPerTarget(c0, k)
+	r.NetCPUSeconds = (selfCPU() - cpu0).Seconds()
 	r.Found = float64(found) / float64(max(held, 1))
 	r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(k)
 	r.Busy = busy(durs, r.Seconds)
@@ -239,6 +242,16 @@ func (b *bencher) baseline(ctx context.Context, k, parallel int) (run, error) {
 		r.TrackerReqs = float64(reqs) / float64(k)
 	}
 	return r, nil
+}
+
+// selfCPU returns the CPU time this process (the network and the
+// trackers, mostly) has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // busy returns the mean number of searches under way: the sum of durs

@@ -59,7 +59,7 @@ func (b *bencher) workers(ctx context.Context) ([]run, error) {
 		if err := st.DB().QueryRowContext(ctx, `SELECT MAX(round) FROM rounds`).Scan(&round); err != nil {
 			return nil, err
 		}
-		q0, tr0, c0 := tb.dhtQueries(), b.trackerReqs(), b.httpConns()
+		q0, tr0, c0, cpu0 := tb.dhtQueries(), b.trackerReqs(), b.httpConns(), selfCPU()
 		t0 := time.Now()
 		var procs []*exec.Cmd
 		peaks := make([]chan int64, k)
@@ -85,6 +85,7 @@ func (b *bencher) workers(ctx context.Context) ([]run, error) {
 		r := run{Mode: fmt.Sprintf("%d worker(s)", k), Setting: fmt.Sprintf("--concurrency %d", o.concurrency), Targets: n, Seconds: secs, TargetsPerSec: float64(n) / secs}
 		r.DHTQueries = float64(tb.dhtQueries()-q0) / float64(n)
 		r.HTTPConns = b.connsPerTarget(c0, n)
+		r.NetCPUSeconds = (selfCPU() - cpu0).Seconds()
 		if tb.trackerReqs != nil {
 			r.TrackerReqs = float64(b.trackerReqs()-tr0) / float64(n)
 		}
