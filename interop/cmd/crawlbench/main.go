@@ -52,6 +52,7 @@ type options struct {
 	seed             uint64
 	trackerShared    int // DHT peers of a target each tracker also holds
 	trackerOwn       int // peers of a target each tracker alone holds
+	deadTrackers     int // UDP trackers that never answer
 	loopNodes        int
 	loopPeers        int
 	loopDHTTargets   int
@@ -122,6 +123,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the emulated network")
 	fs.IntVar(&o.trackerShared, "tracker-shared", 10, "emulated: DHT peers of each target each tracker also holds")
 	fs.IntVar(&o.trackerOwn, "tracker-own", 4, "emulated: peers of each target each tracker alone holds")
+	fs.IntVar(&o.deadTrackers, "dead-trackers", 0, "emulated: UDP trackers, named for every target, that never answer")
 	fs.IntVar(&o.loopNodes, "loop-nodes", 200, "loopback: DHT nodes")
 	fs.IntVar(&o.loopPeers, "peers", 8, "loopback: peers per torrent")
 	fs.IntVar(&o.loopDHTTargets, "dht-targets", 40, "loopback: torrents whose peers are also on the DHT")

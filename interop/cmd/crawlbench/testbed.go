@@ -55,6 +55,19 @@ func emulatedBed(o *options, n int, stderr io.Writer) (*testbed, error) {
 		nw.Close()
 		return nil, err
 	}
+	var dead []*deadTracker
+	for range o.deadTrackers {
+		d, err := startDeadTracker()
+		if err != nil {
+			for _, d := range dead {
+				d.Close()
+			}
+			tr.Close()
+			nw.Close()
+			return nil, err
+		}
+		dead = append(dead, d)
+	}
 	b := &testbed{
 		held: map[string]int{},
 		common: []string{"--tracker", tr.HTTPURL, "--tracker", tr.UDPURL, "--bootstrap", nw.Bootstrap().String(),
@@ -66,12 +79,24 @@ func emulatedBed(o *options, n int, stderr io.Writer) (*testbed, error) {
 			}
 			return q
 		},
-		trackerReqs: tr.Requests,
-		httpConns:   tr.Conns,
+		trackerReqs: func() int64 {
+			n := tr.Requests()
+			for _, d := range dead {
+				n += d.reads.Load()
+			}
+			return n
+		},
+		httpConns: tr.Conns,
 		close: func() {
+			for _, d := range dead {
+				d.Close()
+			}
 			tr.Close()
 			nw.Close()
 		},
+	}
+	for _, d := range dead {
+		b.common = append(b.common, "--tracker", d.URL)
 	}
 	r := rand.New(rand.NewPCG(o.seed, 0x747267))
 	own := 0 // tracker-only peers handed out so far: 11.x.y.z, distinct
@@ -105,9 +130,9 @@ func emulatedBed(o *options, n int, stderr io.Writer) (*testbed, error) {
 	}
 	b.describe = fmt.Sprintf("emulated network: a %s DHT of %d nodes (dhtemu: RTT log-normal median %v, sigma %.2f, cap %v; %.0f%% dead, %.0f%% loss), "+
 		"%d targets with %d DHT peers each; an HTTP and a UDP tracker with the same RTT drawn per request (%.0f%% UDP loss; "+
-		"a round trip more per new TCP connection), each holding %d of a target's DHT peers and %d of its own; set up in %.0fs",
+		"a round trip more per new TCP connection), each holding %d of a target's DHT peers and %d of its own; %d dead UDP tracker(s); set up in %.0fs",
 		o.setting, o.nodes, c.MedianRTT, c.RTTSigma, c.MaxRTT, 100*c.Dead, 100*c.Loss, n, c.PeersPerTarget, 100*c.Loss,
-		o.trackerShared, o.trackerOwn, time.Since(t0).Seconds())
+		o.trackerShared, o.trackerOwn, o.deadTrackers, time.Since(t0).Seconds())
 	return b, nil
 }
 

@@ -201,3 +201,41 @@ func (c *delayConn) Close() error {
 	}
 	return err
 }
+
+// deadTracker is a UDP tracker that is gone: its socket stays bound and
+// reads everything (an unbound port would draw ICMP port-unreachable,
+// which a host that is down does not send) but never answers, so every
+// request to it waits out the client's retransmissions.
+type deadTracker struct {
+	URL   string
+	conn  net.PacketConn
+	reads atomic.Int64
+	done  chan struct{}
+}
+
+func startDeadTracker() (*deadTracker, error) {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	d := &deadTracker{URL: "udp://" + c.LocalAddr().String() + "/announce", conn: c, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := c.ReadFrom(buf); err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			d.reads.Add(1)
+		}
+	}()
+	return d, nil
+}
+
+func (d *deadTracker) Close() {
+	d.conn.Close()
+	<-d.done
+}

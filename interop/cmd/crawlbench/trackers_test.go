@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
@@ -74,5 +75,21 @@ func TestLatency(t *testing.T) {
 	}
 	if !newLatency(1, time.Millisecond, 0, time.Millisecond, 1).lost() {
 		t.Error("not lost with loss 1")
+	}
+}
+
+// TestDeadTracker: a request to a dead tracker times out.
+func TestDeadTracker(t *testing.T) {
+	d, err := startDeadTracker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c := &tracker.Client{UDPTimeout: 10 * time.Millisecond, UDPRetries: -1}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Announce(ctx, d.URL, tracker.AnnounceRequest{InfoHash: metainfo.Hash{1}}); !errors.Is(err, tracker.ErrTimeout) {
+		t.Fatalf("announce to a dead tracker: %v, want %v", err, tracker.ErrTimeout)
 	}
 }
