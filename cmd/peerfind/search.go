@@ -258,18 +258,6 @@ func newDHTNode(stderr io.Writer, o *searchOptions) (*dht.Node, error) {
 	} else {
 		o.vlog.printf("DHT: bootstrap routers, if the saved and given nodes are not enough: %s", strings.Join(dht.DefaultRouters, ", "))
 	}
-	if v := os.Getenv("PF_ALPHA"); v != "" {
-		fmt.Sscan(v, &cfg.Alpha)
-	}
-	if v := os.Getenv("PF_SOFTMIN"); v != "" {
-		cfg.SoftTimeoutMin, _ = time.ParseDuration(v)
-	}
-	if v := os.Getenv("PF_SOFTMAX"); v != "" {
-		cfg.SoftTimeoutMax, _ = time.ParseDuration(v)
-	}
-	if v := os.Getenv("PF_QR"); v != "" {
-		fmt.Sscan(v, &cfg.QueryRate)
-	}
 	var errs []error
 	if !o.only6 {
 		c4, err := net.ListenPacket("udp4", ":0")
