@@ -52,11 +52,14 @@ func parseTrackerURL(s string) (*url.URL, error) {
 
 func (c *Client) defaultHTTPClient() *http.Client {
 	tr := &http.Transport{
-		Proxy:                 nil, // a library does not read the environment
-		DialContext:           c.dialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   10 * time.Second,
-		MaxIdleConnsPerHost:   2,
+		Proxy:               nil, // a library does not read the environment
+		DialContext:         c.dialContext,
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: 10 * time.Second,
+		// A crawl announces many swarms to one tracker at once: with
+		// net/http's 2 idle connections per host, most announces would
+		// pay a new TCP (and TLS) handshake.
+		MaxIdleConnsPerHost:   32,
 		IdleConnTimeout:       30 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
