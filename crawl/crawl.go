@@ -53,7 +53,11 @@ type Scraper interface {
 
 // Defaults of Config.
 const (
-	DefaultConcurrency = 16
+	// DefaultConcurrency: a search mostly waits on round trips (and holds
+	// its slot through its "stopped" announces), so many at once are
+	// needed to keep the DHT node and the trackers busy; past 64, the
+	// lookups start to queue behind each other's queries to dead nodes.
+	DefaultConcurrency = 64
 	// DefaultTrackerRate is the requests per second sent to one tracker:
 	// public trackers serve millions of clients, each announcing every
 	// half hour or so, and ban addresses that send far more.

@@ -246,6 +246,10 @@ func newCrawler(c *cli, f *crawlFlags) (*crawl.Crawler, *crawlSources, error) {
 	}
 	if !o.noDHT {
 		o.dhtQueryRate = f.dhtRate
+		// Room for every search's lookup: a query to a dead node holds
+		// its place until the hard timeout, and with the default bound
+		// the lookups of a high --concurrency queue behind each other.
+		o.dhtMaxPending = max(1024, 64*f.concurrency)
 		node, err := newDHTNode(c.stderr, o)
 		if err != nil {
 			src.tc.Close()

@@ -42,6 +42,7 @@ type searchOptions struct {
 	vlog            *verboseLog   // -v: what the search does, as it happens; nil: silent
 	quiet           bool          // --quiet: results and errors only (no status line, summary or warnings)
 	dhtQueryRate    float64       // dht.Config.QueryRate; 0: the node's default
+	dhtMaxPending   int           // dht.Config.MaxPending; 0: the node's default
 	verify          verifyOptions // --verify and its flags (verify.go)
 }
 
@@ -226,7 +227,7 @@ func countTrackers(tiers [][]string) int {
 // run of a few seconds must not be put in other nodes' tables), warm from
 // the saved state if there is one.
 func newDHTNode(stderr io.Writer, o *searchOptions) (*dht.Node, error) {
-	cfg := dht.Config{ReadOnly: true, QueryRate: o.dhtQueryRate}
+	cfg := dht.Config{ReadOnly: true, QueryRate: o.dhtQueryRate, MaxPending: o.dhtMaxPending}
 	if o.vlog != nil {
 		cfg.Trace = o.vlog.dhtQuery
 	}
