@@ -61,7 +61,7 @@ func addSearchFlags(cmd *cobra.Command, f *crawlFlags) {
 	fl.Uint16Var(&o.port, "port", discovery.DefaultPort, "the `port` announced to trackers")
 	fl.BoolVar(&o.allowDHTPrivate, "allow-dht-private", false, "use the DHT even for private torrents (BEP 27 says not to)")
 	fl.StringVar(&f.db, "db", "", "the database: a SQLite file `path` or a postgres:// URL (default: $XDG_DATA_HOME/peerfind/peerfind.db, else ~/.local/share/peerfind/peerfind.db)")
-	fl.IntVar(&f.concurrency, "concurrency", crawl.DefaultConcurrency, "targets searched at once")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "targets searched at once (0: 64, or with a --dht-rate cap one per 20 queries/s of it, at least 4)")
 	fl.Float64Var(&f.dhtRate, "dht-rate", 200, "at most `N` DHT queries per second, all targets together (negative: no cap)")
 	fl.Float64Var(&f.trackerRate, "tracker-rate", crawl.DefaultTrackerRate, "at most `N` requests per second to any one tracker (negative: no cap)")
 	fl.BoolVar(&f.noScrape, "no-scrape", false, "do not scrape the trackers after each round")
@@ -136,8 +136,8 @@ func checkCrawlFlags(f *crawlFlags) error {
 		return usageError("--max-peers must not be negative")
 	case o.timeout < 0:
 		return usageError("--timeout must not be negative")
-	case f.concurrency < 1:
-		return usageError("--concurrency must be at least 1")
+	case f.concurrency < 0:
+		return usageError("--concurrency must not be negative")
 	case f.rounds < 0:
 		return usageError("--rounds must not be negative")
 	case f.every < 0:
@@ -150,7 +150,22 @@ func checkCrawlFlags(f *crawlFlags) error {
 	if o.timeout == 0 {
 		o.timeout = -1
 	}
+	if f.concurrency == 0 {
+		f.concurrency = autoConcurrency(f)
+	}
 	return nil
+}
+
+// autoConcurrency is --concurrency 0. An uncapped lookup sends its queries
+// at well over a hundred per second, so under a --dht-rate cap a few
+// searches use all of it, and more only share it: each then takes longer
+// (against --timeout) for no more targets per second. One search per 20
+// queries/s of the cap keeps a lookup of 60-odd queries to a few seconds.
+func autoConcurrency(f *crawlFlags) int {
+	if f.search.noDHT || f.dhtRate <= 0 {
+		return crawl.DefaultConcurrency
+	}
+	return min(crawl.DefaultConcurrency, max(4, int(f.dhtRate/20)))
 }
 
 // defaultDB is the SQLite file used without --db.
