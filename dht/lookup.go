@@ -112,7 +112,11 @@ type lookup struct {
 	// sentAt rather than from next. The Node's search sets it; a driver
 	// that sends at once need not.
 	trackSent bool
-	stats     LookupStats
+	// grace is how long a slow query to one of the k closest candidates
+	// holds the lookup's end (finished); zero: not at all. The Node's
+	// search sets it from the round trips it has seen (graceTimeout).
+	grace time.Duration
+	stats LookupStats
 }
 
 func newLookup(target, self ID, k, alpha int, now time.Time) *lookup {
@@ -214,14 +218,19 @@ func (l *lookup) next(now time.Time, soft time.Duration) (qs []*candidate, wake 
 			wake = retryAt
 		}
 	}
-	if len(qs) == 0 && wake.IsZero() && l.finished() {
+	if len(qs) == 0 && wake.IsZero() && l.finished(now) {
 		return nil, time.Time{}, true
 	}
 	for _, c := range l.cands {
-		if c.state == candActive && !c.queued {
-			if t := c.sent.Add(soft); wake.IsZero() || t.Before(wake) {
-				wake = t
-			}
+		t := time.Time{}
+		switch {
+		case c.state == candActive && !c.queued:
+			t = c.sent.Add(soft)
+		case c.state == candSlow && l.grace > 0 && now.Sub(c.sent) < l.grace:
+			t = c.sent.Add(l.grace) // finished may change then
+		}
+		if !t.IsZero() && (wake.IsZero() || t.Before(wake)) {
+			wake = t
 		}
 	}
 	return qs, wake, false
@@ -296,10 +305,14 @@ func (l *lookup) spare() int {
 }
 
 // finished reports whether the k closest usable candidates have answered:
-// walking closest first, skipping failed and slow nodes, k answers come
-// before any fresh or active one. With fewer than k answering nodes in
-// reach, it is finished when nothing is fresh or in flight.
-func (l *lookup) finished() bool {
+// walking closest first, skipping failed nodes and those slow past the
+// grace, k answers come before any fresh, active or slow-within-grace one.
+// A slow node among the closest is waited for up to the grace, since it
+// may hold peers that no other node has (BEP 5 stores a peer at the nodes
+// its announcer found, not at all of the closest). With fewer than k
+// answering nodes in reach, it is finished when nothing is fresh or in
+// flight.
+func (l *lookup) finished(now time.Time) bool {
 	answered, pending := 0, false
 	for _, c := range l.cands {
 		switch c.state {
@@ -311,6 +324,9 @@ func (l *lookup) finished() bool {
 		case candFresh, candActive:
 			return false
 		case candSlow:
+			if l.grace > 0 && now.Sub(c.sent) < l.grace {
+				return false
+			}
 			pending = true
 		}
 	}

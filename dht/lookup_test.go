@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -456,5 +457,48 @@ func TestLookupRetriesWhenStarved(t *testing.T) {
 	l.fail(qs[0].addr, false)
 	if qs, _, done := l.next(time.Unix(10, 0), soft); !done || len(qs) != 0 {
 		t.Errorf("after an error: %d queries, done %v; want none and done", len(qs), done)
+	}
+}
+
+// TestLookupGraceForSlowClosest: a query to one of the k closest nodes that
+// has passed the soft timeout frees its α slot but holds the lookup's end
+// until the grace has passed (it may hold peers no other node has); its
+// late answer is taken. Past the grace it is skipped like a failed node.
+func TestLookupGraceForSlowClosest(t *testing.T) {
+	const soft, grace = 100 * time.Millisecond, 800 * time.Millisecond
+	for _, answers := range []bool{true, false} {
+		t.Run(fmt.Sprintf("answers=%v", answers), func(t *testing.T) {
+			t0 := time.Unix(0, 0)
+			l := newLookup(ID{}, ID{0xff}, 2, 4, t0) // k = 2
+			l.grace = grace
+			slow := netip.MustParseAddrPort("10.0.0.1:1") // the closest
+			fast := []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:1"), netip.MustParseAddrPort("10.0.0.3:1")}
+			l.add(ID{1}, slow, 1)
+			l.add(ID{2}, fast[0], 1)
+			l.add(ID{3}, fast[1], 1)
+			qs, _, _ := l.next(t0, soft)
+			if len(qs) != 3 {
+				t.Fatalf("%d queries, want 3", len(qs))
+			}
+			for i, a := range fast {
+				l.handle(a, &reply{ID: ID{byte(2 + i)}}, t0.Add(50*time.Millisecond))
+			}
+			// Past the soft timeout, within the grace: not done, and the
+			// lookup asks to be woken when the grace ends.
+			_, wake, done := l.next(t0.Add(2*soft), soft)
+			if done || !wake.Equal(t0.Add(grace)) {
+				t.Fatalf("done %v, wake %v; want not done, woken at %v", done, wake, t0.Add(grace))
+			}
+			if answers {
+				l.handle(slow, &reply{ID: ID{1}, Peers: []netip.AddrPort{netip.MustParseAddrPort("10.1.1.1:1")}}, t0.Add(600*time.Millisecond))
+				if _, _, done := l.next(t0.Add(600*time.Millisecond), soft); !done {
+					t.Fatal("not done once the slow node answered")
+				}
+				return
+			}
+			if _, _, done := l.next(t0.Add(grace), soft); !done {
+				t.Fatal("not done past the grace")
+			}
+		})
 	}
 }

@@ -59,6 +59,7 @@ type Node struct {
 	rttNext int
 	// soft is the softQuantile of rtts (sorted in rttSorted, reused).
 	soft      time.Duration
+	tail      time.Duration // the tailQuantile of rtts
 	rttSorted []time.Duration
 
 	ipVote map[netip.Addr]int // external IPs reported in "ip" keys (BEP 42)

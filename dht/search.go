@@ -64,6 +64,7 @@ func (s *search) run(ctx context.Context, l *lookup) LookupStats {
 	defer timer.Stop()
 	inflight := 0
 	for {
+		l.grace = n.graceTimeout()
 		qs, wake, done := l.next(n.now(), n.softTimeout())
 		if done {
 			// Exhausting the shortlist without one answer is no

@@ -349,6 +349,28 @@ func (n *Node) sampleRTT(d time.Duration) {
 	slices.Sort(rs)
 	n.rttSorted = rs
 	n.soft = rs[min(int(float64(len(rs))*softQuantile), len(rs)-1)]
+	n.tail = rs[min(int(float64(len(rs))*tailQuantile), len(rs)-1)]
+}
+
+// tailQuantile is the share of recent round trips that a lookup's end
+// waits for, twice over, on the nodes closest to the target (graceTimeout).
+const tailQuantile = 0.95
+
+// graceTimeout is how long a lookup about to finish waits for a slow query
+// to one of the k closest nodes: twice the tailQuantile of the recent round
+// trips, at least the soft timeout, at most the hard one. The soft timeout
+// frees a slow query's α slot; it must not also end the lookup without the
+// node's answer, for a slow node among the closest may hold peers no other
+// node has. Dead nodes among the closest cost this much at the end.
+func (n *Node) graceTimeout() time.Duration {
+	soft := n.softTimeout()
+	n.mu.Lock()
+	t, sampled := n.tail, len(n.rtts) > 0
+	n.mu.Unlock()
+	if !sampled {
+		return max(soft, n.hard)
+	}
+	return min(max(2*t, soft), n.hard)
 }
 
 // rttSamples is how many recent round trips the soft timeout looks at.
