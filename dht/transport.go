@@ -358,19 +358,21 @@ const tailQuantile = 0.95
 
 // graceTimeout is how long a lookup about to finish waits for a slow query
 // to one of the k closest nodes: twice the tailQuantile of the recent round
-// trips, at least the soft timeout, at most the hard one. The soft timeout
-// frees a slow query's α slot; it must not also end the lookup without the
+// trips, clamped to [soft timeout, SoftTimeoutMax]. The soft timeout frees
+// a slow query's α slot; it must not also end the lookup without the
 // node's answer, for a slow node among the closest may hold peers no other
-// node has. Dead nodes among the closest cost this much at the end.
+// node has. Dead nodes among the closest cost this much at the end, so it
+// is capped: on a loaded machine (a crawl's many lookups) measured round
+// trips grow, and the wait with them.
 func (n *Node) graceTimeout() time.Duration {
 	soft := n.softTimeout()
 	n.mu.Lock()
 	t, sampled := n.tail, len(n.rtts) > 0
 	n.mu.Unlock()
 	if !sampled {
-		return max(soft, n.hard)
+		return max(soft, n.softMax)
 	}
-	return min(max(2*t, soft), n.hard)
+	return min(max(2*t, soft), max(soft, n.softMax))
 }
 
 // rttSamples is how many recent round trips the soft timeout looks at.
