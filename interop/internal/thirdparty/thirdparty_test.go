@@ -185,15 +185,22 @@ func TestLibtorrentCrashTrace(t *testing.T) {
 	if c := p.Crash(0); c != nil {
 		t.Fatalf("a running process reported a crash: %v", c)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGSEGV); err != nil {
+	// To the main thread (its thread id is the process id): a process-wide
+	// signal may land on one of libtorrent's threads, where the trace has
+	// no Python frame of lt.py and faulthandler's dump can fault in turn
+	// (a bus error).
+	if err := syscall.Tgkill(p.cmd.Process.Pid, p.cmd.Process.Pid, syscall.SIGSEGV); err != nil {
 		t.Fatal(err)
 	}
 	c := p.Crash(10 * time.Second)
 	if c == nil {
 		t.Fatalf("no crash reported; stderr:\n%s", p.Stderr())
 	}
-	// The trace names lt.py as written to the temporary directory.
-	if !strings.Contains(c.Status, "segmentation fault") || !strings.Contains(c.Trace, "Fatal Python error: Segmentation fault") || !strings.Contains(c.Trace, "peerfind-lt-") {
+	// The status and the start of faulthandler's trace are captured. How
+	// much of the stacks follows is not certain: faulthandler reads the
+	// other threads' frames while libtorrent's threads run, and its dump
+	// is sometimes cut short (or faults again, a bus error).
+	if !strings.Contains(c.Status, "signal: segmentation fault") || !strings.Contains(c.Trace, "Fatal Python error: Segmentation fault") {
 		t.Errorf("crash %q, trace:\n%s", c.Status, c.Trace)
 	}
 }
