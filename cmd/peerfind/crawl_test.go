@@ -34,6 +34,21 @@ func manySwarms(t *testing.T, n, dhtN int) (*swarmtest.Swarm, []*swarmtest.Torre
 	return sw, ts
 }
 
+// writeHashList writes a targets file of the torrents' info hashes, one
+// per line, in dir and returns its path.
+func writeHashList(t *testing.T, dir string, ts []*swarmtest.Torrent) string {
+	t.Helper()
+	var list strings.Builder
+	for _, tt := range ts {
+		list.WriteString(tt.InfoHash.String() + "\n")
+	}
+	path := filepath.Join(dir, "targets.txt")
+	if err := os.WriteFile(path, []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // wantSources says which sources must name a peer placed on on.
 func wantSources(sw *swarmtest.Swarm, on int) []string {
 	var s []string
@@ -274,14 +289,7 @@ func checkHistoryAndExport(t *testing.T, db string, tt *swarmtest.Torrent, targe
 func TestE2ECrawlResume(t *testing.T) {
 	sw, ts := manySwarms(t, 80, 0)
 	dir := t.TempDir()
-	var list strings.Builder
-	for _, tt := range ts {
-		list.WriteString(tt.InfoHash.String() + "\n")
-	}
-	listPath := filepath.Join(dir, "targets.txt")
-	if err := os.WriteFile(listPath, []byte(list.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	listPath := writeHashList(t, dir, ts)
 	db := filepath.Join(dir, "crawl.db")
 	base := []string{"crawl", listPath, "--db", db, "--no-dht", "--concurrency", "1", "--tracker", sw.HTTPTracker, "--tracker", sw.UDPTracker}
 	args := append(slices.Clone(base), "--tracker-rate", "20")

@@ -47,14 +47,7 @@ func crawlTwoRounds(t *testing.T, n int, extra ...string) (db string, r result) 
 	t.Helper()
 	sw, ts := manySwarms(t, n, 0)
 	dir := t.TempDir()
-	var list strings.Builder
-	for _, tt := range ts {
-		list.WriteString(tt.InfoHash.String() + "\n")
-	}
-	listPath := filepath.Join(dir, "targets.txt")
-	if err := os.WriteFile(listPath, []byte(list.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	listPath := writeHashList(t, dir, ts)
 	db = filepath.Join(dir, "crawl.db")
 	args := append([]string{"crawl", listPath, "--db", db, "--rounds", "2", "--no-dht", "--timeout", "20s",
 		"--tracker", sw.HTTPTracker, "--tracker", sw.UDPTracker, "--tracker-rate", "-1"}, extra...)

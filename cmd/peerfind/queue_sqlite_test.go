@@ -21,14 +21,7 @@ import (
 func TestE2EQueueSQLite(t *testing.T) {
 	sw, ts := manySwarms(t, 40, 0)
 	dir := t.TempDir()
-	var list strings.Builder
-	for _, tt := range ts {
-		list.WriteString(tt.InfoHash.String() + "\n")
-	}
-	listPath := filepath.Join(dir, "targets.txt")
-	if err := os.WriteFile(listPath, []byte(list.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	listPath := writeHashList(t, dir, ts)
 	db := filepath.Join(dir, "crawl.db")
 	search := []string{"--db", db, "--no-dht", "--tracker", sw.HTTPTracker, "--tracker", sw.UDPTracker, "--tracker-rate", "-1", "--timeout", "5s"}
 	if r := runPF(t, nil, append([]string{"crawl", listPath, "--enqueue", "--rounds", "2"}, search...)...); r.code != 0 {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,14 +80,7 @@ func TestE2EWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	sw, ts := manySwarms(t, 120, 0)
-	var list bytes.Buffer
-	for _, tt := range ts {
-		list.WriteString(tt.InfoHash.String() + "\n")
-	}
-	listPath := filepath.Join(t.TempDir(), "targets.txt")
-	if err := os.WriteFile(listPath, list.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	listPath := writeHashList(t, t.TempDir(), ts)
 	search := append([]string{"--db", dsn, "--tracker", sw.HTTPTracker, "--tracker", sw.UDPTracker, "--tracker-rate", "-1", "--timeout", "3s"}, bootstrapArgs(sw)...)
 
 	// Enqueueing twice the same round is impossible (a new round each
