@@ -17,7 +17,6 @@ package queue
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,10 +113,11 @@ func Open(ctx context.Context, st *store.Store, dsn string) (*Queue, error) {
 		}
 		q.newClient = clientMaker(riverpgxv5.New(pool))
 	} else {
-		if err := migrateSQLite(ctx, st.DB()); err != nil {
+		d := riversqlite.New(st.DB())
+		if err := migrate(ctx, d); err != nil {
 			return nil, err
 		}
-		q.newClient = clientMaker(riversqlite.New(st.DB()))
+		q.newClient = clientMaker(d)
 	}
 	c, err := q.newClient(&river.Config{Logger: logger(nil)})
 	if err != nil {
@@ -146,20 +146,14 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("queue: locking the schema: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7260376)`)
-	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: logger(nil)})
-	if err != nil {
-		return fmt.Errorf("queue: %w", err)
-	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("queue: River migrations: %w", err)
-	}
-	return nil
+	return migrate(ctx, riverpgxv5.New(pool))
 }
 
-func migrateSQLite(ctx context.Context, db *sql.DB) error {
-	// The store's one connection serialises this process; the file's
-	// write lock (and busy timeout) another process migrating at once.
-	m, err := rivermigrate.New(riversqlite.New(db), &rivermigrate.Config{Logger: logger(nil)})
+// migrate brings River's schema up to date through driver d. On SQLite the
+// store's one connection serialises this process, and the file's write
+// lock (with its busy timeout) another process migrating at once.
+func migrate[TTx any](ctx context.Context, d riverdriver.Driver[TTx]) error {
+	m, err := rivermigrate.New(d, &rivermigrate.Config{Logger: logger(nil)})
 	if err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
