@@ -4,16 +4,16 @@
 // (BEP 15), and each tracker is scraped once per round for every swarm it
 // serves (up to 74 hashes per UDP packet, 64 per HTTP request).
 //
-// A Crawler runs one round at a time over a list of targets with bounded
-// concurrency, paces the announces and scrapes sent to each tracker, and
-// hands each target's Result to the caller, who stores it (package store
-// writes it to SQLite or PostgreSQL). It keeps nothing between rounds but
-// what the shared DHT node and tracker client keep.
+// A Crawler searches one target at a time per call (Target), any number
+// of calls at once, and scrapes the trackers of a round's ended searches
+// (Scrape), pacing the announces and scrapes sent to each tracker. Package
+// queue runs the rounds, as jobs on a durable queue, and package store
+// keeps the results. A Crawler keeps nothing between calls but what the
+// shared DHT node and tracker client keep.
 package crawl
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -51,9 +51,10 @@ type Scraper interface {
 	Scrape(ctx context.Context, trackerURL string, hashes ...metainfo.Hash) (map[metainfo.Hash]tracker.ScrapeStats, error)
 }
 
-// Defaults of Config.
+// Defaults of Config (and of queue.Config).
 const (
-	// DefaultConcurrency: a search mostly waits on round trips (and holds
+	// DefaultConcurrency is the searches (queue jobs) and the tracker
+	// scrapes run at once: a search mostly waits on round trips (and holds
 	// its slot through its "stopped" announces), so many at once are
 	// needed to keep the DHT node and the trackers busy; past 64, the
 	// lookups start to queue behind each other's queries to dead nodes.
@@ -74,7 +75,7 @@ type Config struct {
 	// Scraper, if not nil, scrapes every tracker once per round, after the
 	// searches, for all the round's swarms that name it.
 	Scraper Scraper
-	// Concurrency bounds the targets searched at once. If zero,
+	// Concurrency bounds the trackers scraped at once. If zero,
 	// DefaultConcurrency.
 	Concurrency int
 	// TrackerRate caps requests per second to one tracker URL. If zero,
@@ -170,62 +171,9 @@ type ScrapeUpdate struct {
 	Estimate     Estimate
 }
 
-// Round searches every target once, at most Concurrency at a time, and
-// calls fn with each target's Result as soon as its search ends, its
-// Estimate merged from the announces; Round keeps no reference to the
-// peers, so that memory follows the searches under way (and whatever fn
-// keeps), not the size of the round. Once every search has ended, each
-// tracker is scraped once for all of its swarms, and scraped (if not nil)
-// is called with each target's update. Both callbacks are called one call
-// at a time, in no set order.
-// Targets not yet started when ctx is done are not reported; those under
-// way are reported with Reason discovery.StopCanceled, and the scrape is
-// skipped. Round returns ctx's error, if any.
-func (c *Crawler) Round(ctx context.Context, round int64, targets []*Target, fn func(*Result), scraped func(*ScrapeUpdate)) error {
-	var (
-		mu   sync.Mutex
-		kept = make([]*Result, 0, len(targets)) // without peers, for the scrape
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, c.cfg.concurrency())
-	)
-	for _, t := range targets {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			r := c.search(ctx, round, t)
-			r.Estimate = r.estimate()
-			// The scrape needs the observations, not the peers; r itself
-			// belongs to fn's caller from now on.
-			lite := *r
-			lite.Peers, lite.Observations = nil, slices.Clone(r.Observations)
-			mu.Lock()
-			defer mu.Unlock()
-			fn(r)
-			kept = append(kept, &lite)
-		})
-	}
-	wg.Wait()
-	if c.cfg.Scraper == nil || ctx.Err() != nil {
-		return ctx.Err()
-	}
-	for _, u := range c.Scrape(ctx, kept) {
-		if scraped != nil {
-			scraped(u)
-		}
-	}
-	return ctx.Err()
-}
-
 // Scrape scrapes, once per tracker, the swarms of a round's results whose
-// searches have ended — the end of a round, whether its searches ran in
-// this process (Round) or were spread over workers, whose results come
-// back from the database without their peers — and returns an update per
+// searches have ended — the end of a round, whose results come back from
+// the database without their peers — and returns an update per
 // target that any tracker reported on. Only trackers that answered an
 // announce in the round are asked. It adds the scrape observations to the
 // results themselves.
@@ -250,7 +198,8 @@ func (c *Crawler) Scrape(ctx context.Context, results []*Result) []*ScrapeUpdate
 }
 
 // Target searches one target, without the scrape: the unit of work of a
-// job queue, whose round ends with one Scrape of all its results.
+// job queue, whose round ends with one Scrape of all its results. It is
+// safe to call from many goroutines at once.
 func (c *Crawler) Target(ctx context.Context, round int64, t *Target) *Result {
 	r := c.search(ctx, round, t)
 	r.Estimate = r.estimate()

@@ -38,9 +38,15 @@ func Example() {
 		t, _ := crawl.NewTarget(discovery.Target{InfoHashes: []metainfo.Hash{h}, Trackers: [][]string{{"udp://tracker.example:1337"}}}, "", s)
 		targets = append(targets, t)
 	}
-	c.Round(ctx, 1, targets, func(r *crawl.Result) {
+	// One round: the searches (here one after another; package queue runs
+	// them as jobs, many at once), then one scrape of every tracker.
+	var results []*crawl.Result
+	for _, t := range targets {
+		r := c.Target(ctx, 1, t)
 		fmt.Println(r.Target.Key, len(r.Peers), "peers, estimate", r.Estimate.Low)
-	}, func(u *crawl.ScrapeUpdate) {
+		results = append(results, r)
+	}
+	for _, u := range c.Scrape(ctx, results) {
 		fmt.Println(u.Target.Key, "estimate after the scrape", u.Estimate.Low, "to", u.Estimate.High)
-	})
+	}
 }

@@ -268,14 +268,6 @@ func (s *Store) FinishRound(ctx context.Context, round int64) error {
 	return err
 }
 
-// FinishRoundIfDone marks round finished once every planned target has a
-// stored result: how a round run by workers ends.
-func (s *Store) FinishRoundIfDone(ctx context.Context, round int64) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE rounds SET finished_ms = ? WHERE round = ? AND finished_ms IS NULL
-		AND targets <= (SELECT COUNT(*) FROM round_targets WHERE round = ?)`), ms(time.Now()), round, round)
-	return err
-}
-
 // SaveScrape stores what a round's scrape added for one target: its
 // scrape observations replace those stored before for the same round and
 // target, and the target's estimate of the round is updated.
