@@ -219,22 +219,7 @@ func TestTransmission(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	tor := createTorrent(t, dir, "http://127.0.0.1:1/announce", "--files", "2")
-	tr, err := thirdparty.StartTransmission(ctx, t.TempDir(), loopback(8, 2, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		tr.Stop()
-		if t.Failed() {
-			t.Logf("transmission-daemon log:\n%s", tr.Log())
-		}
-	})
-	if err := tr.AddTorrent(ctx, tor.Path, filepath.Join(dir, "content")); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.WaitSeeding(ctx, tor.InfoHash); err != nil {
-		t.Fatal(err)
-	}
+	tr := thirdparty.StartSeedingTB(ctx, t, loopback(8, 2, 1), tor.Path, filepath.Join(dir, "content"), tor.InfoHash)
 	magnet := tor.Magnet + "&x.pe=" + tr.Addr.String()
 	r := runPeerfind(t, "peers", magnet, "--no-dht", "--no-trackers", "--no-state", "--verify", "--json", "--timeout", "30s")
 	ev := verifyEvents(t, r.stdout)[tr.Addr.String()]

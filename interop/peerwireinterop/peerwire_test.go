@@ -205,23 +205,7 @@ func startTransmission(ctx context.Context, t *testing.T, dir string, tor ltTorr
 	if _, err := exec.LookPath(thirdparty.TransmissionDaemon); err != nil {
 		t.Fatalf("transmission-daemon interop: %v (scripts/test.sh installs it: apt-get install -y transmission-daemon)", err)
 	}
-	tr, err := thirdparty.StartTransmission(ctx, t.TempDir(), trIP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		tr.Stop()
-		if t.Failed() {
-			t.Logf("transmission-daemon log:\n%s", tr.Log())
-		}
-	})
-	if err := tr.AddTorrent(ctx, tor.Path, filepath.Join(dir, "content")); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.WaitSeeding(ctx, tor.InfoHash); err != nil {
-		t.Fatal(err)
-	}
-	return tr
+	return thirdparty.StartSeedingTB(ctx, t, trIP, tor.Path, filepath.Join(dir, "content"), tor.InfoHash)
 }
 
 // TestTransmissionSeed: Transmission 3.00 predates BitTorrent v2 (its

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -287,4 +288,29 @@ func (t *Transmission) WaitSeeding(ctx context.Context, ih string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// StartSeedingTB starts transmission-daemon on ip seeding the torrent at
+// torrentPath, whose data lies in contentDir, and waits until it seeds
+// infoHash (hex). It fails tb on any error; its cleanup stops the daemon
+// and, when the test failed, logs the daemon's log.
+func StartSeedingTB(ctx context.Context, tb testing.TB, ip netip.Addr, torrentPath, contentDir, infoHash string) *Transmission {
+	tb.Helper()
+	tr, err := StartTransmission(ctx, tb.TempDir(), ip)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		tr.Stop()
+		if tb.Failed() {
+			tb.Logf("transmission-daemon log:\n%s", tr.Log())
+		}
+	})
+	if err := tr.AddTorrent(ctx, torrentPath, contentDir); err != nil {
+		tb.Fatal(err)
+	}
+	if err := tr.WaitSeeding(ctx, infoHash); err != nil {
+		tb.Fatal(err)
+	}
+	return tr
 }
